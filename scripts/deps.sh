@@ -1,0 +1,46 @@
+#!/bin/sh
+# deps.sh - the one list of Debian packages mxguard needs.
+# Installs only what is missing; safe to run repeatedly.  Services that the
+# packages would start (postfix, slapd, redis, ...) are not started: tests
+# start their own instances on loopback, in their own folders.
+set -eu
+
+BUILD="build-essential cmake pkg-config"
+LIBS="libevent-dev libssl-dev libconfig-dev libcmocka-dev liblmdb-dev \
+libhiredis-dev libldap-dev libpq-dev libmariadb-dev libpcre2-dev \
+libgmime-3.0-dev libarchive-dev libmagic-dev"
+TOOLS="openssl ca-certificates python3 python3-pytest swaks postfix \
+ldap-utils slapd postgresql mariadb-server redis-server procps iproute2 \
+lmdb-utils"
+
+case "${1:-all}" in
+run) WANT="$BUILD $LIBS" ;;
+*)   WANT="$BUILD $LIBS $TOOLS" ;;
+esac
+
+missing=""
+for p in $WANT; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Keep the packages' own services down while installing.
+prc=/usr/sbin/policy-rc.d
+created=0
+if [ ! -e $prc ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee $prc >/dev/null
+	$SUDO chmod 755 $prc
+	created=1
+fi
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq || true
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ $created -eq 1 ] && $SUDO rm -f $prc
+exit 0

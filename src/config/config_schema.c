@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	config_schema - the table of every configuration key
+ * DESCRIPTION
+ *	Defaults follow RFC 5321 section 4.5.3.2 for timeouts and Postfix's
+ *	defaults for limits where RFC 5321 is silent.
+ */
+#include "config_schema.h"
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define OFF(f) offsetof(struct mx_config, f)
+#define LL_MAX 0x7fffffffffffffffLL
+#define DAY_MS (86400LL * 1000)
+
+/* clang-format off */
+const struct cfg_key config_schema[] = {
+	{"listen",              CT_STRINGS, OFF(listen), OFF(n_listen), NULL, 1, 64, NULL, 1},
+	{"hostname",            CT_STRING,  OFF(hostname), 0, NULL, 1, 255, NULL, 0},
+	{"domains",             CT_STRINGS, OFF(domains), OFF(n_domains), NULL, 1, 100000, NULL, 1},
+	{"subdomains",          CT_BOOL,    OFF(subdomains), 0, "false", 0, 0, NULL, 0},
+	{"workers",             CT_INT,     OFF(workers), 0, "0", 0, 256, NULL, 0},
+	{"log_level",           CT_STRING,  OFF(log_level), 0, "\"info\"", 0, 0, "debug|info|warn|err", 0},
+	{"banner",              CT_STRING,  OFF(banner), 0, "\"ESMTP mxguard\"", 0, 200, NULL, 0},
+	{"soft_bounce",         CT_BOOL,    OFF(soft_bounce), 0, "false", 0, 0, NULL, 0},
+	{"tmp_dir",             CT_STRING,  OFF(tmp_dir), 0, "\"/tmp\"", 1, 4095, NULL, 0},
+	{"delivery",            CT_STRING,  OFF(delivery_mode), 0, "\"proxy\"", 0, 0, "proxy", 0},
+
+	{"recipients",          CT_GROUP,   0, 0, NULL, 0, 0, NULL, 1},
+	{"recipients.file",     CT_STRING,  OFF(rcpt_file), 0, NULL, 1, 4095, NULL, 0},
+	{"recipients.delimiter", CT_STRING, OFF(rcpt_delimiter), 0, "\"+\"", 0, 8, NULL, 0},
+
+	{"downstream",          CT_DOWNSTREAM, 0, 0, NULL, 0, 0, NULL, 1},
+	{"downstream_helo",     CT_STRING,  OFF(down_helo), 0, NULL, 1, 255, NULL, 0},
+
+	{"smtp",                CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"smtp.greet_delay",    CT_DURATION, OFF(greet_delay_ms), 0, "0", 0, 60000, NULL, 0},
+
+	{"limits",              CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"limits.message_size", CT_SIZE,    OFF(message_size), 0, "\"25M\"", 1024, 1LL << 32, NULL, 0},
+	{"limits.recipients",   CT_INT,     OFF(max_recipients), 0, "1000", 1, 100000, NULL, 0},
+	{"limits.errors",       CT_INT,     OFF(max_errors), 0, "20", 1, 10000, NULL, 0},
+	{"limits.unknown_recipients", CT_INT, OFF(max_unknown_rcpt), 0, "20", 1, 100000, NULL, 0},
+	{"limits.line_length",  CT_SIZE,    OFF(line_length), 0, "\"1M\"", 1000, 1LL << 30, NULL, 0},
+	{"limits.connections",  CT_INT,     OFF(max_connections), 0, "20000", 1, 1000000, NULL, 0},
+	{"limits.connections_per_ip", CT_INT, OFF(max_conn_per_ip), 0, "50", 1, 1000000, NULL, 0},
+	{"limits.memory_per_message", CT_SIZE, OFF(memory_per_message), 0, "\"1M\"", 4096, 1LL << 30, NULL, 0},
+
+	{"timeouts",            CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"timeouts.command",    CT_DURATION, OFF(t_command), 0, "\"5m\"", 100, DAY_MS, NULL, 0},
+	{"timeouts.data",       CT_DURATION, OFF(t_data), 0, "\"3m\"", 100, DAY_MS, NULL, 0},
+	{"timeouts.downstream_connect", CT_DURATION, OFF(t_down_connect), 0, "\"30s\"", 100, DAY_MS, NULL, 0},
+	{"timeouts.downstream_reply", CT_DURATION, OFF(t_down_reply), 0, "\"5m\"", 100, DAY_MS, NULL, 0},
+	{"timeouts.downstream_data", CT_DURATION, OFF(t_down_data), 0, "\"10m\"", 100, DAY_MS, NULL, 0},
+	{"timeouts.downstream_idle", CT_DURATION, OFF(t_down_idle), 0, "\"30s\"", 0, DAY_MS, NULL, 0},
+	{"timeouts.downstream_retry", CT_DURATION, OFF(t_down_retry), 0, "\"30s\"", 0, DAY_MS, NULL, 0},
+	{"timeouts.shutdown",   CT_DURATION, OFF(t_shutdown), 0, "\"60s\"", 0, DAY_MS, NULL, 0},
+
+	{"tls",                 CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"tls.cert",            CT_STRING,  OFF(tls_cert), 0, NULL, 1, 4095, NULL, 0},
+	{"tls.key",             CT_STRING,  OFF(tls_key), 0, NULL, 1, 4095, NULL, 0},
+	{"tls.protocols",       CT_STRING,  OFF(tls_protocols), 0, "\"TLSv1.2\"", 0, 0, "TLSv1|TLSv1.1|TLSv1.2|TLSv1.3", 0},
+	{"tls.ciphers",         CT_STRING,  OFF(tls_ciphers), 0, NULL, 1, 4096, NULL, 0},
+
+	{"admin",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"admin.listen",        CT_STRING,  OFF(admin_listen), 0, NULL, 1, 128, NULL, 0},
+};
+/* clang-format on */
+
+const size_t config_schema_len = sizeof(config_schema) / sizeof(config_schema[0]);

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+#include "blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xalloc.h"
+
+#define BLOB_WBUF 65536
+
+struct blob {
+	char *head;
+	size_t head_len, head_cap, head_max;
+	const char *tmpdir;
+	int fd;
+	size_t file_len; /* bytes written to fd */
+	char *wbuf;      /* pending tail bytes */
+	size_t wlen;
+};
+
+struct blob *
+blob_new(size_t head_max, const char *tmpdir)
+{
+	struct blob *b = xcalloc(1, sizeof(*b));
+	b->head_max = head_max;
+	b->tmpdir = tmpdir != NULL ? tmpdir : "/tmp";
+	b->fd = -1;
+	return b;
+}
+
+void
+blob_free(struct blob *b)
+{
+	if (b == NULL)
+		return;
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->head);
+	free(b->wbuf);
+	free(b);
+}
+
+static int
+blob_open_tail(struct blob *b)
+{
+	b->fd = open(b->tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (b->fd < 0) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/mxguard-body.XXXXXX", b->tmpdir);
+		b->fd = mkostemp(path, O_CLOEXEC);
+		if (b->fd < 0)
+			return -1;
+		unlink(path);
+	}
+	b->wbuf = xmalloc(BLOB_WBUF);
+	return 0;
+}
+
+int
+blob_flush(struct blob *b)
+{
+	size_t off = 0;
+	while (off < b->wlen) {
+		ssize_t w = write(b->fd, b->wbuf + off, b->wlen - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	b->file_len += b->wlen;
+	b->wlen = 0;
+	return 0;
+}
+
+int
+blob_append(struct blob *b, const void *p, size_t n)
+{
+	const char *s = p;
+	if (b->head_len < b->head_max) {
+		size_t take = b->head_max - b->head_len;
+		if (take > n)
+			take = n;
+		if (b->head_len + take > b->head_cap) {
+			size_t cap = b->head_cap ? b->head_cap : 4096;
+			while (cap < b->head_len + take)
+				cap *= 2;
+			if (cap > b->head_max)
+				cap = b->head_max;
+			b->head = xrealloc(b->head, cap);
+			b->head_cap = cap;
+		}
+		memcpy(b->head + b->head_len, s, take);
+		b->head_len += take;
+		s += take;
+		n -= take;
+	}
+	if (n == 0)
+		return 0;
+	if (b->fd < 0 && blob_open_tail(b) < 0)
+		return -1;
+	while (n > 0) {
+		size_t take = BLOB_WBUF - b->wlen;
+		if (take > n)
+			take = n;
+		memcpy(b->wbuf + b->wlen, s, take);
+		b->wlen += take;
+		s += take;
+		n -= take;
+		if (b->wlen == BLOB_WBUF && blob_flush(b) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+size_t
+blob_len(const struct blob *b)
+{
+	return b->head_len + b->file_len + b->wlen;
+}
+
+const char *
+blob_head(const struct blob *b, size_t *len)
+{
+	*len = b->head_len;
+	return b->head;
+}
+
+ssize_t
+blob_read(struct blob *b, size_t off, void *buf, size_t n)
+{
+	size_t total = blob_len(b);
+	if (off >= total || n == 0)
+		return 0;
+	if (n > total - off)
+		n = total - off;
+	if (off < b->head_len) {
+		size_t take = b->head_len - off;
+		if (take > n)
+			take = n;
+		memcpy(buf, b->head + off, take);
+		return (ssize_t)take;
+	}
+	if (b->wlen > 0 && blob_flush(b) < 0)
+		return -1;
+	ssize_t r;
+	do {
+		r = pread(b->fd, buf, n, (off_t)(off - b->head_len));
+	} while (r < 0 && errno == EINTR);
+	return r;
+}

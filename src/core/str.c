@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+#include "str.h"
+
+#include <limits.h>
+#include <string.h>
+
+int
+mx_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+	return mx_strlcpyn(dst, src, strlen(src), dstlen);
+}
+
+int
+mx_strlcpyn(char *dst, const char *src, size_t srclen, size_t dstlen)
+{
+	if (dstlen == 0)
+		return -1;
+	size_t n = srclen < dstlen - 1 ? srclen : dstlen - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return n == srclen ? 0 : -1;
+}
+
+void
+mx_str_lower(char *s)
+{
+	for (; *s; s++)
+		*s = mx_tolower(*s);
+}
+
+bool
+mx_str_caseeq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (mx_tolower(*a) != mx_tolower(*b))
+			return false;
+	return *a == *b;
+}
+
+bool
+mx_str_caseprefix(const char *s, size_t len, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	if (len < pl)
+		return false;
+	for (size_t i = 0; i < pl; i++)
+		if (mx_tolower(s[i]) != mx_tolower(prefix[i]))
+			return false;
+	return true;
+}
+
+bool
+mx_str_casesuffix(const char *s, const char *suffix)
+{
+	size_t sl = strlen(s), xl = strlen(suffix);
+	if (xl > sl)
+		return false;
+	return mx_str_caseeq(s + sl - xl, suffix);
+}
+
+int
+mx_parse_u64(const char *s, size_t len, unsigned long long *out)
+{
+	if (len == 0 || len > 20)
+		return -1;
+	unsigned long long v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (ULLONG_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+bool
+mx_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+	while (p < e) {
+		unsigned c = *p;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		size_t n;
+		unsigned cp, min;
+		if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if ((size_t)(e - p) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}

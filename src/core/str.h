@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	str - bounded copies and ASCII helpers
+ * DESCRIPTION
+ *	mx_strlcpy reports truncation; callers treat it as an error.
+ *	ASCII case helpers never depend on the locale.
+ */
+#ifndef MX_STR_H
+#define MX_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Copies at most dstlen-1 bytes and NUL-terminates. Returns -1 if src did
+ * not fit (dst then holds a truncated copy), else 0. */
+int mx_strlcpy(char *dst, const char *src, size_t dstlen);
+/* Same with an explicit source length. */
+int mx_strlcpyn(char *dst, const char *src, size_t srclen, size_t dstlen);
+
+static inline char
+mx_tolower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+static inline char
+mx_toupper(char c)
+{
+	return (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+}
+void mx_str_lower(char *s);
+bool mx_str_caseeq(const char *a, const char *b);
+bool mx_str_caseprefix(const char *s, size_t len, const char *prefix);
+/* Case-insensitive suffix test: does s end in suffix? */
+bool mx_str_casesuffix(const char *s, const char *suffix);
+/* Parses a decimal unsigned number filling all of s; -1 on junk/overflow. */
+int mx_parse_u64(const char *s, size_t len, unsigned long long *out);
+/* Validates UTF-8 (no overlongs, no surrogates). */
+bool mx_utf8_valid(const char *s, size_t len);
+
+#endif

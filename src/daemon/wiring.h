@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	wiring - fills the SMTP hooks with recipient checks and delivery
+ * DESCRIPTION
+ *	The only place that knows both the protocol (server/) and the
+ *	decisions (rcpt/, delivery/, later policy/ and content/).  Each
+ *	session carries a struct wiring_session as its hook data: the runtime
+ *	it started with and its worker.
+ */
+#ifndef MX_WIRING_H
+#define MX_WIRING_H
+
+#include <sys/socket.h>
+
+#include "delivery.h"
+#include "runtime.h"
+#include "smtpd.h"
+
+struct connlimit;
+
+struct wiring_worker {
+	struct event_base *base;
+	struct delivery *delivery;
+	struct connlimit *connlimit;
+};
+
+struct wiring_session {
+	struct runtime *rt;
+	struct wiring_worker *w;
+	struct sockaddr_storage peer;
+	struct smtpd_session *s;
+};
+
+extern const struct smtpd_hooks wiring_hooks;
+
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	deliver_file - file:DIR, one .eml per message, written atomically
+ * DESCRIPTION
+ *	The message goes to DIR/.ID.tmp, is fsync'ed, renamed to DIR/ID.eml
+ *	and the directory is fsync'ed: a reader never sees half a message,
+ *	and a message reported delivered survives a crash.  The envelope comes
+ *	first as a header block:
+ *	    X-Mxguard-Envelope-From: <sender>
+ *	    X-Mxguard-Envelope-To: <recipient>      (one per recipient)
+ *	followed by the Received: header and the message as received (dot-
+ *	stuffing undone, CRLF line ends).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "delivery.h"
+#include "str.h"
+
+static int
+deliver_file_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+deliver_file_body(int fd, const struct envelope *env)
+{
+	char hdr[SMTP_PATH_MAX + 64];
+	int n = snprintf(hdr, sizeof(hdr), "X-Mxguard-Envelope-From: <%s>\r\n", env->mail_from);
+	if (deliver_file_all(fd, hdr, (size_t)n) < 0)
+		return -1;
+	for (size_t i = 0; i < env->n_rcpt; i++) {
+		n = snprintf(hdr, sizeof(hdr), "X-Mxguard-Envelope-To: <%s>\r\n", env->rcpt[i].addr);
+		if (deliver_file_all(fd, hdr, (size_t)n) < 0)
+			return -1;
+	}
+	if (env->received && deliver_file_all(fd, env->received, strlen(env->received)) < 0)
+		return -1;
+	if (env->body == NULL)
+		return 0;
+	char buf[65536];
+	size_t off = 0;
+	for (;;) {
+		ssize_t r = blob_read(env->body, off, buf, sizeof(buf));
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+		if (deliver_file_all(fd, buf, (size_t)r) < 0)
+			return -1;
+		off += (size_t)r;
+	}
+}
+
+int
+deliver_file_write(const char *dir, const struct envelope *env, char *path_out, size_t len)
+{
+	char tmp[4200], final[4200];
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, env->id);
+	snprintf(final, sizeof(final), "%s/%s.eml", dir, env->id);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	if (deliver_file_body(fd, env) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, final) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	mx_strlcpy(path_out, final, len);
+	return 0;
+}
+
+int
+deliver_file_prepare(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	if (mx_strlcpy(path, dir, sizeof(path)) < 0) {
+		snprintf(err, errlen, "path too long");
+		return -1;
+	}
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			return -1;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (access(path, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "%s is not writable: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	rcpt_file - recipients from a flat file
+ * DESCRIPTION
+ *	One address a line; "@domain" accepts every local part of the domain
+ *	(catch-all); '#' starts a comment; blank lines are ignored.  Entries
+ *	are lowercased.  A malformed line makes the whole file invalid (the
+ *	reload is refused and the old map stays), reported as file:line.
+ * LIMITS
+ *	Lines of up to 1024 bytes; addresses obey the RFC 5321 lengths.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rcpt.h"
+#include "str.h"
+#include "strmap.h"
+#include "xalloc.h"
+
+#define RCPT_FILE_LINE_MAX 1024
+
+static enum mx_lookup
+rcpt_file_lookup(void *be, struct event_base *base, const char *key, rcpt_done_cb cb, void *arg)
+{
+	return strmap_get(be, key, strlen(key), NULL) ? MX_FOUND : MX_NOTFOUND;
+}
+
+static void
+rcpt_file_free(void *be)
+{
+	strmap_free(be);
+}
+
+const struct rcpt_backend_ops rcpt_file_ops = {
+	.name = "file",
+	.async = false,
+	.lookup = rcpt_file_lookup,
+	.free = rcpt_file_free,
+};
+
+/* Checks one entry; returns NULL if fine, else what is wrong. */
+static const char *
+rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
+{
+	char *at = strrchr(entry, '@');
+	*foreign = false;
+	if (at == NULL)
+		return "not an address (expected user@domain or @domain)";
+	const char *domain = at + 1;
+	if (*domain == '\0')
+		return "no domain after '@'";
+	if (at != entry) {
+		struct smtp_addr a;
+		const char *rest;
+		size_t rl;
+		char path[SMTP_PATH_MAX + 3];
+		snprintf(path, sizeof(path), "<%s>", entry);
+		if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) != SMTP_ADDR_OK ||
+		    rl != 0)
+			return "malformed address";
+	}
+	for (const char *p = domain; *p; p++)
+		if (*p == ' ' || *p == '@' || (unsigned char)*p < 0x20)
+			return "malformed domain";
+	bool ours = false;
+	for (size_t i = 0; i < cfg->n_domains && !ours; i++) {
+		size_t dl = strlen(domain), hl = strlen(cfg->domains[i]);
+		ours = strcmp(domain, cfg->domains[i]) == 0 ||
+		       (cfg->subdomains && dl > hl && domain[dl - hl - 1] == '.' &&
+		        strcmp(domain + dl - hl, cfg->domains[i]) == 0);
+	}
+	*foreign = !ours;
+	return NULL;
+}
+
+void *
+rcpt_file_open(const char *path, const struct mx_config *cfg, struct config_errors *errs,
+               char *describe, size_t dlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		config_error(errs, "%s: recipients.file \"%s\": cannot open: %m", cfg->path, path);
+		return NULL;
+	}
+	struct strmap *map = strmap_new();
+	char line[RCPT_FILE_LINE_MAX + 2];
+	int lineno = 0, foreign = 0;
+	size_t before = errs->n;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		size_t len = strlen(line);
+		if (len > RCPT_FILE_LINE_MAX && line[len - 1] != '\n') {
+			config_error(errs, "%s:%d: line too long", path, lineno);
+			int c;
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+			continue;
+		}
+		char *hash = strchr(line, '#');
+		if (hash != NULL)
+			*hash = '\0';
+		char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		char *e = p + strlen(p);
+		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (*p == '\0')
+			continue;
+		if (strpbrk(p, " \t") != NULL) {
+			config_error(errs, "%s:%d: one address per line", path, lineno);
+			continue;
+		}
+		mx_str_lower(p);
+		bool is_foreign;
+		const char *why = rcpt_file_check(p, cfg, &is_foreign);
+		if (why != NULL) {
+			char esc[160];
+			log_escape(esc, sizeof(esc), p, strlen(p));
+			config_error(errs, "%s:%d: \"%s\": %s", path, lineno, esc, why);
+			continue;
+		}
+		if (is_foreign && foreign++ < 5)
+			log_warn("%s:%d: \"%s\" is not in a hosted domain; it can never match", path,
+			         lineno, p);
+		strmap_put(map, p, strlen(p), NULL);
+	}
+	bool ioerr = ferror(f) != 0;
+	fclose(f);
+	if (ioerr)
+		config_error(errs, "%s: read error", path);
+	if (errs->n != before) {
+		strmap_free(map);
+		return NULL;
+	}
+	snprintf(describe, dlen, "file %s (%zu entries)", path, strmap_count(map));
+	return map;
+}

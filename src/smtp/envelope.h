@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	envelope - one mail transaction: sender, recipients, trace, body
+ * DESCRIPTION
+ *	Built by the server from MAIL, RCPT and DATA; read by filters and by
+ *	delivery.  Owns its recipients, its Received: header and its body.
+ */
+#ifndef MX_ENVELOPE_H
+#define MX_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "smtp_parse.h"
+
+struct blob;
+
+struct envelope_rcpt {
+	char addr[SMTP_PATH_MAX + 1]; /* as it goes downstream */
+	int code;                     /* downstream's reply code, 0 until known */
+};
+
+struct envelope {
+	char id[40];                       /* message id for logs and Received: */
+	char mail_from[SMTP_PATH_MAX + 1]; /* "" for the null sender <> */
+	struct smtp_mail_params params;
+	struct envelope_rcpt *rcpt;
+	size_t n_rcpt, cap_rcpt;
+	char *received; /* "Received: ...\r\n", prepended on relay */
+	struct blob *body;
+	bool body_8bit; /* a byte >= 0x80 was seen in the body */
+	char client_ip[64];
+	char helo[SMTP_DOMAIN_MAX + 1];
+	bool tls;
+	time_t arrival;
+};
+
+void envelope_init(struct envelope *e);
+/* Frees recipients, trace header and body; the struct can be reused. */
+void envelope_clear(struct envelope *e);
+void envelope_add_rcpt(struct envelope *e, const char *addr);
+/* True if addr is already a recipient (duplicates are accepted once). */
+bool envelope_has_rcpt(const struct envelope *e, const char *addr);
+/* Size of what goes downstream: Received: plus body. */
+size_t envelope_size(const struct envelope *e);
+
+#endif
