@@ -14,7 +14,7 @@ ldap-utils slapd postgresql mariadb-server redis-server procps iproute2 \
 lmdb-utils"
 
 case "${1:-all}" in
-run) WANT="$BUILD $LIBS" ;;
+run) WANT="$BUILD $LIBS swaks" ;;
 *)   WANT="$BUILD $LIBS $TOOLS" ;;
 esac
 

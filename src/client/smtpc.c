@@ -50,7 +50,6 @@ enum smtpc_state {
 	C_ENVELOPE,
 	C_BODY,
 	C_DOT,
-	C_RSET,
 	C_CLOSED,
 };
 
@@ -66,6 +65,7 @@ struct smtpc_conn {
 	socklen_t addrlen;
 	char name[300];
 	unsigned caps, uses;
+	unsigned rset_due; /* RSET replies still to come (RSET is pipelined) */
 	enum smtpc_state state;
 	struct smtpc_req *req;
 	long long t_idle;
@@ -579,13 +579,12 @@ smtpc_after_tx(struct smtpc_conn *c, bool healthy)
 	c->req = NULL;
 	if (healthy) {
 		if (r != NULL && r->res.status != SMTPC_OK) {
-			/* leave the transaction cleanly before reuse */
+			/* leave the transaction cleanly; the reply is read later, in
+			 * front of whatever the connection does next */
 			evbuffer_add(bufferevent_get_output(c->bev), "RSET\r\n", 6);
-			c->state = C_RSET;
-			smtpc_set_timeout(c, r->opts.t_reply);
-		} else {
-			smtpc_idle_add(c);
+			c->rset_due++;
 		}
+		smtpc_idle_add(c);
 	} else {
 		smtpc_conn_close(c);
 	}
@@ -698,6 +697,17 @@ smtpc_read_cb(struct bufferevent *bev, void *arg)
 	struct smtpc_conn *c = arg;
 	(void)bev;
 	for (;;) {
+		if (c->rset_due > 0) {
+			int rc = smtpc_read_reply(c);
+			if (rc == 0)
+				return;
+			if (rc < 0 || c->rcode != 250) {
+				smtpc_fail(c, SMTPC_CONNFAIL, "rset", "RSET refused by %s", c->name);
+				return;
+			}
+			c->rset_due--;
+			continue;
+		}
 		if (c->state == C_IDLE) {
 			/* the peer spoke or hung up while idle: do not reuse */
 			smtpc_conn_close(c);
@@ -750,13 +760,6 @@ smtpc_read_cb(struct bufferevent *bev, void *arg)
 		case C_DOT:
 			smtpc_dot_reply(c);
 			break;
-		case C_RSET:
-			if (c->rcode != 250) {
-				smtpc_conn_close(c);
-				return;
-			}
-			smtpc_idle_add(c);
-			break;
 		case C_BODY:
 			/* a reply while we send the body: the peer gave up on us */
 			smtpc_fail(c, SMTPC_TEMP, "data", "%d %s %s", c->rcode, c->renh, c->rtext);
@@ -798,16 +801,11 @@ smtpc_event_cb(struct bufferevent *bev, short what, void *arg)
 	static const char *const stages[] = {
 		[C_CONNECTING] = "connect", [C_GREETING] = "greeting", [C_EHLO] = "ehlo",
 		[C_HELO] = "helo",          [C_IDLE] = "idle",         [C_ENVELOPE] = "envelope",
-		[C_BODY] = "data",          [C_DOT] = "dot",           [C_RSET] = "rset",
-		[C_CLOSED] = "closed",
+		[C_BODY] = "data",          [C_DOT] = "dot",           [C_CLOSED] = "closed",
 	};
 	const char *stage = stages[c->state];
 	if (c->state == C_CONNECTING)
 		stats_inc(STAT_DOWNSTREAM_CONNECT_FAIL);
-	if (c->state == C_RSET) {
-		smtpc_conn_close(c);
-		return;
-	}
 	/* after the body has gone out the message may have been accepted:
 	 * never fail over (that could deliver twice); defer instead */
 	enum smtpc_status st = (c->state == C_DOT || c->state == C_BODY) ? SMTPC_TEMP : SMTPC_CONNFAIL;

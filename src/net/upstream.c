@@ -57,6 +57,10 @@ upstream_parse(struct upstream_set *s, size_t *cap, const struct config_downstre
 	}
 	struct netaddr na;
 	if (netaddr_parse(rest, &na) == 0) {
+		if (netaddr_port((struct sockaddr *)&na.ss) == 0) {
+			config_error(errs, "%s:%d: downstream \"%s\": bad port", file, d->line, spec);
+			return -1;
+		}
 		memcpy(&t.addr, &na.ss, na.len);
 		t.addrlen = na.len;
 		upstream_add(s, cap, &t);

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: core - netaddr, strmap, blob, log_escape, str, stats. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "blob.h"
+#include "log.h"
+#include "netaddr.h"
+#include "stats.h"
+#include "str.h"
+#include "strmap.h"
+
+static void
+test_netaddr(void **state)
+{
+	(void)state;
+	struct netaddr na;
+	char buf[NETADDR_STRLEN];
+	assert_int_equal(netaddr_parse("127.0.0.1:2525", &na), 0);
+	netaddr_str((struct sockaddr *)&na.ss, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:2525");
+	assert_int_equal(netaddr_parse("[::1]:25", &na), 0);
+	netaddr_str((struct sockaddr *)&na.ss, buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:25");
+	assert_int_equal(netaddr_port((struct sockaddr *)&na.ss), 25);
+	static const char *const bad[] = {"127.0.0.1", "::1:25", "[::1]25", "1.2.3.4:99999",
+	                                  "host:25", "1.2.3.4:", "[::1]:x", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (netaddr_parse(bad[i], &na) == 0)
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void
+test_cidr(void **state)
+{
+	(void)state;
+	struct netaddr_cidr net;
+	struct netaddr a;
+	assert_int_equal(netaddr_cidr_parse("192.0.2.0/24", &net), 0);
+	netaddr_parse("192.0.2.77:1", &a);
+	assert_true(netaddr_cidr_match(&net, (struct sockaddr *)&a.ss));
+	netaddr_parse("192.0.3.1:1", &a);
+	assert_false(netaddr_cidr_match(&net, (struct sockaddr *)&a.ss));
+	assert_int_equal(netaddr_cidr_parse("2001:db8::/32", &net), 0);
+	netaddr_parse("[2001:db8:ffff::1]:1", &a);
+	assert_true(netaddr_cidr_match(&net, (struct sockaddr *)&a.ss));
+	netaddr_parse("192.0.2.77:1", &a);
+	assert_false(netaddr_cidr_match(&net, (struct sockaddr *)&a.ss));
+	/* IPv4-mapped IPv6 matches the IPv4 network */
+	assert_int_equal(netaddr_cidr_parse("10.0.0.0/8", &net), 0);
+	netaddr_parse("[::ffff:10.1.2.3]:1", &a);
+	assert_true(netaddr_cidr_match(&net, (struct sockaddr *)&a.ss));
+	assert_int_equal(netaddr_cidr_parse("10.0.0.1", &net), 0);
+	assert_int_equal(net.prefix, 32);
+	assert_int_equal(netaddr_cidr_parse("10.0.0.0/33", &net), -1);
+	assert_int_equal(netaddr_cidr_parse("10.0.0.0/x", &net), -1);
+	assert_int_equal(netaddr_cidr_parse("nonsense", &net), -1);
+	assert_int_equal(netaddr_cidr_parse("192.0.2.0/23", &net), 0);
+	netaddr_parse("192.0.3.255:1", &a);
+	assert_true(netaddr_cidr_match(&net, (struct sockaddr *)&a.ss));
+}
+
+static void
+test_client_key(void **state)
+{
+	(void)state;
+	struct netaddr a;
+	char k[NETADDR_STRLEN];
+	netaddr_parse("[2001:db8:1:2:aaaa::1]:1", &a);
+	netaddr_client_key((struct sockaddr *)&a.ss, k, sizeof(k));
+	assert_string_equal(k, "2001:db8:1:2::/64");
+	netaddr_parse("[2001:db8:1:2:bbbb::9]:1", &a);
+	char k2[NETADDR_STRLEN];
+	netaddr_client_key((struct sockaddr *)&a.ss, k2, sizeof(k2));
+	assert_string_equal(k, k2);
+	netaddr_parse("[::ffff:192.0.2.1]:1", &a);
+	netaddr_client_key((struct sockaddr *)&a.ss, k, sizeof(k));
+	assert_string_equal(k, "192.0.2.1");
+}
+
+static void
+test_strmap(void **state)
+{
+	(void)state;
+	struct strmap *m = strmap_new();
+	char key[32];
+	for (int i = 0; i < 10000; i++) {
+		snprintf(key, sizeof(key), "user%d@example.test", i);
+		assert_null(strmap_put(m, key, strlen(key), (void *)(intptr_t)(i + 1)));
+	}
+	assert_int_equal(strmap_count(m), 10000);
+	for (int i = 0; i < 10000; i += 2) {
+		snprintf(key, sizeof(key), "user%d@example.test", i);
+		assert_true(strmap_del(m, key, strlen(key)));
+	}
+	assert_int_equal(strmap_count(m), 5000);
+	for (int i = 0; i < 10000; i++) {
+		void *v = NULL;
+		snprintf(key, sizeof(key), "user%d@example.test", i);
+		bool found = strmap_get(m, key, strlen(key), &v);
+		assert_int_equal(found, i % 2 == 1);
+		if (found)
+			assert_int_equal((intptr_t)v, i + 1);
+	}
+	/* churn: many put/del cycles must not grow without bound or lose keys */
+	for (int r = 0; r < 100000; r++) {
+		snprintf(key, sizeof(key), "k%d", r % 50);
+		strmap_put(m, key, strlen(key), NULL);
+		strmap_del(m, key, strlen(key));
+	}
+	assert_int_equal(strmap_count(m), 5000);
+	assert_false(strmap_get(m, "", 0, NULL));
+	strmap_put(m, "", 0, (void *)1);
+	assert_true(strmap_get(m, "", 0, NULL));
+	strmap_free(m);
+}
+
+static void
+test_blob(void **state)
+{
+	(void)state;
+	struct blob *b = blob_new(100, "/tmp");
+	char data[10000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26);
+	for (size_t off = 0; off < sizeof(data); off += 333)
+		assert_int_equal(blob_append(b, data + off, off + 333 > sizeof(data) ? sizeof(data) - off : 333), 0);
+	assert_int_equal(blob_len(b), sizeof(data));
+	size_t hl;
+	const char *h = blob_head(b, &hl);
+	assert_int_equal(hl, 100);
+	assert_memory_equal(h, data, 100);
+	char back[10000];
+	size_t got = 0;
+	while (got < sizeof(back)) {
+		ssize_t r = blob_read(b, got, back + got, 777);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	assert_int_equal(blob_read(b, got, back, 10), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	blob_free(b);
+	blob_free(NULL);
+	/* small: never touches the disk */
+	b = blob_new(1 << 20, "/nonexistent");
+	assert_int_equal(blob_append(b, "hello", 5), 0);
+	assert_int_equal(blob_len(b), 5);
+	blob_free(b);
+	/* spill into a folder that does not exist: an error, not a crash */
+	b = blob_new(4, "/nonexistent/dir");
+	assert_int_equal(blob_append(b, "hello", 5), -1);
+	blob_free(b);
+}
+
+static void
+test_log_escape(void **state)
+{
+	(void)state;
+	char out[64];
+	log_escape(out, sizeof(out), "ab\r\n\"\\\x01\xff", 8);
+	assert_string_equal(out, "ab\\x0d\\x0a\\x22\\x5c\\x01\\xff");
+	char small[10];
+	log_escape(small, sizeof(small), "0123456789abcdef", 16);
+	assert_int_equal(strlen(small), 9);
+	assert_string_equal(small + 6, "...");
+	log_escape(small, sizeof(small), "", 0);
+	assert_string_equal(small, "");
+}
+
+static void
+test_str(void **state)
+{
+	(void)state;
+	char buf[5];
+	assert_int_equal(mx_strlcpy(buf, "abcd", sizeof(buf)), 0);
+	assert_int_equal(mx_strlcpy(buf, "abcde", sizeof(buf)), -1);
+	assert_string_equal(buf, "abcd");
+	unsigned long long v;
+	assert_int_equal(mx_parse_u64("18446744073709551615", 20, &v), 0);
+	assert_int_equal(mx_parse_u64("18446744073709551616", 20, &v), -1);
+	assert_int_equal(mx_parse_u64("", 0, &v), -1);
+	assert_int_equal(mx_parse_u64("1a", 2, &v), -1);
+	assert_true(mx_utf8_valid("\xc3\xa9t\xc3\xa9", 6));
+	assert_false(mx_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	assert_false(mx_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(mx_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(mx_utf8_valid("\xe2\x82", 2));         /* truncated */
+	assert_true(mx_str_caseeq("Example.TEST", "example.test"));
+	assert_true(mx_str_casesuffix("mx.Example.Test", ".example.test"));
+}
+
+static void
+test_stats(void **state)
+{
+	(void)state;
+	stats_inc(STAT_MSG_RECEIVED);
+	stats_add(STAT_MSG_BYTES, 41);
+	stats_inc(STAT_MSG_BYTES);
+	assert_int_equal(stats_get(STAT_MSG_BYTES), 42);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	stats_write_prometheus(f);
+	fclose(f);
+	assert_non_null(strstr(buf, "mxguard_msg_bytes_total 42\n"));
+	assert_non_null(strstr(buf, "# TYPE mxguard_msg_received_total counter"));
+	free(buf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_netaddr), cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap),
+		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape),
+		cmocka_unit_test(test_str), cmocka_unit_test(test_stats),
+	};
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
