@@ -255,6 +255,32 @@ smtpd_arm_command_timer(struct smtpd_session *s)
 	evtimer_add(s->timer, &tv);
 }
 
+/* Bytes not yet on the wire: in the bufferevent, and under TLS also in
+ * the socket bufferevent beneath the filter. */
+static size_t
+smtpd_output_pending(struct smtpd_session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+/* Closing: free the socket once the last reply is out, or give up after
+ * the write timeout. */
+static void
+smtpd_close_poll(struct smtpd_session *s)
+{
+	if (smtpd_output_pending(s) == 0 ||
+	    mx_clock_mono_ms() - s->close_ms > (uint64_t)s->cfg->t_command) {
+		smtpd_finish_io(s);
+		return;
+	}
+	struct timeval tv = {0, 5000};
+	evtimer_add(s->timer, &tv);
+}
+
 void
 smtpd_close(struct smtpd_session *s, const char *reason)
 {
@@ -262,12 +288,13 @@ smtpd_close(struct smtpd_session *s, const char *reason)
 		return;
 	s->close_reason = reason;
 	s->state = SMTPD_S_CLOSING;
+	s->close_ms = mx_clock_mono_ms();
 	if (s->timer)
 		evtimer_del(s->timer);
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		smtpd_finish_io(s);
-	/* else smtpd_write_cb finishes once the last reply is out */
+		smtpd_close_poll(s);
+	/* else smtpd_write_cb goes on once the bufferevent has sent it */
 }
 
 static void
@@ -499,17 +526,19 @@ smtpd_process(struct smtpd_session *s)
 		if (s->state == SMTPD_S_DATA) {
 			struct evbuffer_iovec v[8];
 			int nv = evbuffer_peek(in, -1, NULL, v, 8);
-			if (nv <= 0)
-				break;
+			if (nv > 8)
+				nv = 8;
 			size_t total = 0;
 			bool end = false;
-			for (int i = 0; i < nv && i < 8; i++) {
-				size_t used;
+			for (int i = 0; i < nv && !end; i++) {
+				size_t used = 0;
+				if (v[i].iov_len == 0) /* filters can leave empty chains */
+					continue;
 				end = smtp_data_feed(&s->data, v[i].iov_base, v[i].iov_len, &used);
 				total += used;
-				if (end)
-					break;
 			}
+			if (total == 0)
+				break;
 			evbuffer_drain(in, total);
 			if (end)
 				smtpd_end_data(s);
@@ -552,7 +581,7 @@ smtpd_write_cb(struct bufferevent *bev, void *arg)
 	struct smtpd_session *s = arg;
 	(void)bev;
 	if (s->state == SMTPD_S_CLOSING) {
-		smtpd_finish_io(s);
+		smtpd_close_poll(s);
 		return;
 	}
 	if (s->output_full) {
@@ -621,6 +650,10 @@ smtpd_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtpd_session *s = arg;
 	(void)fd;
 	(void)what;
+	if (s->state == SMTPD_S_CLOSING) {
+		smtpd_close_poll(s);
+		return;
+	}
 	if (s->state == SMTPD_S_GREET_WAIT) {
 		if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
 			smtpd_pregreet(s);

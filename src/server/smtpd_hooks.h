@@ -54,7 +54,7 @@ struct smtpd_hooks {
 };
 
 void smtpd_verdict_init(struct smtpd_verdict *v, enum smtp_reply_id reply);
-/* Fills a custom reply: "451", "4.4.1", text. */
+/* Resets v to a custom reply: 451, "4.4.1", text; other fields cleared. */
 void smtpd_verdict_custom(struct smtpd_verdict *v, int code, const char *enh, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

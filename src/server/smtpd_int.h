@@ -74,7 +74,7 @@ struct smtpd_session {
 
 	unsigned errors, unknown_rcpts, n_msgs;
 	unsigned cmd_count[SMTP_VERB__COUNT];
-	uint64_t start_ms;
+	uint64_t start_ms, close_ms;
 
 	/* transaction: from MAIL on */
 	struct envelope *env;

@@ -30,6 +30,7 @@ smtpd_verdict_init(struct smtpd_verdict *v, enum smtp_reply_id reply)
 void
 smtpd_verdict_custom(struct smtpd_verdict *v, int code, const char *enh, const char *fmt, ...)
 {
+	memset(v, 0, sizeof(*v));
 	v->reply = SMTPD_VERDICT_CUSTOM;
 	v->code = code;
 	mx_strlcpy(v->enh, enh ? enh : "", sizeof(v->enh));

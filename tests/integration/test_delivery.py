@@ -1,0 +1,174 @@
+# Delivery through mxguard to real downstreams: the bytes that arrive, the
+# trace header, pipelining, several recipients, swaks and smtplib as clients.
+import re
+import smtplib
+import subprocess
+
+from conftest import Client, send_message
+
+
+def test_delivery_byte_for_byte_file(make_mx, tmp_path):
+    """file: downstream keeps CRLF: the exact bytes after the trace header are
+    the message as sent, with dot-stuffing undone."""
+    out = tmp_path / "mail"
+    mx = make_mx(f"file:{out}")
+    body = (b"From: s@remote.test\r\nTo: alice@example.test\r\nSubject: bytes\r\n\r\n"
+            b"..starts with a dot\r\n...two dots\r\n.\ttab after dot\r\n"
+            b"trailing spaces   \r\n\r\n" + b"x" * 998 + b"\r\n"
+            b"\xc3\xa9 8bit\r\nlast line\r\n")
+    code, text = send_message(mx.port, body=body)
+    assert code == 250, text
+    files = list(out.glob("*.eml"))
+    assert len(files) == 1
+    data = files[0].read_bytes()
+    head, _, msg = data.partition(b" +0000\r\n")  # the Received: date ends the trace
+    assert msg == (b"From: s@remote.test\r\nTo: alice@example.test\r\nSubject: bytes\r\n\r\n"
+                   b".starts with a dot\r\n..two dots\r\n\ttab after dot\r\n"
+                   b"trailing spaces   \r\n\r\n" + b"x" * 998 + b"\r\n"
+                   b"\xc3\xa9 8bit\r\nlast line\r\n")
+    assert head.startswith(b"X-Mxguard-Envelope-From: <sender@remote.test>\r\n"
+                           b"X-Mxguard-Envelope-To: <alice@example.test>\r\nReceived: from client.test ([127.0.0.1])\r\n"
+                           b"\tby mx1.example.test (mxguard) with ESMTP id ")
+    # the file name is the message id, and no temporary file is left
+    msgid = files[0].stem
+    assert f"id {msgid}".encode() in head
+    assert not list(out.glob(".*"))
+    assert re.search(rf"message id={msgid} client=127.0.0.1 from=<sender@remote.test> "
+                     r"to=<alice@example.test> nrcpt=1 size=\d+ action=relayed", mx.log())
+
+
+def test_delivery_to_smtp_sink(mx, sink):
+    body = b"Subject: via sink\r\n\r\n..dot\r\nline two\r\n"
+    code, text = send_message(mx.port, rcpts=["alice@example.test", "BOB@Example.Test"],
+                              body=body)
+    assert code == 250 and text.startswith("2.0.0 Ok: ")
+    assert "mailbox server: 250" in text
+    [m] = sink.wait_messages(1)
+    assert m["env"]["X-Mail-Args"][0].split(" ")[0] == "<sender@remote.test>"
+    assert m["env"]["X-Rcpt-Args"] == ["<alice@example.test>", "<BOB@example.test>"]
+    # smtp-sink stores LF line ends and undoes the stuffing we applied
+    assert m["message"].startswith(b"Subject: via sink\n\n.dot\nline two\n")
+    assert m["body"].startswith(b"Received: from client.test ([127.0.0.1])\n"
+                                b"\tby mx1.example.test (mxguard) with ESMTP id")
+
+
+def test_pipelining(mx, sink):
+    """A whole transaction in one write; replies come back in order."""
+    c = Client(mx.port)
+    code, text = c.ehlo()
+    assert "PIPELINING" in text and "ENHANCEDSTATUSCODES" in text
+    c.send(b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+           b"RCPT TO:<nobody@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply() == (550, "5.1.1 <nobody@example.test>: Recipient address rejected: user unknown")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 354
+    # the message, the next transaction and QUIT in one write as well
+    c.send(b"Subject: one\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@remote.test>\r\n"
+           b"RCPT TO:<alice@example.test>\r\nDATA\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 354
+    c.send(b"Subject: two\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 221
+    assert c.closed()
+    msgs = sink.wait_messages(2)
+    assert msgs[0]["env"]["X-Rcpt-Args"] == ["<alice@example.test>", "<bob@example.test>"]
+    assert msgs[0]["message"].startswith(b"Subject: one\n")
+    assert msgs[1]["message"].startswith(b"Subject: two\n")
+
+
+def test_smtplib_and_swaks(mx, sink):
+    s = smtplib.SMTP("127.0.0.1", mx.port)
+    s.ehlo("smtplib.test")
+    assert s.has_extn("smtputf8") and s.has_extn("8bitmime") and s.has_extn("size")
+    refused = s.sendmail("x@remote.test", ["alice@example.test"], "Subject: smtplib\r\n\r\nhi\r\n")
+    assert refused == {}
+    s.quit()
+    r = subprocess.run(["swaks", "--server", f"127.0.0.1:{mx.port}", "--to", "bob@example.test",
+                        "--from", "y@remote.test", "--header", "Subject: swaks"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    msgs = sink.wait_messages(2)
+    assert b"Subject: smtplib" in msgs[0]["body"]
+    assert b"Subject: swaks" in msgs[1]["body"]
+
+
+def test_smtputf8_and_8bitmime(make_mx, sink, tmp_path):
+    msg = "Subject: caf\u00e9\r\n\r\nna\u00efve\r\n".encode()
+    out = tmp_path / "mail"
+    mx = make_mx(f"file:{out}")
+    s = smtplib.SMTP("127.0.0.1", mx.port)
+    s.ehlo("x")
+    s.sendmail("j\u00f6rg@remote.test", ["alice@example.test"], msg,
+               mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    s.quit()
+    [f] = out.glob("*.eml")
+    data = f.read_bytes()
+    assert "X-Mxguard-Envelope-From: <j\u00f6rg@remote.test>".encode() in data
+    assert b"with UTF8SMTP id" in data
+    assert data.endswith(msg)
+    # smtp-sink does not offer SMTPUTF8: a UTF-8 address cannot go there, and
+    # the client is told so; 8-bit text with an ASCII envelope can
+    mx2 = make_mx(sink.target)
+    s = smtplib.SMTP("127.0.0.1", mx2.port)
+    s.ehlo("x")
+    try:
+        s.sendmail("j\u00f6rg@remote.test", ["alice@example.test"], msg,
+                   mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        raise AssertionError("accepted")
+    except smtplib.SMTPDataError as e:
+        assert e.smtp_code == 553 and e.smtp_error.startswith(b"5.6.7")
+    s.sendmail("jorg@remote.test", ["alice@example.test"], msg, mail_options=["BODY=8BITMIME"])
+    s.quit()
+    [m] = sink.wait_messages(1)
+    assert "BODY=8BITMIME" in m["env"]["X-Mail-Args"][0]
+    assert "na\u00efve".encode() in m["message"]
+    # non-ASCII address without SMTPUTF8: refused at MAIL FROM
+    c = Client(mx.port)
+    c.ehlo()
+    code, text = c.cmd("MAIL FROM:<j\u00f6rg@remote.test>")
+    assert (code, text[:5]) == (553, "5.6.7")
+
+
+def test_postmaster_and_vrfy(mx, sink):
+    c = Client(mx.port)
+    c.ehlo()
+    assert c.cmd("VRFY alice")[0] == 252
+    assert c.cmd("EXPN staff")[0] == 502
+    assert c.cmd("HELP")[0] == 214
+    assert c.cmd("NOOP") == (250, "2.0.0 Ok")
+    c.cmd("MAIL FROM:<>")
+    # RFC 5321 4.5.1: <postmaster> without a domain is accepted
+    assert c.cmd("RCPT TO:<Postmaster>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: bounce\r\n\r\nx\r\n.\r\n")
+    assert c.reply()[0] == 250
+    [m] = sink.wait_messages(1)
+    assert m["env"]["X-Mail-Args"][0].startswith("<>")
+    assert m["env"]["X-Rcpt-Args"] == ["<postmaster@example.test>"]
+
+
+def test_sequence_errors(mx):
+    c = Client(mx.port)
+    assert c.greeting[0] == 220 and "mx1.example.test" in c.greeting[1]
+    assert c.cmd("MAIL FROM:<a@b.test>") == (503, "5.5.1 Send HELO or EHLO first")
+    assert c.cmd("HELO")[0] == 501
+    assert c.cmd("HELO client.test") == (250, "mx1.example.test")
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 503
+    assert c.cmd("DATA")[0] == 503
+    assert c.cmd("MAIL FROM:<a@b.test>")[0] == 250
+    assert c.cmd("MAIL FROM:<a@b.test>") == (503, "5.5.1 Sender already specified")
+    assert c.cmd("DATA") == (554, "5.5.1 No valid recipients")
+    assert c.cmd("RSET")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 503
+    assert c.cmd("BDAT 10 LAST")[0] == 502
+    assert c.cmd("AUTH PLAIN AAAA")[0] == 502
+    assert c.cmd("FOO")[0] == 500
+    assert c.cmd("MAIL FROM:<a@b.test> AUTH=<>")[0] == 555
+    assert c.cmd("MAIL FROM:<a@b.test> SIZE=abc")[0] == 501
+    assert c.cmd("QUIT")[0] == 221
+    assert c.closed()
