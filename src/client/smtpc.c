@@ -67,6 +67,7 @@ struct smtpc_conn {
 	unsigned caps, uses;
 	unsigned rset_due; /* RSET replies still to come (RSET is pipelined) */
 	enum smtpc_state state;
+	int busy; /* inside one of our callbacks: closing must not free yet */
 	struct smtpc_req *req;
 	long long t_idle;
 	/* reply being read */
@@ -330,14 +331,35 @@ smtpc_conn_close(struct smtpc_conn *c)
 	c->state = C_CLOSED;
 	if (c->idle_timer)
 		event_free(c->idle_timer);
+	c->idle_timer = NULL;
 	if (c->bev) {
 		/* flush a final QUIT if the socket takes it; never wait */
 		struct evbuffer *out = bufferevent_get_output(c->bev);
 		if (evbuffer_get_length(out) > 0)
 			evbuffer_write(out, bufferevent_getfd(c->bev));
 		bufferevent_free(c->bev);
+		c->bev = NULL;
 	}
-	free(c);
+	if (c->busy == 0)
+		free(c);
+	/* else the callback that is running frees it on its way out */
+}
+
+static void
+smtpc_cb_enter(struct smtpc_conn *c)
+{
+	c->busy++;
+}
+
+/* Returns true when c is gone (freed here). */
+static bool
+smtpc_cb_leave(struct smtpc_conn *c)
+{
+	if (--c->busy == 0 && c->state == C_CLOSED) {
+		free(c);
+		return true;
+	}
+	return false;
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -691,12 +713,24 @@ smtpc_dot_reply(struct smtpc_conn *c)
 	smtpc_after_tx(c, true);
 }
 
+static void smtpc_read_loop(struct smtpc_conn *c);
+
 static void
 smtpc_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtpc_conn *c = arg;
 	(void)bev;
+	smtpc_cb_enter(c);
+	smtpc_read_loop(c);
+	smtpc_cb_leave(c);
+}
+
+static void
+smtpc_read_loop(struct smtpc_conn *c)
+{
 	for (;;) {
+		if (c->state == C_CLOSED)
+			return;
 		if (c->rset_due > 0) {
 			int rc = smtpc_read_reply(c);
 			if (rc == 0)
@@ -778,15 +812,27 @@ smtpc_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtpc_conn *c = arg;
 	(void)bev;
+	smtpc_cb_enter(c);
 	if (c->state == C_BODY && c->req != NULL && c->req->body_phase < 2)
 		smtpc_fill_body(c);
+	smtpc_cb_leave(c);
 }
+
+static void smtpc_event(struct smtpc_conn *c, short what);
 
 static void
 smtpc_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtpc_conn *c = arg;
 	(void)bev;
+	smtpc_cb_enter(c);
+	smtpc_event(c, what);
+	smtpc_cb_leave(c);
+}
+
+static void
+smtpc_event(struct smtpc_conn *c, short what)
+{
 	if (what & BEV_EVENT_CONNECTED) {
 		c->state = C_GREETING;
 		return;

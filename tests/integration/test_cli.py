@@ -1,0 +1,76 @@
+# The command line: check-config, version, usage errors, start failures.
+import subprocess
+
+from conftest import MXGUARD, SOURCE
+
+
+def run(*args):
+    return subprocess.run([MXGUARD, *args], capture_output=True, text=True, timeout=30)
+
+
+def test_check_config_ok_example():
+    r = subprocess.run([MXGUARD, "check-config", "etc/mxguard.conf.example"], cwd=SOURCE,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "ok:" in r.stdout and "domains=1" in r.stdout
+
+
+def test_check_config_errors(tmp_path):
+    conf = tmp_path / "bad.conf"
+    (tmp_path / "r").write_text("alice@example.test\nnot an address\n")
+    conf.write_text(f"""listen = ["127.0.0.1:2525"];
+domains = ["example.test"];
+recipients = {{ file = "{tmp_path}/r"; }};
+downstream = "smtp:127.0.0.1:2626";
+limits = {{ mesage_size = "10M"; errors = 0; }};
+""")
+    r = run("check-config", str(conf))
+    assert r.returncode == 1
+    assert f"{conf}:5: unknown key 'limits.mesage_size' (did you mean 'limits.message_size'?)" in r.stderr
+    assert f"{conf}:5: 'limits.errors' is 0; it must be between 1 and 10000" in r.stderr
+    conf.write_text(conf.read_text().replace("mesage_size", "message_size").replace("errors = 0", "errors = 5"))
+    r = run("check-config", str(conf))
+    assert r.returncode == 1
+    assert f"{tmp_path}/r:2: one address per line" in r.stderr
+    (tmp_path / "r").write_text("alice@example.test\n")
+    assert run("check-config", str(conf)).returncode == 0
+    conf.write_text("listen = [\"127.0.0.1:2525\"\n")
+    r = run("check-config", str(conf))
+    assert r.returncode == 1 and f"{conf}:2: syntax error" in r.stderr
+
+
+def test_version_and_usage():
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("mxguard ")
+    assert "libevent" in r.stdout and "OpenSSL" in r.stdout
+    assert run("frobnicate").returncode == 2
+    assert run().returncode == 2
+    assert run("help").returncode == 0
+    assert run("check-config").returncode == 2
+
+
+def test_serve_refuses_bad_config(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("listen = [\"127.0.0.1:1\"];\n")
+    r = run("serve", "-c", str(conf))
+    assert r.returncode == 1
+    assert "required key 'domains' is missing" in r.stderr
+    assert "not started" in r.stderr
+
+
+def test_serve_port_in_use(make_mx, sink):
+    a = make_mx(sink.target)
+    b = make_mx(sink.target, start=False)
+    b.port = a.port
+    b.write_config(sink.target)
+    # SO_REUSEPORT would share the port between two processes of the same
+    # user; a port held by another program without it is refused
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    b.port = s.getsockname()[1]
+    b.write_config(sink.target)
+    r = run("serve", "-c", str(b.conf))
+    assert r.returncode == 1 and "cannot listen on" in r.stderr
+    s.close()
