@@ -123,6 +123,7 @@ def main():
 listen = ["127.0.0.1:{port}"];
 domains = ["example.test"];
 recipients = {{ file = "{work}/rcpts"; }};
+store = {{ path = "{work}/store"; }};
 downstream = "smtp:127.0.0.1:{sink_port}";
 log_level = "warn";
 limits = {{ connections = {args.connections + 1000}; }};

@@ -87,6 +87,7 @@ listen = ["127.0.0.1:{port}"];
 hostname = "mx.bench.test";
 domains = ["example.test"];
 recipients = {{ file = "{work}/rcpts"; }};
+store = {{ path = "{work}/store"; }};
 downstream = "smtp:127.0.0.1:{sink_port}";
 limits = {{ connections_per_ip = 100000; }};
 """)

@@ -17,6 +17,9 @@ static const struct {
 } commands[] = {
 	{"serve", cli_serve, "serve -c FILE [--syslog]   run the gateway in the foreground"},
 	{"check-config", cli_check_config, "check-config FILE          validate a configuration"},
+	{"scan", cli_scan, "scan [--json] [-c FILE] PATH...   score messages (files, folders, mbox, -)"},
+	{"learn", cli_learn, "learn --spam|--ham|--forget [-c FILE] PATH...   train the classifier"},
+	{"stats", cli_stats, "stats [-c FILE]            what the store holds"},
 	{"version", cli_version, "version                    print the version"},
 };
 

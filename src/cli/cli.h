@@ -9,5 +9,8 @@
 int cli_serve(int argc, char **argv);
 int cli_check_config(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_scan(int argc, char **argv);
+int cli_learn(int argc, char **argv);
+int cli_stats(int argc, char **argv);
 
 #endif

@@ -547,11 +547,13 @@ smtpc_fill_body(struct smtpc_conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	while (evbuffer_get_length(out) < SMTPC_OUT_HIGH) {
 		if (r->body_phase == 0) {
-			if (e->received)
-				evbuffer_add(out, e->received, strlen(e->received));
-			r->body_phase = 1;
-			r->body_off = 0;
 			r->bol = true;
+			if (e->received)
+				smtpc_stuff(out, e->received, strlen(e->received), &r->bol);
+			if (e->headers)
+				smtpc_stuff(out, e->headers, strlen(e->headers), &r->bol);
+			r->body_phase = 1;
+			r->body_off = e->body_skip;
 			continue;
 		}
 		if (r->body_phase == 1) {

@@ -347,6 +347,22 @@ config_read_key(struct mx_config *c, const struct cfg_key *k, const config_setti
 		*(int *)(base + k->off) = (int)v;
 		return;
 	}
+	case CT_DOUBLE: {
+		int t = config_setting_type(s);
+		if (t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+			why = "must be a number";
+			break;
+		}
+		double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+		                                  : (double)config_setting_get_int64(s);
+		if (v < (double)k->min || v > (double)k->max) {
+			config_error(errs, "%s:%d: '%s' is %g; it must be between %lld and %lld", file, line,
+			             k->path, v, k->min, k->max);
+			return;
+		}
+		*(double *)(base + k->off) = v;
+		return;
+	}
 	case CT_SIZE:
 	case CT_DURATION: {
 		long long v;
@@ -513,6 +529,12 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 			config_error(errs, "%s:%d: downstream \"%s\": file: cannot be combined with "
 			             "other downstreams", file, c->down[i].line, t);
 	}
+	if (c->tag_score > c->reject_score)
+		config_error(errs, "%s:%d: 'content.tag_score' (%g) is above 'content.reject_score' (%g)",
+		             file, config_line_of(cf, "content"), c->tag_score, c->reject_score);
+	if (c->tempfail_score != 0 && c->tempfail_score > c->reject_score)
+		config_error(errs, "%s:%d: 'content.tempfail_score' (%g) is above 'content.reject_score' "
+		             "(%g)", file, config_line_of(cf, "content"), c->tempfail_score, c->reject_score);
 	if (c->rcpt_delimiter != NULL && strpbrk(c->rcpt_delimiter, "@ \t\"<>") != NULL)
 		config_error(errs, "%s:%d: 'recipients.delimiter' must not contain @, space, quotes "
 		             "or angle brackets", file, config_line_of(cf, "recipients.delimiter"));
@@ -578,6 +600,21 @@ config_load(const char *path, struct config_errors *errs)
 		config_free(c);
 		return NULL;
 	}
+	return c;
+}
+
+struct mx_config *
+config_defaults(void)
+{
+	struct config_errors errs = {0};
+	struct mx_config *c = xcalloc(1, sizeof(*c));
+	atomic_init(&c->refs, 1);
+	c->path = xstrdup("(built-in defaults)");
+	for (size_t i = 0; i < config_schema_len; i++)
+		if (config_schema[i].def != NULL)
+			config_read_default(c, &config_schema[i], &errs);
+	mx_assert(errs.n == 0);
+	c->hostname = xstrdup("localhost");
 	return c;
 }
 

@@ -93,6 +93,21 @@ struct mx_config {
 
 	/* admin */
 	char *admin_listen;
+
+	/* store */
+	char *store_path;
+	long long store_size;
+
+	/* content filter */
+	bool content_enabled;
+	char *rules_path;
+	long long scan_limit;
+	double reject_score;
+	double tempfail_score; /* 0: never tempfail */
+	double tag_score;
+	char *subject_prefix;
+	bool classifier_enabled;
+	char *content_headers; /* "all" | "tagged" | "none" */
 };
 
 /*
@@ -100,6 +115,8 @@ struct mx_config {
  * NULL with every problem found in errs (each "file:line: message").
  */
 struct mx_config *config_load(const char *path, struct config_errors *errs);
+/* A config with every default and nothing else (for offline tools). */
+struct mx_config *config_defaults(void);
 struct mx_config *config_ref(struct mx_config *c);
 void config_unref(struct mx_config *c);
 void config_errors_clear(struct config_errors *errs);

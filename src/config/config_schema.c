@@ -68,6 +68,21 @@ const struct cfg_key config_schema[] = {
 
 	{"admin",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"admin.listen",        CT_STRING,  OFF(admin_listen), 0, NULL, 1, 128, NULL, 0},
+
+	{"store",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"store.path",          CT_STRING,  OFF(store_path), 0, "\"var/store\"", 1, 4095, NULL, 0},
+	{"store.size",          CT_SIZE,    OFF(store_size), 0, "\"1G\"", 16LL << 20, 1LL << 40, NULL, 0},
+
+	{"content",             CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"content.enabled",     CT_BOOL,    OFF(content_enabled), 0, "true", 0, 0, NULL, 0},
+	{"content.rules",       CT_STRING,  OFF(rules_path), 0, NULL, 1, 4095, NULL, 0},
+	{"content.scan_limit",  CT_SIZE,    OFF(scan_limit), 0, "\"1M\"", 4096, 1LL << 30, NULL, 0},
+	{"content.reject_score", CT_DOUBLE, OFF(reject_score), 0, "15.0", -1000, 1000, NULL, 0},
+	{"content.tempfail_score", CT_DOUBLE, OFF(tempfail_score), 0, "0.0", -1000, 1000, NULL, 0},
+	{"content.tag_score",   CT_DOUBLE,  OFF(tag_score), 0, "5.0", -1000, 1000, NULL, 0},
+	{"content.subject_prefix", CT_STRING, OFF(subject_prefix), 0, NULL, 0, 100, NULL, 0},
+	{"content.classifier",  CT_BOOL,    OFF(classifier_enabled), 0, "true", 0, 0, NULL, 0},
+	{"content.headers",     CT_STRING,  OFF(content_headers), 0, "\"all\"", 0, 0, "all|tagged|none", 0},
 };
 /* clang-format on */
 

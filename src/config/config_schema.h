@@ -20,6 +20,7 @@ enum cfg_type {
 	CT_INT,        /* int, bounded by min/max */
 	CT_SIZE,       /* long long bytes, integer or "25M" */
 	CT_DURATION,   /* long long ms, integer seconds or "30s" */
+	CT_DOUBLE,     /* double, bounded by min/max */
 	CT_DOWNSTREAM, /* special: string, array of strings or list of groups */
 };
 

@@ -17,17 +17,21 @@
 #include <event2/http.h>
 #include <event2/thread.h>
 
+#include "classifier.h"
 #include "connlimit.h"
 #include "log.h"
 #include "netaddr.h"
 #include "runtime.h"
 #include "stats.h"
+#include "store.h"
 #include "str.h"
 #include "worker.h"
 #include "xalloc.h"
 
 struct daemon {
 	const char *path;
+	struct store *store;
+	struct classifier *cls;
 	struct event_base *base;
 	struct worker **workers;
 	int n_workers;
@@ -84,7 +88,7 @@ daemon_reload(struct daemon *d)
 {
 	struct config_errors errs = {0};
 	log_info("reload: reading %s", d->path);
-	struct runtime *rt = runtime_build(d->path, &errs);
+	struct runtime *rt = runtime_build(d->path, &errs, d->cls);
 	if (rt == NULL) {
 		daemon_log_errors(&errs, "reload: ");
 		log_err("reload: refused; the running configuration stays in force");
@@ -99,6 +103,8 @@ daemon_reload(struct daemon *d)
 		listen_changed = strcmp(a->listen[i], b->listen[i]) != 0;
 	if (listen_changed)
 		log_warn("reload: 'listen' and 'workers' changes take effect at the next restart");
+	if (strcmp(a->store_path, b->store_path) != 0)
+		log_warn("reload: 'store.path' changes take effect at the next restart");
 	runtime_unref(old);
 	enum log_level lvl;
 	if (log_level_parse(b->log_level, &lvl) == 0)
@@ -257,7 +263,20 @@ daemon_serve(const char *config_path, bool use_syslog)
 		fatalx("evthread_use_pthreads failed");
 
 	struct config_errors errs = {0};
-	struct runtime *rt = runtime_build(config_path, &errs);
+	struct daemon d = {.path = config_path};
+	/* the store outlives reloads: open it from the file as it is now */
+	struct mx_config *first = config_load(config_path, &errs);
+	if (first != NULL) {
+		char err[512];
+		struct store_opts so = {first->store_path, (size_t)first->store_size, false};
+		d.store = store_open(&so, err, sizeof(err));
+		if (d.store == NULL)
+			config_error(&errs, "%s: store: %s", config_path, err);
+		else
+			d.cls = classifier_open(d.store);
+		config_unref(first);
+	}
+	struct runtime *rt = errs.n ? NULL : runtime_build(config_path, &errs, d.cls);
 	if (rt == NULL) {
 		daemon_log_errors(&errs, "");
 		config_errors_clear(&errs);
@@ -268,7 +287,6 @@ daemon_serve(const char *config_path, bool use_syslog)
 	if (log_level_parse(rt->cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 
-	struct daemon d = {.path = config_path};
 	const struct mx_config *cfg = rt->cfg;
 	d.n_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (d.n_workers < 1)
@@ -351,6 +369,8 @@ daemon_serve(const char *config_path, bool use_syslog)
 	event_base_free(d.base);
 	connlimit_free(d.connlimit);
 	runtime_publish(NULL);
+	classifier_close(d.cls);
+	store_close(d.store);
 	libevent_global_shutdown();
 	return 0;
 }

@@ -20,6 +20,7 @@ runtime_free(struct runtime *rt)
 {
 	if (rt == NULL)
 		return;
+	scanner_free(rt->scanner);
 	rcpt_map_free(rt->rcpt);
 	domain_set_free(rt->domains);
 	upstream_set_free(rt->ups);
@@ -30,7 +31,7 @@ runtime_free(struct runtime *rt)
 }
 
 struct runtime *
-runtime_build(const char *path, struct config_errors *errs)
+runtime_build(const char *path, struct config_errors *errs, struct classifier *cls)
 {
 	size_t before = errs->n;
 	struct mx_config *cfg = config_load(path, errs);
@@ -58,6 +59,9 @@ runtime_build(const char *path, struct config_errors *errs)
 		if (rt->tls == NULL)
 			config_error(errs, "%s: tls: %s", cfg->path, err);
 	}
+	struct rules *rules = rules_load(cfg->rules_path, errs);
+	if (rules != NULL)
+		rt->scanner = scanner_new(cfg, rules, cls);
 	if (errs->n != before) {
 		runtime_free(rt);
 		return NULL;
@@ -109,7 +113,8 @@ runtime_describe(const struct runtime *rt, char *buf, size_t len)
 	for (size_t i = 0; i < rt->ups->n && o < sizeof(down) - 1; i++)
 		o += (size_t)snprintf(down + o, sizeof(down) - o, "%s%s(prio %d)", i ? "," : "",
 		                      rt->ups->t[i].name, rt->ups->t[i].priority);
-	snprintf(buf, len, "config=%s generation=%llu domains=%zu recipients=\"%s\" downstream=%s tls=%s",
+	snprintf(buf, len, "config=%s generation=%llu domains=%zu recipients=\"%s\" downstream=%s tls=%s "
+	         "content=%s",
 	         c->path, (unsigned long long)rt->generation, c->n_domains, rcpt_map_describe(rt->rcpt),
-	         down, rt->tls ? "yes" : "no");
+	         down, rt->tls ? "yes" : "no", c->content_enabled ? "on" : "off");
 }

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "domains.h"
 #include "rcpt.h"
+#include "scan.h"
 #include "upstream.h"
 
 struct runtime {
@@ -31,10 +32,12 @@ struct runtime {
 	struct rcpt_map *rcpt;
 	struct upstream_set *ups;
 	SSL_CTX *tls; /* NULL: no STARTTLS */
+	struct scanner *scanner; /* content filter: rules + the shared classifier */
 };
 
-/* Loads path and builds everything; NULL with every error in errs. */
-struct runtime *runtime_build(const char *path, struct config_errors *errs);
+/* Loads path and builds everything; NULL with every error in errs.  cls
+ * (the daemon's classifier, which outlives runtimes) may be NULL. */
+struct runtime *runtime_build(const char *path, struct config_errors *errs, struct classifier *cls);
 struct runtime *runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt);
 

@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "connlimit.h"
+#include "headers.h"
 #include "log.h"
 #include "stats.h"
 #include "str.h"
+#include "xalloc.h"
 
 static void
 wiring_rcpt_answer(struct smtpd_verdict *v, enum mx_lookup r, const char *addr)
@@ -93,10 +96,10 @@ wiring_rcpt(struct smtpd_session *s, const struct smtp_addr *a, struct smtpd_ver
 }
 
 static void
-wiring_outcome(struct smtpd_verdict *v, const struct delivery_outcome *o)
+wiring_outcome(struct wiring_session *ws, struct smtpd_verdict *v, const struct delivery_outcome *o)
 {
 	smtpd_verdict_custom(v, o->code, o->enh, "%s", o->text);
-	mx_strlcpy(v->log, o->log, sizeof(v->log));
+	snprintf(v->log, sizeof(v->log), "%s%s%s", ws->scanlog, *ws->scanlog ? " " : "", o->log);
 }
 
 static void
@@ -104,19 +107,95 @@ wiring_delivered(const struct delivery_outcome *o, void *arg)
 {
 	struct wiring_session *ws = arg;
 	struct smtpd_verdict v;
-	wiring_outcome(&v, o);
+	wiring_outcome(ws, &v, o);
 	smtpd_resume(ws->s, &v);
+}
+
+/*
+ * The content filter at end of DATA.  Returns true when the verdict is
+ * final (reject or tempfail); otherwise the envelope carries our verdict
+ * headers and goes on to delivery.
+ */
+static bool
+wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verdict *v)
+{
+	const struct mx_config *cfg = ws->rt->cfg;
+	ws->scanlog[0] = '\0';
+	if (!cfg->content_enabled || ws->rt->scanner == NULL || env->body == NULL)
+		return false;
+	/* the prefix to analyse: from the memory head, or read when longer */
+	size_t want = blob_len(env->body), hl;
+	if (want > (size_t)cfg->scan_limit)
+		want = (size_t)cfg->scan_limit;
+	const char *data = blob_head(env->body, &hl);
+	char *tmp = NULL;
+	if (hl < want) {
+		tmp = malloc(want);
+		size_t got = 0;
+		while (tmp != NULL && got < want) {
+			ssize_t r = blob_read(env->body, got, tmp + got, want - got);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		data = tmp;
+		want = tmp ? got : hl;
+		if (tmp == NULL)
+			data = blob_head(env->body, &hl);
+	}
+	struct scan_result res;
+	scanner_scan(ws->rt->scanner, data ? data : "", data ? want : 0, env->mail_from,
+	             (const struct sockaddr *)&ws->peer, &res, NULL);
+	char syms[900];
+	scan_symbols_str(&res, syms, sizeof(syms));
+	snprintf(ws->scanlog, sizeof(ws->scanlog), "score=%.2f action=%s symbols=%s", res.score,
+	         scan_action_name(res.action), *syms ? syms : "none");
+	bool final = false;
+	if (res.action == SCAN_REJECT) {
+		smtpd_verdict_custom(v, 550, "5.7.1", "Message rejected as spam (score %.1f)", res.score);
+		mx_strlcpy(v->log, ws->scanlog, sizeof(v->log));
+		final = true;
+	} else if (res.action == SCAN_TEMPFAIL) {
+		smtpd_verdict_custom(v, 451, "4.7.1",
+		                     "Message deferred by the content filter (score %.1f), try again later",
+		                     res.score);
+		mx_strlcpy(v->log, ws->scanlog, sizeof(v->log));
+		final = true;
+	} else {
+		bool tagged = res.action == SCAN_TAG;
+		bool add = strcmp(cfg->content_headers, "all") == 0 ||
+		           (tagged && strcmp(cfg->content_headers, "tagged") == 0);
+		/* the header block of the message as received */
+		const char *h = data ? data : "";
+		size_t hlen = data ? want : 0;
+		const char *end = memmem(h, hlen, "\r\n\r\n", 4);
+		size_t block = end ? (size_t)(end - h) + 4 : 0;
+		const char *prefix = tagged && cfg->subject_prefix && *cfg->subject_prefix
+		                         ? cfg->subject_prefix : NULL;
+		char *rewritten = block ? headers_rewrite(h, block, prefix) : NULL;
+		char *verdict = add ? headers_verdict(&res, cfg->hostname) : NULL;
+		if (rewritten || verdict) {
+			char *all = xasprintf("%s%s", verdict ? verdict : "", rewritten ? rewritten : "");
+			envelope_set_headers(env, all, rewritten ? block : 0);
+		}
+		free(rewritten);
+		free(verdict);
+	}
+	free(tmp);
+	return final;
 }
 
 static enum smtpd_hook_rc
 wiring_message(struct smtpd_session *s, struct envelope *env, struct smtpd_verdict *v)
 {
 	struct wiring_session *ws = smtpd_session_hook_data(s);
+	if (wiring_filter(ws, env, v))
+		return SMTPD_HOOK_DONE;
 	struct delivery_outcome o;
 	if (delivery_submit(ws->w->delivery, ws->rt->cfg, ws->rt->ups, env, &o, wiring_delivered, ws) ==
 	    DELIVERY_PENDING)
 		return SMTPD_HOOK_PENDING;
-	wiring_outcome(v, &o);
+	wiring_outcome(ws, v, &o);
 	return SMTPD_HOOK_DONE;
 }
 

@@ -30,6 +30,7 @@ struct wiring_session {
 	struct wiring_worker *w;
 	struct sockaddr_storage peer;
 	struct smtpd_session *s;
+	char scanlog[1200]; /* the content verdict of the message in flight */
 };
 
 extern const struct smtpd_hooks wiring_hooks;

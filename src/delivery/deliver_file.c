@@ -54,10 +54,12 @@ deliver_file_body(int fd, const struct envelope *env)
 	}
 	if (env->received && deliver_file_all(fd, env->received, strlen(env->received)) < 0)
 		return -1;
+	if (env->headers && deliver_file_all(fd, env->headers, strlen(env->headers)) < 0)
+		return -1;
 	if (env->body == NULL)
 		return 0;
 	char buf[65536];
-	size_t off = 0;
+	size_t off = env->body_skip;
 	for (;;) {
 		ssize_t r = blob_read(env->body, off, buf, sizeof(buf));
 		if (r < 0)

@@ -407,7 +407,7 @@ smtpd_log_reject(struct smtpd_session *s, int code, const char *enh, const char 
 }
 
 void
-smtpd_log_message(struct smtpd_session *s, const char *action, int code, const char *enh,
+smtpd_log_message(struct smtpd_session *s, const char *result, int code, const char *enh,
                   const char *text, const char *extra)
 {
 	struct envelope *e = s->env;
@@ -428,9 +428,9 @@ smtpd_log_message(struct smtpd_session *s, const char *action, int code, const c
 		}
 		o += (size_t)n;
 	}
-	log_info("%s message id=%s client=%s from=<%s> to=%s nrcpt=%zu size=%zu action=%s "
+	log_info("%s message id=%s client=%s from=<%s> to=%s nrcpt=%zu size=%zu result=%s "
 	         "reply=\"%d%s%s %s\"%s%s delay=%.3f",
-	         s->id, e->id, s->client_ip, from, rcpts, e->n_rcpt, envelope_size(e), action, code,
+	         s->id, e->id, s->client_ip, from, rcpts, e->n_rcpt, envelope_size(e), result, code,
 	         *enh ? " " : "", enh, rtext, extra && *extra ? " " : "", extra ? extra : "",
 	         (double)(mx_clock_mono_ms() - s->data_start_ms) / 1000.0);
 }

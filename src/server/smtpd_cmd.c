@@ -334,13 +334,13 @@ smtpd_message_done(struct smtpd_session *s, const struct smtpd_verdict *v)
 	int code = r ? r->code : v->code;
 	const char *enh = r ? r->enh : v->enh;
 	const char *text = r ? r->text : v->text;
-	const char *action = code < 300 ? "relayed" : code < 500 ? "tempfail" : "rejected";
+	const char *result = code < 300 ? "relayed" : code < 500 ? "tempfail" : "rejected";
 	if (code < 300)
 		stats_inc(STAT_MSG_DELIVERED);
 	else
 		stats_inc(code < 500 ? STAT_MSG_TEMPFAIL : STAT_MSG_REJECTED);
 	smtpd_reply_verdict(s, v);
-	smtpd_log_message(s, action, code, enh ? enh : "", text, v->log);
+	smtpd_log_message(s, result, code, enh ? enh : "", text, v->log);
 	smtpd_tx_reset(s);
 	if (v->disconnect)
 		smtpd_close(s, "closed after message");

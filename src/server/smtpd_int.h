@@ -103,7 +103,7 @@ void smtpd_start_data(struct smtpd_session *s);
 void smtpd_start_tls(struct smtpd_session *s);
 void smtpd_arm_command_timer(struct smtpd_session *s);
 void smtpd_log_reject(struct smtpd_session *s, int code, const char *enh, const char *text);
-void smtpd_log_message(struct smtpd_session *s, const char *action, int code, const char *enh,
+void smtpd_log_message(struct smtpd_session *s, const char *result, int code, const char *enh,
                        const char *text, const char *extra);
 bool smtpd_count_error(struct smtpd_session *s);
 

@@ -19,6 +19,7 @@ envelope_clear(struct envelope *e)
 {
 	free(e->rcpt);
 	free(e->received);
+	free(e->headers);
 	blob_free(e->body);
 	envelope_init(e);
 }
@@ -41,8 +42,18 @@ envelope_has_rcpt(const struct envelope *e, const char *addr)
 	return false;
 }
 
+void
+envelope_set_headers(struct envelope *e, char *headers, size_t skip)
+{
+	free(e->headers);
+	e->headers = headers;
+	e->body_skip = skip;
+}
+
 size_t
 envelope_size(const struct envelope *e)
 {
-	return (e->received ? strlen(e->received) : 0) + (e->body ? blob_len(e->body) : 0);
+	size_t body = e->body ? blob_len(e->body) : 0;
+	return (e->received ? strlen(e->received) : 0) + (e->headers ? strlen(e->headers) : 0) +
+	       (body > e->body_skip ? body - e->body_skip : 0);
 }

@@ -29,6 +29,8 @@ struct envelope {
 	struct envelope_rcpt *rcpt;
 	size_t n_rcpt, cap_rcpt;
 	char *received; /* "Received: ...\r\n", prepended on relay */
+	char *headers;  /* sent after received, in place of body[0..body_skip) */
+	size_t body_skip;
 	struct blob *body;
 	bool body_8bit; /* a byte >= 0x80 was seen in the body */
 	char client_ip[64];
@@ -43,7 +45,10 @@ void envelope_clear(struct envelope *e);
 void envelope_add_rcpt(struct envelope *e, const char *addr);
 /* True if addr is already a recipient (duplicates are accepted once). */
 bool envelope_has_rcpt(const struct envelope *e, const char *addr);
-/* Size of what goes downstream: Received: plus body. */
+/* Replaces the first skip bytes of the body by headers on the way out
+ * (takes headers). */
+void envelope_set_headers(struct envelope *e, char *headers, size_t skip);
+/* Size of what goes downstream: Received:, headers, body. */
 size_t envelope_size(const struct envelope *e);
 
 #endif

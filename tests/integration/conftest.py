@@ -58,6 +58,7 @@ recipients = {{ file = "{self.rcpt_file}"; }};
 downstream = {down};
 workers = 2;
 tmp_dir = "{self.tmp}";
+store = {{ path = "{self.tmp}/store"; }};
 timeouts = {{ {" ".join(f"{k} = {v};" for k, v in self.timeouts.items())} }};
 {extra}
 """)
@@ -145,7 +146,8 @@ class SmtpSink:
                 k, _, v = line.partition(": ")
                 env.setdefault(k, []).append(v)
             # body: what mxguard sent (after the sink's own 3-line Received:);
-            # message: the body without mxguard's Received: header
+            # message: the body without mxguard's Received: and X-Spam-*
+            # verdict headers; verdict: those headers
             lines = rest.split(b"\n")[3:]
             body = b"\n".join(lines)
             i = 0
@@ -153,8 +155,11 @@ class SmtpSink:
                 i = 1
                 while i < len(lines) and lines[i][:1] in (b"\t", b" "):
                     i += 1
+            v = i
+            while i < len(lines) and lines[i].startswith(b"X-Spam-"):
+                i += 1
             out.append({"env": env, "body": body, "message": b"\n".join(lines[i:]),
-                        "raw": text})
+                        "verdict": b"\n".join(lines[v:i]), "raw": text})
         return out
 
     def wait_messages(self, n, timeout=10.0):

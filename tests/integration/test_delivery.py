@@ -21,7 +21,10 @@ def test_delivery_byte_for_byte_file(make_mx, tmp_path):
     files = list(out.glob("*.eml"))
     assert len(files) == 1
     data = files[0].read_bytes()
-    head, _, msg = data.partition(b" +0000\r\n")  # the Received: date ends the trace
+    # trace, then the content filter's verdict, then the message
+    head, _, msg = data.partition(b"X-Spam-Symbols: none\r\n")
+    assert re.search(rb" \+0000\r\nX-Spam-Score: 0.00\r\nX-Spam-Status: No, score=0.00 "
+                     rb"probability=0.5000 action=accept scanner=mx1.example.test\r\n$", head)
     assert msg == (b"From: s@remote.test\r\nTo: alice@example.test\r\nSubject: bytes\r\n\r\n"
                    b".starts with a dot\r\n..two dots\r\n\ttab after dot\r\n"
                    b"trailing spaces   \r\n\r\n" + b"x" * 998 + b"\r\n"
@@ -34,7 +37,7 @@ def test_delivery_byte_for_byte_file(make_mx, tmp_path):
     assert f"id {msgid}".encode() in head
     assert not list(out.glob(".*"))
     assert re.search(rf"message id={msgid} client=127.0.0.1 from=<sender@remote.test> "
-                     r"to=<alice@example.test> nrcpt=1 size=\d+ action=relayed", mx.log())
+                     r"to=<alice@example.test> nrcpt=1 size=\d+ result=relayed", mx.log())
 
 
 def test_delivery_to_smtp_sink(mx, sink):

@@ -10,7 +10,7 @@ def test_downstream_down(make_mx):
     mx = make_mx(f"smtp:127.0.0.1:{free_port()}")
     code, text = send_message(mx.port)
     assert (code, text) == (451, "4.4.1 Mailbox server unavailable, try again later")
-    assert "action=tempfail" in mx.log()
+    assert "result=tempfail" in mx.log()
     assert "downstream=none attempts=1" in mx.log()
 
 

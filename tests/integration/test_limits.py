@@ -48,7 +48,7 @@ def test_message_size(make_mx, sink):
     # the session is still usable
     assert c.cmd("MAIL FROM:<a@remote.test>")[0] == 250
     assert sink.messages() == []
-    assert "action=rejected" in mx.log() and "reason=too_big" in mx.log()
+    assert "result=rejected" in mx.log() and "reason=too_big" in mx.log()
 
 
 def test_error_limit(make_mx, sink):

@@ -31,7 +31,7 @@ def test_smuggled_message_refused(mx, sink, fake_end):
     assert c.cmd("NOOP")[0] == 250
     c.cmd("QUIT")
     assert sink.messages() == []
-    assert "action=rejected" in mx.log()
+    assert "result=rejected" in mx.log()
 
 
 def test_bare_lf_in_text(mx, sink):

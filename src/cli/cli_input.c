@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli_input.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xalloc.h"
+
+#define CLI_STDIN_MAX (1LL << 30)
+
+/* A message starts with "From " (mbox) or with a header line "Name:". */
+static bool
+cli_looks_like_message(const char *d, size_t n)
+{
+	if (n >= 5 && memcmp(d, "From ", 5) == 0)
+		return true;
+	size_t i = 0;
+	while (i < n && i < 200 && d[i] != ':') {
+		char c = d[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+		i++;
+	}
+	return i > 0 && i < n && d[i] == ':';
+}
+
+/* Splits an mbox; a single message (even with a "From " line) is one. */
+static int
+cli_split(const char *name, const char *d, size_t n, cli_msg_cb cb, void *arg)
+{
+	if (n < 5 || memcmp(d, "From ", 5) != 0)
+		return cb(name, d, n, arg);
+	size_t start = 0, k = 1;
+	const char *p = d;
+	for (;;) {
+		const char *next = NULL;
+		const char *q = p + 1;
+		while ((q = memmem(q, (size_t)(d + n - q), "\nFrom ", 6)) != NULL) {
+			next = q + 1;
+			break;
+		}
+		size_t end = next ? (size_t)(next - d) : n;
+		if (next == NULL && k == 1)
+			return cb(name, d + start, end - start, arg);
+		char label[4200];
+		snprintf(label, sizeof(label), "%s:%zu", name, k++);
+		int rc = cb(label, d + start, end - start, arg);
+		if (rc != 0 || next == NULL)
+			return rc;
+		start = end;
+		p = next;
+	}
+}
+
+static int
+cli_file(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "mxguard: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	(*done)++;
+	if (st.st_size == 0) {
+		close(fd);
+		(*skipped)++;
+		return 0;
+	}
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		fprintf(stderr, "mxguard: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	if (!cli_looks_like_message(m, (size_t)st.st_size)) {
+		fprintf(stderr, "mxguard: %s: not a message, skipped\n", path);
+		(*skipped)++;
+	} else {
+		rc = cli_split(path, m, (size_t)st.st_size, cb, arg);
+	}
+	munmap(m, (size_t)st.st_size);
+	return rc;
+}
+
+static int
+cli_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists a folder's entries (sorted, hidden skipped). */
+static char **
+cli_list_dir(const char *path, size_t *n)
+{
+	DIR *d = opendir(path);
+	*n = 0;
+	if (d == NULL)
+		return NULL;
+	char **v = NULL;
+	size_t cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		v = xgrow(v, &cap, *n + 1, sizeof(char *));
+		v[(*n)++] = xasprintf("%s/%s", path, e->d_name);
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof(char *), cli_cmp);
+	return v;
+}
+
+static int cli_path(const char *p, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth);
+
+static int
+cli_dir(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth)
+{
+	size_t n;
+	char **v = cli_list_dir(path, &n);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0) {
+			int r = cli_path(v[i], cb, arg, done, skipped, depth + 1);
+			if (r > 0)
+				rc = r;
+		}
+		free(v[i]);
+	}
+	free(v);
+	return rc;
+}
+
+static int
+cli_path(const char *p, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth)
+{
+	struct stat st;
+	if (stat(p, &st) < 0) {
+		fprintf(stderr, "mxguard: %s: %s\n", p, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		return depth > 32 ? 0 : cli_dir(p, cb, arg, done, skipped, depth);
+	if (S_ISREG(st.st_mode))
+		return cli_file(p, cb, arg, done, skipped);
+	return 0;
+}
+
+static int
+cli_stdin(cli_msg_cb cb, void *arg, size_t *done)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *b = xmalloc(cap);
+	for (;;) {
+		if (len == cap) {
+			if ((long long)cap * 2 > CLI_STDIN_MAX) {
+				fprintf(stderr, "mxguard: standard input over 1 GiB\n");
+				free(b);
+				return -1;
+			}
+			cap *= 2;
+			b = xrealloc(b, cap);
+		}
+		ssize_t r = read(0, b + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	(*done)++;
+	int rc = cli_split("-", b, len, cb, arg);
+	free(b);
+	return rc;
+}
+
+static size_t
+cli_count_path(const char *p, int depth)
+{
+	struct stat st;
+	if (stat(p, &st) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return 1;
+	if (!S_ISDIR(st.st_mode) || depth > 32)
+		return 0;
+	size_t n, total = 0;
+	char **v = cli_list_dir(p, &n);
+	for (size_t i = 0; i < n; i++) {
+		total += cli_count_path(v[i], depth + 1);
+		free(v[i]);
+	}
+	free(v);
+	return total;
+}
+
+size_t
+cli_input_count(char **paths, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += strcmp(paths[i], "-") == 0 ? 1 : cli_count_path(paths[i], 0);
+	return total;
+}
+
+int
+cli_input_walk(char **paths, int n, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped)
+{
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		int r = strcmp(paths[i], "-") == 0 ? cli_stdin(cb, arg, done)
+		                                   : cli_path(paths[i], cb, arg, done, skipped, 0);
+		if (r < 0)
+			rc = -1;
+		else if (r > 0)
+			break;
+	}
+	return rc;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	cli_input - messages from paths: files, folders, mbox files, stdin
+ * DESCRIPTION
+ *	A path is a single message file, a folder (every regular file in it
+ *	and its subfolders, in name order, hidden files skipped), an mbox
+ *	file (split at "From " lines), or "-" for standard input (a message
+ *	or an mbox).  Files that do not look like a message (no header line
+ *	at the top) are skipped with a warning.  Files are memory-mapped.
+ */
+#ifndef MX_CLI_INPUT_H
+#define MX_CLI_INPUT_H
+
+#include <stddef.h>
+
+/* Called for each message; name is "PATH" or "PATH:N" for mbox members.
+ * Return non-zero to stop. */
+typedef int (*cli_msg_cb)(const char *name, const char *data, size_t len, void *arg);
+
+/* Counts the files the paths name (for progress). */
+size_t cli_input_count(char **paths, int n);
+/* Walks every message; returns 0, or -1 if a path could not be read
+ * (reported on stderr; the walk goes on). skipped counts non-messages. */
+int cli_input_walk(char **paths, int n, cli_msg_cb cb, void *arg, size_t *files_done,
+                   size_t *skipped);
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mxguard scan [--json] [-c FILE] PATH...
+ * One line a message: "PATH SCORE ACTION SYMBOL,SYMBOL,..." or, with
+ * --json, {"path", "score", "action", "symbols": [{"name","score"}],
+ * "spam_probability"}.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_common.h"
+#include "cli_input.h"
+#include "cli_progress.h"
+
+struct scan_run {
+	struct cli_env *env;
+	bool json;
+	size_t messages, files;
+	struct cli_progress prog;
+	size_t *files_done;
+};
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static int
+scan_one(const char *name, const char *data, size_t len, void *arg)
+{
+	struct scan_run *r = arg;
+	struct scan_result res;
+	scanner_scan(r->env->scanner, data, len, NULL, NULL, &res, NULL);
+	if (r->json) {
+		fputs("{\"path\":", stdout);
+		json_str(stdout, name);
+		printf(",\"score\":%.4f,\"action\":\"%s\",\"symbols\":[", res.score,
+		       scan_action_name(res.action));
+		for (size_t i = 0; i < res.n_sym; i++) {
+			printf("%s{\"name\":", i ? "," : "");
+			json_str(stdout, res.sym[i].name);
+			printf(",\"score\":%.4f}", res.sym[i].score);
+		}
+		printf("],\"spam_probability\":%.10g}\n", res.spam_probability);
+	} else {
+		printf("%s %.2f %s ", name, res.score, scan_action_name(res.action));
+		for (size_t i = 0; i < res.n_sym; i++)
+			printf("%s%s", i ? "," : "", res.sym[i].name);
+		putchar('\n');
+	}
+	r->messages++;
+	cli_progress_update(&r->prog, *r->files_done, r->messages);
+	return 0;
+}
+
+int
+cli_scan(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = NULL;
+	bool json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'c': config = optarg; break;
+		case 'h':
+			printf("usage: mxguard scan [--json] [-c FILE] PATH...\n"
+			       "  PATH: a message file, a folder, an mbox file, or - for stdin\n");
+			return 0;
+		default:
+			fprintf(stderr, "usage: mxguard scan [--json] [-c FILE] PATH...\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: mxguard scan [--json] [-c FILE] PATH...\n");
+		return 2;
+	}
+	struct cli_env env;
+	if (cli_env_open(&env, config, true, true) < 0)
+		return 1;
+	static char buf[1 << 16];
+	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+	size_t done = 0, skipped = 0;
+	struct scan_run r = {.env = &env, .json = json, .files_done = &done};
+	cli_progress_start(&r.prog, "scan", cli_input_count(argv + optind, argc - optind));
+	int rc = cli_input_walk(argv + optind, argc - optind, scan_one, &r, &done, &skipped);
+	cli_progress_end(&r.prog);
+	fflush(stdout);
+	cli_env_close(&env);
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	store - shared state behind one interface (LMDB now, Redis later)
+ * DESCRIPTION
+ *	Keys and values are byte strings.  Values may carry a time to live;
+ *	an expired value reads as absent.  Reads return tri-state answers:
+ *	MX_TEMPFAIL (the store could not answer) is never MX_NOTFOUND.
+ *	Big read-mostly values (the classifier's model) are read through a
+ *	view: zero-copy for LMDB (the bytes stay in the memory map for the
+ *	view's lifetime), a cached copy for network backends.
+ *	Writes can be grouped in a transaction (all or nothing).
+ *	Thread-safe: one struct store is shared by every worker thread and by
+ *	other processes on the same files (`mxguard learn` while `serve` runs).
+ * LIMITS
+ *	Keys up to 511 bytes (LMDB's limit); values up to the map size.
+ */
+#ifndef MX_STORE_H
+#define MX_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+struct store;
+struct store_view;
+struct store_txn;
+
+#define STORE_KEY_MAX 511
+
+struct store_opts {
+	const char *path;   /* LMDB folder (created if missing) */
+	size_t map_size;    /* bytes; 0 = 1 GiB */
+	bool read_only;
+};
+
+/* Opens the store; NULL with err filled. */
+struct store *store_open(const struct store_opts *o, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_describe(const struct store *s);
+
+/* Copies the value into *val (malloc'ed, caller frees). */
+enum mx_lookup store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen);
+/* ttl_s 0 = no expiry. 0 or -1. */
+int store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+              uint32_t ttl_s);
+/* 0 (also when absent) or -1. */
+int store_del(struct store *s, const void *key, size_t klen);
+/* Adds delta to a 64-bit counter (absent = 0) and returns the new value;
+ * the ttl is set when the counter is created. 0 or -1. */
+int store_incr(struct store *s, const void *key, size_t klen, int64_t delta, uint32_t ttl_s,
+               int64_t *result);
+
+/* Zero-copy reads: valid until store_view_end(). */
+struct store_view *store_view_begin(struct store *s);
+enum mx_lookup store_view_get(struct store_view *v, const void *key, size_t klen,
+                              const void **val, size_t *vlen);
+void store_view_end(struct store_view *v);
+
+/* Grouped writes. */
+struct store_txn *store_txn_begin(struct store *s);
+int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
+                  uint32_t ttl_s);
+int store_txn_del(struct store_txn *t, const void *key, size_t klen);
+enum mx_lookup store_txn_get(struct store_txn *t, const void *key, size_t klen, const void **val,
+                             size_t *vlen);
+/* Calls cb for every live key starting with prefix (inside the txn; cb may
+ * not write). Returns 0, or -1. cb returns non-zero to stop. */
+int store_txn_scan(struct store_txn *t, const void *prefix, size_t plen,
+                   int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *arg),
+                   void *arg);
+int store_txn_commit(struct store_txn *t); /* frees t; 0 or -1 */
+void store_txn_abort(struct store_txn *t); /* frees t */
+
+/* Scan outside a transaction (a read view). */
+int store_scan(struct store *s, const void *prefix, size_t plen,
+               int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *arg),
+               void *arg);
+
+#endif

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	store_lmdb - the embedded store: LMDB in one folder
+ * DESCRIPTION
+ *	Every value starts with an 8-byte header: its expiry time (seconds
+ *	since the epoch, little-endian; 0 = none).  Expired values read as
+ *	absent and are removed by writers that meet them.  The environment is
+ *	opened with MDB_NOTLS, so read transactions are not tied to threads;
+ *	LMDB itself serialises writers, across processes too.
+ *	Views are read transactions: the value bytes are the memory map.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "clock.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define STORE_HDR 8
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi;
+	char describe[300];
+	struct log_ratelimit rl;
+};
+
+struct store_view {
+	MDB_txn *txn;
+	struct store *s;
+};
+
+struct store_txn {
+	MDB_txn *txn;
+	struct store *s;
+};
+
+static void
+store_log_error(struct store *s, const char *what, int rc)
+{
+	unsigned supp = 0;
+	if (log_ratelimit_ok(&s->rl, 10, &supp))
+		log_err("store %s: %s: %s%s", s->describe, what, mdb_strerror(rc),
+		        supp ? " (repeated)" : "");
+}
+
+static uint64_t
+store_hdr_get(const void *v)
+{
+	const unsigned char *p = v;
+	uint64_t x = 0;
+	for (int i = 7; i >= 0; i--)
+		x = (x << 8) | p[i];
+	return x;
+}
+
+static void
+store_hdr_set(void *v, uint64_t x)
+{
+	unsigned char *p = v;
+	for (int i = 0; i < 8; i++, x >>= 8)
+		p[i] = (unsigned char)(x & 0xff);
+}
+
+static bool
+store_live(const MDB_val *v)
+{
+	if (v->mv_size < STORE_HDR)
+		return false;
+	uint64_t exp = store_hdr_get(v->mv_data);
+	return exp == 0 || exp > (uint64_t)mx_clock_wall();
+}
+
+static int
+store_mkdirs(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+struct store *
+store_open(const struct store_opts *o, char *err, size_t errlen)
+{
+	if (!o->read_only && store_mkdirs(o->path) < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", o->path, strerror(errno));
+		return NULL;
+	}
+	struct store *s = xcalloc(1, sizeof(*s));
+	snprintf(s->describe, sizeof(s->describe), "lmdb:%s", o->path);
+	int rc = mdb_env_create(&s->env);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(s->env, o->map_size ? o->map_size : (size_t)1 << 30);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(s->env, 512);
+	if (rc == 0)
+		rc = mdb_env_open(s->env, o->path, MDB_NOTLS | (o->read_only ? MDB_RDONLY : 0), 0640);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot open LMDB store in %s: %s", o->path, mdb_strerror(rc));
+		mdb_env_close(s->env);
+		free(s);
+		return NULL;
+	}
+	MDB_txn *txn;
+	rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot open LMDB database in %s: %s", o->path, mdb_strerror(rc));
+		mdb_env_close(s->env);
+		free(s);
+		return NULL;
+	}
+	mdb_reader_check(s->env, NULL); /* clear slots of dead processes */
+	return s;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	mdb_env_close(s->env);
+	free(s);
+}
+
+const char *
+store_describe(const struct store *s)
+{
+	return s->describe;
+}
+
+static int
+store_begin(struct store *s, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	if (rc == MDB_MAP_RESIZED) { /* another process grew the map */
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	}
+	if (rc != 0)
+		store_log_error(s, "begin", rc);
+	return rc;
+}
+
+enum mx_lookup
+store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen)
+{
+	struct store_view *v = store_view_begin(s);
+	if (v == NULL)
+		return MX_TEMPFAIL;
+	const void *p;
+	size_t n;
+	enum mx_lookup r = store_view_get(v, key, klen, &p, &n);
+	if (r == MX_FOUND) {
+		*val = xmalloc(n + 1);
+		memcpy(*val, p, n);
+		((char *)*val)[n] = '\0';
+		*vlen = n;
+	}
+	store_view_end(v);
+	return r;
+}
+
+int
+store_put(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
+          uint32_t ttl_s)
+{
+	struct store_txn *t = store_txn_begin(s);
+	if (t == NULL)
+		return -1;
+	if (store_txn_put(t, key, klen, val, vlen, ttl_s) < 0) {
+		store_txn_abort(t);
+		return -1;
+	}
+	return store_txn_commit(t);
+}
+
+int
+store_del(struct store *s, const void *key, size_t klen)
+{
+	struct store_txn *t = store_txn_begin(s);
+	if (t == NULL)
+		return -1;
+	if (store_txn_del(t, key, klen) < 0) {
+		store_txn_abort(t);
+		return -1;
+	}
+	return store_txn_commit(t);
+}
+
+int
+store_incr(struct store *s, const void *key, size_t klen, int64_t delta, uint32_t ttl_s,
+           int64_t *result)
+{
+	struct store_txn *t = store_txn_begin(s);
+	if (t == NULL)
+		return -1;
+	int64_t v = 0;
+	uint32_t ttl = ttl_s;
+	MDB_val k = {klen, (void *)key}, d;
+	if (mdb_get(t->txn, s->dbi, &k, &d) == 0 && store_live(&d) && d.mv_size == STORE_HDR + 8) {
+		memcpy(&v, (char *)d.mv_data + STORE_HDR, 8);
+		uint64_t exp = store_hdr_get(d.mv_data);
+		/* keep the expiry set at creation */
+		ttl = exp ? (uint32_t)(exp > (uint64_t)mx_clock_wall() ? exp - (uint64_t)mx_clock_wall() : 1) : 0;
+	}
+	v += delta;
+	if (store_txn_put(t, key, klen, &v, sizeof(v), ttl) < 0) {
+		store_txn_abort(t);
+		return -1;
+	}
+	if (result)
+		*result = v;
+	return store_txn_commit(t);
+}
+
+struct store_view *
+store_view_begin(struct store *s)
+{
+	MDB_txn *txn;
+	if (store_begin(s, MDB_RDONLY, &txn) != 0)
+		return NULL;
+	struct store_view *v = xmalloc(sizeof(*v));
+	v->txn = txn;
+	v->s = s;
+	return v;
+}
+
+enum mx_lookup
+store_view_get(struct store_view *v, const void *key, size_t klen, const void **val, size_t *vlen)
+{
+	if (klen == 0 || klen > STORE_KEY_MAX)
+		return MX_NOTFOUND;
+	MDB_val k = {klen, (void *)key}, d;
+	int rc = mdb_get(v->txn, v->s->dbi, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		return MX_NOTFOUND;
+	if (rc != 0) {
+		store_log_error(v->s, "get", rc);
+		return MX_TEMPFAIL;
+	}
+	if (!store_live(&d))
+		return MX_NOTFOUND;
+	*val = (const char *)d.mv_data + STORE_HDR;
+	*vlen = d.mv_size - STORE_HDR;
+	return MX_FOUND;
+}
+
+void
+store_view_end(struct store_view *v)
+{
+	if (v == NULL)
+		return;
+	mdb_txn_abort(v->txn);
+	free(v);
+}
+
+struct store_txn *
+store_txn_begin(struct store *s)
+{
+	MDB_txn *txn;
+	if (store_begin(s, 0, &txn) != 0)
+		return NULL;
+	struct store_txn *t = xmalloc(sizeof(*t));
+	t->txn = txn;
+	t->s = s;
+	return t;
+}
+
+int
+store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
+              uint32_t ttl_s)
+{
+	if (klen == 0 || klen > STORE_KEY_MAX)
+		return -1;
+	MDB_val k = {klen, (void *)key}, d = {vlen + STORE_HDR, NULL};
+	int rc = mdb_put(t->txn, t->s->dbi, &k, &d, MDB_RESERVE);
+	if (rc != 0) {
+		store_log_error(t->s, "put", rc);
+		return -1;
+	}
+	store_hdr_set(d.mv_data, ttl_s ? (uint64_t)mx_clock_wall() + ttl_s : 0);
+	if (vlen)
+		memcpy((char *)d.mv_data + STORE_HDR, val, vlen);
+	return 0;
+}
+
+int
+store_txn_del(struct store_txn *t, const void *key, size_t klen)
+{
+	if (klen == 0 || klen > STORE_KEY_MAX)
+		return 0;
+	MDB_val k = {klen, (void *)key};
+	int rc = mdb_del(t->txn, t->s->dbi, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		store_log_error(t->s, "del", rc);
+		return -1;
+	}
+	return 0;
+}
+
+enum mx_lookup
+store_txn_get(struct store_txn *t, const void *key, size_t klen, const void **val, size_t *vlen)
+{
+	struct store_view v = {t->txn, t->s};
+	return store_view_get(&v, key, klen, val, vlen);
+}
+
+static int
+store_scan_txn(MDB_txn *txn, struct store *s, const void *prefix, size_t plen,
+               int (*cb)(const void *, size_t, const void *, size_t, void *), void *arg)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, s->dbi, &cur);
+	if (rc != 0) {
+		store_log_error(s, "cursor", rc);
+		return -1;
+	}
+	MDB_val k = {plen, (void *)prefix}, d;
+	rc = mdb_cursor_get(cur, &k, &d, plen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (store_live(&d) &&
+		    cb(k.mv_data, k.mv_size, (char *)d.mv_data + STORE_HDR, d.mv_size - STORE_HDR, arg))
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+int
+store_txn_scan(struct store_txn *t, const void *prefix, size_t plen,
+               int (*cb)(const void *, size_t, const void *, size_t, void *), void *arg)
+{
+	return store_scan_txn(t->txn, t->s, prefix, plen, cb, arg);
+}
+
+int
+store_scan(struct store *s, const void *prefix, size_t plen,
+           int (*cb)(const void *, size_t, const void *, size_t, void *), void *arg)
+{
+	struct store_view *v = store_view_begin(s);
+	if (v == NULL)
+		return -1;
+	int rc = store_scan_txn(v->txn, s, prefix, plen, cb, arg);
+	store_view_end(v);
+	return rc;
+}
+
+int
+store_txn_commit(struct store_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+	if (rc != 0)
+		store_log_error(t->s, "commit", rc);
+	free(t);
+	return rc == 0 ? 0 : -1;
+}
+
+void
+store_txn_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
