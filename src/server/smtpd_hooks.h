@@ -10,7 +10,9 @@
  *	(SMTPD_HOOK_PENDING): it then calls smtpd_resume() exactly once,
  *	never from inside the hook call itself.  While a hook is pending the
  *	session reads no input and cannot be freed; if the client went away
- *	meanwhile, smtpd_resume() just releases the session.
+ *	meanwhile, smtpd_resume() just releases the session.  A hook that
+ *	wants to hold its answer (a tarpit) returns PENDING and resumes from
+ *	a timer on smtpd_session_base().
  */
 #ifndef MX_SMTPD_HOOKS_H
 #define MX_SMTPD_HOOKS_H
@@ -34,8 +36,6 @@ struct smtpd_verdict {
 	char text[400];
 	bool disconnect;   /* close the session after the reply */
 	bool unknown_rcpt; /* counts towards limits.unknown_recipients */
-	bool delay_reply_ms_set;
-	unsigned delay_ms; /* tarpit: hold the reply this long */
 	char log[600];     /* key=value pairs for the log line (action=..., ...) */
 };
 
