@@ -96,6 +96,8 @@ struct smtpc_req {
 	int expect;       /* replies seen: 0 MAIL, 1..n RCPT, n+1 DATA */
 	size_t rcpt_ok;
 	int sent;         /* commands written (without PIPELINING) */
+	size_t rcpt_failed; /* refused recipients (partial mode) */
+	size_t lmtp_next;   /* LMTP: index of the recipient the next reply is for */
 	size_t lmtp_left; /* LMTP: replies still due after "." */
 	size_t lmtp_ok;
 	/* body */
@@ -278,6 +280,8 @@ smtpc_fail(struct smtpc_conn *c, enum smtpc_status st, const char *stage, const 
 		r->expect = 0;
 		r->sent = 0;
 		r->rcpt_ok = 0;
+		r->rcpt_failed = 0;
+		r->lmtp_next = 0;
 		struct smtpc_conn *n = smtpc_conn_new(r->pool, &r->target, &r->opts);
 		if (n != NULL) {
 			n->req = r;
@@ -618,6 +622,25 @@ smtpc_after_tx(struct smtpc_conn *c, bool healthy)
 	}
 }
 
+/* Records the current reply as recipient i's outcome. */
+static void
+smtpc_rcpt_result(struct envelope *e, size_t i, const struct smtpc_conn *c)
+{
+	e->rcpt[i].code = c->rcode;
+	snprintf(e->rcpt[i].reply, sizeof(e->rcpt[i].reply), "%d%s%s %s", c->rcode, *c->renh ? " " : "",
+	         c->renh, c->rtext);
+}
+
+/* LMTP: the next recipient still waiting for its post-DATA reply. */
+static size_t
+smtpc_lmtp_rcpt(struct smtpc_req *r)
+{
+	struct envelope *e = r->env;
+	while (r->lmtp_next < e->n_rcpt && e->rcpt[r->lmtp_next].code / 100 != 2)
+		r->lmtp_next++;
+	return r->lmtp_next++;
+}
+
 static void
 smtpc_envelope_reply(struct smtpc_conn *c)
 {
@@ -636,10 +659,13 @@ smtpc_envelope_reply(struct smtpc_conn *c)
 			smtpc_set_result(r, cls == 4 ? SMTPC_TEMP : SMTPC_PERM, code, c->renh, c->rtext,
 			                 "mail");
 	} else if ((size_t)idx <= e->n_rcpt) { /* RCPT */
-		e->rcpt[idx - 1].code = code;
+		smtpc_rcpt_result(e, idx - 1, c);
 		bool mail_failed = r->decided && strcmp(r->res.stage, "mail") == 0;
 		if (cls == 2) {
 			r->rcpt_ok++;
+		} else if (r->opts.partial && !mail_failed) {
+			/* remembered per recipient; the others still get the message */
+			r->rcpt_failed++;
 		} else if (!mail_failed && (!r->decided || (cls == 4 && r->res.status != SMTPC_TEMP))) {
 			/* all or nothing: one refused recipient decides for the
 			 * message, and a deferral outranks a refusal */
@@ -648,6 +674,17 @@ smtpc_envelope_reply(struct smtpc_conn *c)
 			smtpc_set_result(r, cls == 4 ? SMTPC_TEMP : SMTPC_PERM, code, c->renh, text, "rcpt");
 		}
 	} else { /* DATA */
+		if (r->opts.partial && r->rcpt_ok == 0 && r->rcpt_failed > 0 && !r->decided) {
+			/* every recipient refused: say so with the first refusal */
+			for (size_t i = 0; i < e->n_rcpt; i++) {
+				if (e->rcpt[i].code / 100 == 4) {
+					smtpc_set_result(r, SMTPC_TEMP, e->rcpt[i].code, "", e->rcpt[i].reply, "rcpt");
+					break;
+				}
+			}
+			if (!r->decided)
+				smtpc_set_result(r, SMTPC_PERM, e->rcpt[0].code, "", e->rcpt[0].reply, "rcpt");
+		}
 		if (code == 354) {
 			if (r->decided) {
 				/* a sender or recipient failed but DATA went through: the
@@ -672,7 +709,9 @@ smtpc_envelope_reply(struct smtpc_conn *c)
 			smtpc_after_tx(c, true);
 			return;
 		}
-		if ((size_t)idx == e->n_rcpt && r->decided) {
+		if ((size_t)idx == e->n_rcpt && (r->decided || (r->opts.partial && r->rcpt_ok == 0))) {
+			if (!r->decided)
+				smtpc_set_result(r, SMTPC_PERM, e->rcpt[0].code, "", e->rcpt[0].reply, "rcpt");
 			smtpc_after_tx(c, true);
 			return;
 		}
@@ -687,6 +726,10 @@ smtpc_dot_reply(struct smtpc_conn *c)
 	int code = c->rcode, cls = smtpc_class(code);
 	r->any_reply = true;
 	if (!c->lmtp) {
+		/* one reply for every recipient that was accepted */
+		for (size_t i = 0; i < r->env->n_rcpt; i++)
+			if (r->env->rcpt[i].code / 100 == 2)
+				smtpc_rcpt_result(r->env, i, c);
 		smtpc_set_result(r, cls == 2 ? SMTPC_OK : cls == 4 ? SMTPC_TEMP : SMTPC_PERM, code,
 		                 c->renh, c->rtext, "dot");
 		if (code == 421) {
@@ -697,6 +740,9 @@ smtpc_dot_reply(struct smtpc_conn *c)
 		return;
 	}
 	/* LMTP: one reply per accepted recipient, worst one decides */
+	size_t ri = smtpc_lmtp_rcpt(r);
+	if (ri < r->env->n_rcpt)
+		smtpc_rcpt_result(r->env, ri, c);
 	if (cls == 2) {
 		r->lmtp_ok++;
 		if (!r->decided)
@@ -706,7 +752,9 @@ smtpc_dot_reply(struct smtpc_conn *c)
 	}
 	if (--r->lmtp_left > 0)
 		return;
-	if (r->res.status == SMTPC_PERM && r->lmtp_ok > 0) {
+	if (r->opts.partial && r->lmtp_ok > 0) {
+		smtpc_set_result(r, SMTPC_OK, 250, "2.0.0", "delivered to some recipients", "dot");
+	} else if (r->res.status == SMTPC_PERM && r->lmtp_ok > 0) {
 		char text[400];
 		snprintf(text, sizeof(text), "delivered to %zu of %zu recipients; the others failed: %s",
 		         r->lmtp_ok, r->rcpt_ok, r->res.text);
@@ -878,8 +926,10 @@ smtpc_send(struct smtpc_pool *p, const struct smtpc_target *t, const struct smtp
 	r->cb = cb;
 	r->arg = arg;
 	r->in_send = true;
-	for (size_t i = 0; i < env->n_rcpt; i++)
+	for (size_t i = 0; i < env->n_rcpt; i++) {
 		env->rcpt[i].code = 0;
+		env->rcpt[i].reply[0] = '\0';
+	}
 
 	struct smtpc_conn *c = smtpc_idle_take(p, t);
 	if (c != NULL) {

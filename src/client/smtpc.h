@@ -53,6 +53,11 @@ struct smtpc_target {
 struct smtpc_opts {
 	const char *helo;
 	long long t_connect, t_reply, t_data, t_idle; /* ms */
+	/* partial: deliver to the recipients the target accepted even if it
+	 * refused others (queue mode); the outcome of each is in
+	 * env->rcpt[i].code/.reply and the result is OK when any was
+	 * delivered.  Without it a transaction is all or nothing. */
+	bool partial;
 };
 
 struct smtpc_pool;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ struct blob {
 	size_t file_len; /* bytes written to fd */
 	char *wbuf;      /* pending tail bytes */
 	size_t wlen;
+	size_t file_base; /* blob_from_fd: where the content starts in fd */
+	bool read_only;
 };
 
 struct blob *
@@ -29,6 +32,17 @@ blob_new(size_t head_max, const char *tmpdir)
 	b->head_max = head_max;
 	b->tmpdir = tmpdir != NULL ? tmpdir : "/tmp";
 	b->fd = -1;
+	return b;
+}
+
+struct blob *
+blob_from_fd(int fd, size_t off, size_t len)
+{
+	struct blob *b = xcalloc(1, sizeof(*b));
+	b->fd = fd;
+	b->file_base = off;
+	b->file_len = len;
+	b->read_only = true;
 	return b;
 }
 
@@ -82,6 +96,10 @@ int
 blob_append(struct blob *b, const void *p, size_t n)
 {
 	const char *s = p;
+	if (b->read_only) {
+		errno = EBADF;
+		return -1;
+	}
 	if (b->head_len < b->head_max) {
 		size_t take = b->head_max - b->head_len;
 		if (take > n)
@@ -150,7 +168,7 @@ blob_read(struct blob *b, size_t off, void *buf, size_t n)
 		return -1;
 	ssize_t r;
 	do {
-		r = pread(b->fd, buf, n, (off_t)(off - b->head_len));
+		r = pread(b->fd, buf, n, (off_t)(b->file_base + off - b->head_len));
 	} while (r < 0 && errno == EINTR);
 	return r;
 }

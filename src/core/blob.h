@@ -21,6 +21,8 @@ struct blob;
 /* tmpdir is borrowed for the blob's lifetime. */
 struct blob *blob_new(size_t head_max, const char *tmpdir);
 void blob_free(struct blob *b);
+/* A read-only blob over fd[off, off+len) (takes fd).  Appends fail. */
+struct blob *blob_from_fd(int fd, size_t off, size_t len);
 /* Appends n bytes. Returns 0, or -1 with errno set (disk full, I/O). */
 int blob_append(struct blob *b, const void *p, size_t n);
 /* Flushes buffered tail bytes to the file. 0 or -1 with errno. */

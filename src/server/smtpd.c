@@ -239,7 +239,7 @@ smtpd_resume(struct smtpd_session *s, const struct smtpd_verdict *v)
 	if (p == SMTPD_P_CONNECT)
 		smtpd_connect_done(s, v);
 	else
-		smtpd_cmd_resume(s, v);
+		smtpd_cmd_resume(s, p, v);
 	/* resume reading what was pipelined behind the command; when the
 	 * answer came synchronously, the running smtpd_process() loop goes on */
 	if (s->state == SMTPD_S_CMD && s->pending == SMTPD_P_NONE && !s->in_process)

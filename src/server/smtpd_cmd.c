@@ -221,7 +221,24 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg, size_t len)
 	s->env->params = pm;
 	s->env->arrival = mx_clock_wall();
 	mx_id_str(mx_id_next(), s->env->id);
-	smtpd_reply(s, REPLY_SENDER_OK);
+	struct smtpd_verdict v;
+	smtpd_verdict_init(&v, REPLY_SENDER_OK);
+	s->pending = SMTPD_P_MAIL;
+	s->refs++;
+	if (s->ctx->hooks->mail == NULL || s->ctx->hooks->mail(s, s->env, &v) == SMTPD_HOOK_DONE)
+		smtpd_resume(s, &v);
+}
+
+static void
+smtpd_mail_done(struct smtpd_session *s, const struct smtpd_verdict *v)
+{
+	const struct smtp_reply *r = v->reply == SMTPD_VERDICT_CUSTOM ? NULL : smtp_reply_get(v->reply);
+	int code = r ? r->code : v->code;
+	smtpd_reply_verdict(s, v);
+	if (code >= 400)
+		smtpd_tx_reset(s); /* no transaction */
+	if (v->disconnect)
+		smtpd_close(s, "refused by policy");
 }
 
 /* ---- RCPT ------------------------------------------------------------------ */
@@ -322,6 +339,23 @@ smtpd_cmd_data(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_count_error(s);
 		return;
 	}
+	struct smtpd_verdict v;
+	smtpd_verdict_init(&v, REPLY_DATA_GO);
+	s->pending = SMTPD_P_DATA;
+	s->refs++;
+	if (s->ctx->hooks->data == NULL || s->ctx->hooks->data(s, s->env, &v) == SMTPD_HOOK_DONE)
+		smtpd_resume(s, &v);
+}
+
+static void
+smtpd_data_done(struct smtpd_session *s, const struct smtpd_verdict *v)
+{
+	if (v->reply != REPLY_DATA_GO) {
+		smtpd_reply_verdict(s, v);
+		if (v->disconnect)
+			smtpd_close(s, "refused by policy");
+		return;
+	}
 	const struct smtp_reply *r = smtp_reply_get(REPLY_DATA_GO);
 	evbuffer_add_printf(bufferevent_get_output(s->bev), "%d %s\r\n", r->code, r->text);
 	smtpd_start_data(s);
@@ -347,16 +381,23 @@ smtpd_message_done(struct smtpd_session *s, const struct smtpd_verdict *v)
 }
 
 void
-smtpd_cmd_resume(struct smtpd_session *s, const struct smtpd_verdict *v)
+smtpd_cmd_resume(struct smtpd_session *s, enum smtpd_pending p, const struct smtpd_verdict *v)
 {
-	switch (s->cur_verb) {
-	case SMTP_VERB_RCPT:
+	switch (p) {
+	case SMTPD_P_MAIL:
+		smtpd_mail_done(s, v);
+		break;
+	case SMTPD_P_RCPT:
 		smtpd_rcpt_done(s, v);
 		break;
-	case SMTP_VERB_DATA:
+	case SMTPD_P_DATA:
+		smtpd_data_done(s, v);
+		break;
+	case SMTPD_P_MESSAGE:
 		smtpd_message_done(s, v);
 		break;
-	default:
+	case SMTPD_P_NONE:
+	case SMTPD_P_CONNECT:
 		smtpd_reply_verdict(s, v);
 		break;
 	}

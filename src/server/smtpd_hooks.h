@@ -42,6 +42,13 @@ struct smtpd_verdict {
 struct smtpd_hooks {
 	/* Connection accepted, before the greeting; a 4xx/5xx refuses it. */
 	enum smtpd_hook_rc (*connect)(struct smtpd_session *s, struct smtpd_verdict *v);
+	/* MAIL FROM accepted by syntax; may refuse (452 when out of storage,
+	 * later sender checks).  NULL: always fine. */
+	enum smtpd_hook_rc (*mail)(struct smtpd_session *s, const struct envelope *env,
+	                           struct smtpd_verdict *v);
+	/* DATA about to be accepted (354); may refuse.  NULL: always fine. */
+	enum smtpd_hook_rc (*data)(struct smtpd_session *s, const struct envelope *env,
+	                           struct smtpd_verdict *v);
 	/* RCPT TO, syntax already checked: relay and recipient checks. */
 	enum smtpd_hook_rc (*rcpt)(struct smtpd_session *s, const struct smtp_addr *rcpt,
 	                           struct smtpd_verdict *v);

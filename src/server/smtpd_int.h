@@ -34,6 +34,8 @@ enum smtpd_state {
 enum smtpd_pending {
 	SMTPD_P_NONE,
 	SMTPD_P_CONNECT,
+	SMTPD_P_MAIL,
+	SMTPD_P_DATA,
 	SMTPD_P_RCPT,
 	SMTPD_P_MESSAGE,
 };
@@ -94,7 +96,7 @@ void smtpd_reply_greeting(struct smtpd_session *s);
 
 /* smtpd_cmd.c */
 void smtpd_cmd_dispatch(struct smtpd_session *s, char *line, size_t len);
-void smtpd_cmd_resume(struct smtpd_session *s, const struct smtpd_verdict *v);
+void smtpd_cmd_resume(struct smtpd_session *s, enum smtpd_pending p, const struct smtpd_verdict *v);
 
 /* smtpd.c */
 void smtpd_close(struct smtpd_session *s, const char *reason);

@@ -20,6 +20,7 @@ struct blob;
 struct envelope_rcpt {
 	char addr[SMTP_PATH_MAX + 1]; /* as it goes downstream */
 	int code;                     /* downstream's reply code, 0 until known */
+	char reply[160];              /* "550 5.1.1 text" for this recipient */
 };
 
 struct envelope {
