@@ -19,7 +19,8 @@ static const struct {
 	{"check-config", cli_check_config, "check-config FILE          validate a configuration"},
 	{"scan", cli_scan, "scan [--json] [-c FILE] PATH...   score messages (files, folders, mbox, -)"},
 	{"learn", cli_learn, "learn --spam|--ham|--forget [-c FILE] PATH...   train the classifier"},
-	{"stats", cli_stats, "stats [-c FILE]            what the store holds"},
+	{"stats", cli_stats, "stats [-c FILE]            what the store and the queue hold"},
+	{"queue", cli_queue, "queue [-c FILE] list|show ID|flush|delete ID|hold ID|release ID"},
 	{"version", cli_version, "version                    print the version"},
 };
 

@@ -12,5 +12,6 @@ int cli_version(int argc, char **argv);
 int cli_scan(int argc, char **argv);
 int cli_learn(int argc, char **argv);
 int cli_stats(int argc, char **argv);
+int cli_queue(int argc, char **argv);
 
 #endif

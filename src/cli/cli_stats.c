@@ -2,10 +2,13 @@
 /* mxguard stats [-c FILE]: what the store holds (classifier). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
 #include "cli_common.h"
+#include "queue.h"
 
 int
 cli_stats(int argc, char **argv)
@@ -38,6 +41,20 @@ cli_stats(int argc, char **argv)
 	} else {
 		printf("classifier: nothing learned\n");
 	}
+	/* queue figures, from the running gateway when there is one */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int rc = queue_client_ctl(env.cfg->queue_path, "stats", NULL, m);
+	if (rc < 0)
+		rc = queue_offline_ctl(env.cfg->queue_path, "stats", NULL, m);
+	fclose(m);
+	if (rc == 0) {
+		printf("queue: %s\n", env.cfg->queue_path);
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+			printf("  %s\n", line);
+	}
+	free(buf);
 	cli_env_close(&env);
 	return 0;
 }

@@ -622,6 +622,31 @@ smtpc_after_tx(struct smtpc_conn *c, bool healthy)
 	}
 }
 
+/* The text of a recorded "550 5.1.1 text" reply, after code and enhanced code. */
+static const char *
+smtpc_reply_text(const char *reply)
+{
+	const char *p = reply;
+	if (strlen(p) > 4 && p[3] == ' ')
+		p += 4;
+	size_t el = strspn(p, "0123456789.");
+	if (el >= 5 && p[el] == ' ')
+		p += el + 1;
+	return p;
+}
+
+static const char *
+smtpc_reply_enh(const char *reply, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (strlen(reply) > 4 && reply[3] == ' ') {
+		size_t el = strspn(reply + 4, "0123456789.");
+		if (el >= 5 && el < len && reply[4 + el] == ' ')
+			mx_strlcpyn(buf, reply + 4, el, len);
+	}
+	return buf;
+}
+
 /* Records the current reply as recipient i's outcome. */
 static void
 smtpc_rcpt_result(struct envelope *e, size_t i, const struct smtpc_conn *c)
@@ -676,14 +701,19 @@ smtpc_envelope_reply(struct smtpc_conn *c)
 	} else { /* DATA */
 		if (r->opts.partial && r->rcpt_ok == 0 && r->rcpt_failed > 0 && !r->decided) {
 			/* every recipient refused: say so with the first refusal */
+			char enh[16];
 			for (size_t i = 0; i < e->n_rcpt; i++) {
 				if (e->rcpt[i].code / 100 == 4) {
-					smtpc_set_result(r, SMTPC_TEMP, e->rcpt[i].code, "", e->rcpt[i].reply, "rcpt");
+					smtpc_set_result(r, SMTPC_TEMP, e->rcpt[i].code,
+					                 smtpc_reply_enh(e->rcpt[i].reply, enh, sizeof(enh)),
+					                 smtpc_reply_text(e->rcpt[i].reply), "rcpt");
 					break;
 				}
 			}
 			if (!r->decided)
-				smtpc_set_result(r, SMTPC_PERM, e->rcpt[0].code, "", e->rcpt[0].reply, "rcpt");
+				smtpc_set_result(r, SMTPC_PERM, e->rcpt[0].code,
+				                 smtpc_reply_enh(e->rcpt[0].reply, enh, sizeof(enh)),
+				                 smtpc_reply_text(e->rcpt[0].reply), "rcpt");
 		}
 		if (code == 354) {
 			if (r->decided) {
@@ -710,8 +740,11 @@ smtpc_envelope_reply(struct smtpc_conn *c)
 			return;
 		}
 		if ((size_t)idx == e->n_rcpt && (r->decided || (r->opts.partial && r->rcpt_ok == 0))) {
+			char enh[16];
 			if (!r->decided)
-				smtpc_set_result(r, SMTPC_PERM, e->rcpt[0].code, "", e->rcpt[0].reply, "rcpt");
+				smtpc_set_result(r, SMTPC_PERM, e->rcpt[0].code,
+				                 smtpc_reply_enh(e->rcpt[0].reply, enh, sizeof(enh)),
+				                 smtpc_reply_text(e->rcpt[0].reply), "rcpt");
 			smtpc_after_tx(c, true);
 			return;
 		}

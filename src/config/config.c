@@ -529,6 +529,16 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 			config_error(errs, "%s:%d: downstream \"%s\": file: cannot be combined with "
 			             "other downstreams", file, c->down[i].line, t);
 	}
+	for (size_t i = 0; i < c->n_queue_retry; i++) {
+		long long ms;
+		if (config_parse_duration(c->queue_retry[i], &ms) < 0 || ms < 1000)
+			config_error(errs, "%s:%d: 'queue.retry' entry \"%s\" is not a duration of at least 1s",
+			             file, config_line_of(cf, "queue.retry"), c->queue_retry[i]);
+	}
+	if (c->queue_bounce != NULL && strncmp(c->queue_bounce, "smtp:", 5) != 0 &&
+	    strncmp(c->queue_bounce, "lmtp:", 5) != 0)
+		config_error(errs, "%s:%d: 'queue.bounce' must be smtp:HOST:PORT or lmtp:HOST:PORT", file,
+		             config_line_of(cf, "queue.bounce"));
 	if (c->tag_score > c->reject_score)
 		config_error(errs, "%s:%d: 'content.tag_score' (%g) is above 'content.reject_score' (%g)",
 		             file, config_line_of(cf, "content"), c->tag_score, c->reject_score);

@@ -108,6 +108,17 @@ struct mx_config {
 	char *subject_prefix;
 	bool classifier_enabled;
 	char *content_headers; /* "all" | "tagged" | "none" */
+
+	/* queue (delivery = "queue") */
+	char *queue_path;
+	char **queue_retry;
+	size_t n_queue_retry;
+	long long queue_lifetime;
+	int queue_concurrency;
+	long long queue_min_free;
+	long long queue_max_size;
+	int queue_writers;
+	char *queue_bounce;
 };
 
 /*

@@ -28,7 +28,7 @@ const struct cfg_key config_schema[] = {
 	{"banner",              CT_STRING,  OFF(banner), 0, "\"ESMTP mxguard\"", 0, 200, NULL, 0},
 	{"soft_bounce",         CT_BOOL,    OFF(soft_bounce), 0, "false", 0, 0, NULL, 0},
 	{"tmp_dir",             CT_STRING,  OFF(tmp_dir), 0, "\"/tmp\"", 1, 4095, NULL, 0},
-	{"delivery",            CT_STRING,  OFF(delivery_mode), 0, "\"proxy\"", 0, 0, "proxy", 0},
+	{"delivery",            CT_STRING,  OFF(delivery_mode), 0, "\"proxy\"", 0, 0, "proxy|queue", 0},
 
 	{"recipients",          CT_GROUP,   0, 0, NULL, 0, 0, NULL, 1},
 	{"recipients.file",     CT_STRING,  OFF(rcpt_file), 0, NULL, 1, 4095, NULL, 0},
@@ -72,6 +72,16 @@ const struct cfg_key config_schema[] = {
 	{"store",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"store.path",          CT_STRING,  OFF(store_path), 0, "\"var/store\"", 1, 4095, NULL, 0},
 	{"store.size",          CT_SIZE,    OFF(store_size), 0, "\"1G\"", 16LL << 20, 1LL << 40, NULL, 0},
+
+	{"queue",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"queue.path",          CT_STRING,  OFF(queue_path), 0, "\"var/queue\"", 1, 80, NULL, 0},
+	{"queue.retry",         CT_STRINGS, OFF(queue_retry), OFF(n_queue_retry), "[\"1m\", \"5m\", \"15m\", \"30m\", \"1h\", \"2h\", \"4h\"]", 1, 100, NULL, 0},
+	{"queue.lifetime",      CT_DURATION, OFF(queue_lifetime), 0, "\"5d\"", 1000, 365 * DAY_MS, NULL, 0},
+	{"queue.concurrency",   CT_INT,     OFF(queue_concurrency), 0, "20", 1, 10000, NULL, 0},
+	{"queue.min_free",      CT_SIZE,    OFF(queue_min_free), 0, "\"100M\"", 0, 1LL << 50, NULL, 0},
+	{"queue.max_size",      CT_SIZE,    OFF(queue_max_size), 0, "\"10G\"", 1LL << 20, 1LL << 50, NULL, 0},
+	{"queue.writers",       CT_INT,     OFF(queue_writers), 0, "4", 1, 64, NULL, 0},
+	{"queue.bounce",        CT_STRING,  OFF(queue_bounce), 0, NULL, 1, 300, NULL, 0},
 
 	{"content",             CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"content.enabled",     CT_BOOL,    OFF(content_enabled), 0, "true", 0, 0, NULL, 0},

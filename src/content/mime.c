@@ -145,8 +145,9 @@ mime_decode(GMimePart *part, const char *charset, struct mime_msg *m)
 	g_mime_data_wrapper_write_to_stream(content, f);
 	g_mime_stream_flush(f);
 	g_object_unref(f);
+	/* take the bytes: the stream would empty a shared array when freed */
 	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	g_byte_array_ref(ba);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	g_object_unref(mem);
 	return ba;
 }
@@ -188,7 +189,7 @@ mime_walk_part(struct mime_walk *w, GMimePart *part)
 		mime_append_utf8(m, (const char *)ba->data, ba->len);
 		url_scan(m->text.data + before, m->text.len - before, mime_url_cb, w);
 	}
-	g_byte_array_unref(ba);
+	g_byte_array_free(ba, TRUE);
 }
 
 static void

@@ -21,6 +21,7 @@
 #include "connlimit.h"
 #include "log.h"
 #include "netaddr.h"
+#include "queue.h"
 #include "runtime.h"
 #include "stats.h"
 #include "store.h"
@@ -32,6 +33,7 @@ struct daemon {
 	const char *path;
 	struct store *store;
 	struct classifier *cls;
+	struct queue *queue;
 	struct event_base *base;
 	struct worker **workers;
 	int n_workers;
@@ -105,6 +107,8 @@ daemon_reload(struct daemon *d)
 		log_warn("reload: 'listen' and 'workers' changes take effect at the next restart");
 	if (strcmp(a->store_path, b->store_path) != 0)
 		log_warn("reload: 'store.path' changes take effect at the next restart");
+	if (strcmp(a->delivery_mode, b->delivery_mode) != 0 || strcmp(a->queue_path, b->queue_path) != 0)
+		log_warn("reload: 'delivery' and 'queue.path' changes take effect at the next restart");
 	runtime_unref(old);
 	enum log_level lvl;
 	if (log_level_parse(b->log_level, &lvl) == 0)
@@ -251,6 +255,29 @@ daemon_admin_start(struct daemon *d, const char *listen)
 	return 0;
 }
 
+/* ---- queue routes: the current runtime, lent for one delivery attempt ------ */
+
+static int
+daemon_queue_acquire(void *arg, struct queue_routes *out)
+{
+	(void)arg;
+	struct runtime *rt = runtime_current();
+	if (rt == NULL)
+		return -1;
+	out->cfg = rt->cfg;
+	out->downstream = rt->ups;
+	out->bounce = rt->bounce;
+	out->token = rt;
+	return 0;
+}
+
+static void
+daemon_queue_release(void *arg, void *token)
+{
+	(void)arg;
+	runtime_unref(token);
+}
+
 /* ---- serve ------------------------------------------------------------------ */
 
 int
@@ -322,9 +349,24 @@ daemon_serve(const char *config_path, bool use_syslog)
 		return 1;
 	runtime_unref(rt);
 
+	if (strcmp(cfg->delivery_mode, "queue") == 0) {
+		char err[512];
+		struct queue_opts qo = {
+			.dir = cfg->queue_path,
+			.writers = (unsigned)cfg->queue_writers,
+			.hostname = cfg->hostname,
+			.acquire = daemon_queue_acquire,
+			.release = daemon_queue_release,
+		};
+		d.queue = queue_start(&qo, err, sizeof(err));
+		if (d.queue == NULL) {
+			log_err("queue: %s", err);
+			return 1;
+		}
+	}
 	d.workers = xcalloc((size_t)d.n_workers, sizeof(*d.workers));
 	for (int w = 0; w < d.n_workers; w++) {
-		d.workers[w] = worker_new(w, fds + (size_t)w * nl, nl, d.connlimit);
+		d.workers[w] = worker_new(w, fds + (size_t)w * nl, nl, d.connlimit, d.queue);
 		if (worker_start(d.workers[w]) < 0)
 			fatal("pthread_create");
 	}
@@ -354,6 +396,7 @@ daemon_serve(const char *config_path, bool use_syslog)
 	for (int w = 0; w < d.n_workers; w++)
 		worker_join_free(d.workers[w]);
 	free(d.workers);
+	queue_stop(d.queue); /* after the workers: their sessions may wait for it */
 	daemon_log_stats();
 	log_info("mxguard stopped");
 	event_free(d.sig_hup);

@@ -24,6 +24,7 @@ runtime_free(struct runtime *rt)
 	rcpt_map_free(rt->rcpt);
 	domain_set_free(rt->domains);
 	upstream_set_free(rt->ups);
+	upstream_set_free(rt->bounce);
 	if (rt->tls)
 		tls_ctx_free(rt->tls);
 	config_unref(rt->cfg);
@@ -51,6 +52,13 @@ runtime_build(const char *path, struct config_errors *errs, struct classifier *c
 			if (deliver_file_prepare(rt->ups->t[i].dir, err, sizeof(err)) < 0)
 				config_error(errs, "%s: downstream %s: %s", cfg->path, rt->ups->t[i].name, err);
 		}
+	}
+	if (cfg->queue_bounce != NULL) {
+		struct config_downstream bd = {cfg->queue_bounce, 0, 0};
+		struct mx_config tmp = *cfg;
+		tmp.down = &bd;
+		tmp.n_down = 1;
+		rt->bounce = upstream_set_build(&tmp, errs);
 	}
 	if (cfg->tls_cert != NULL) {
 		char err[512];

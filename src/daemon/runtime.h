@@ -31,6 +31,7 @@ struct runtime {
 	struct domain_set *domains;
 	struct rcpt_map *rcpt;
 	struct upstream_set *ups;
+	struct upstream_set *bounce; /* queue.bounce, or NULL: the sender's MX */
 	SSL_CTX *tls; /* NULL: no STARTTLS */
 	struct scanner *scanner; /* content filter: rules + the shared classifier */
 };

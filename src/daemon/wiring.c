@@ -9,6 +9,7 @@
  */
 #include "wiring.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "connlimit.h"
 #include "headers.h"
 #include "log.h"
+#include "queue.h"
 #include "stats.h"
 #include "str.h"
 #include "xalloc.h"
@@ -151,6 +153,7 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 	snprintf(ws->scanlog, sizeof(ws->scanlog), "score=%.2f action=%s symbols=%s", res.score,
 	         scan_action_name(res.action), *syms ? syms : "none");
 	bool final = false;
+	ws->nodsn = res.action != SCAN_ACCEPT;
 	if (res.action == SCAN_REJECT) {
 		smtpd_verdict_custom(v, 550, "5.7.1", "Message rejected as spam (score %.1f)", res.score);
 		mx_strlcpy(v->log, ws->scanlog, sizeof(v->log));
@@ -185,12 +188,71 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 	return final;
 }
 
+static void
+wiring_queued(int err, const char *id, void *arg)
+{
+	struct wiring_session *ws = arg;
+	struct smtpd_verdict v;
+	if (err == 0) {
+		smtpd_verdict_custom(&v, 250, "2.0.0", "Ok: queued as %s", id);
+		v.result = "queued";
+		stats_inc(STAT_QUEUE_QUEUED);
+	} else if (err == ENOSPC || err == EDQUOT) {
+		smtpd_verdict_custom(&v, 452, "4.3.1", "Insufficient system storage");
+		stats_inc(STAT_QUEUE_NOSPACE);
+	} else {
+		smtpd_verdict_custom(&v, 451, "4.3.0", "Local error queueing the message, try again later");
+	}
+	snprintf(v.log, sizeof(v.log), "%s%squeue=%s%s%s", ws->scanlog, *ws->scanlog ? " " : "",
+	         err ? "error" : "written", err ? " error=" : "", err ? strerror(err) : "");
+	if (err)
+		log_err("%s cannot write %s to the queue: %s", smtpd_session_id(ws->s), id, strerror(err));
+	smtpd_resume(ws->s, &v);
+}
+
+/* MAIL and DATA: refuse before the client sends what the spool cannot hold. */
+static enum smtpd_hook_rc
+wiring_room(struct smtpd_session *s, const struct envelope *env, struct smtpd_verdict *v,
+            enum smtp_reply_id ok)
+{
+	struct wiring_session *ws = smtpd_session_hook_data(s);
+	smtpd_verdict_init(v, ok);
+	if (ws->w->queue == NULL || strcmp(ws->rt->cfg->delivery_mode, "queue") != 0)
+		return SMTPD_HOOK_DONE;
+	char why[200];
+	if (!queue_has_room(ws->w->queue, ws->rt->cfg, env->params.size, why, sizeof(why))) {
+		static struct log_ratelimit rl;
+		if (log_ratelimit_ok(&rl, 10, NULL))
+			log_warn("queue: refusing mail: %s", why);
+		stats_inc(STAT_QUEUE_NOSPACE);
+		smtpd_verdict_init(v, REPLY_STORAGE);
+	}
+	return SMTPD_HOOK_DONE;
+}
+
+static enum smtpd_hook_rc
+wiring_mail(struct smtpd_session *s, const struct envelope *env, struct smtpd_verdict *v)
+{
+	return wiring_room(s, env, v, REPLY_SENDER_OK);
+}
+
+static enum smtpd_hook_rc
+wiring_data(struct smtpd_session *s, const struct envelope *env, struct smtpd_verdict *v)
+{
+	return wiring_room(s, env, v, REPLY_DATA_GO);
+}
+
 static enum smtpd_hook_rc
 wiring_message(struct smtpd_session *s, struct envelope *env, struct smtpd_verdict *v)
 {
 	struct wiring_session *ws = smtpd_session_hook_data(s);
+	ws->nodsn = false;
 	if (wiring_filter(ws, env, v))
 		return SMTPD_HOOK_DONE;
+	if (ws->w->queue != NULL && strcmp(ws->rt->cfg->delivery_mode, "queue") == 0) {
+		queue_submit(ws->w->queue, ws->w->base, env, ws->nodsn, wiring_queued, ws);
+		return SMTPD_HOOK_PENDING;
+	}
 	struct delivery_outcome o;
 	if (delivery_submit(ws->w->delivery, ws->rt->cfg, ws->rt->ups, env, &o, wiring_delivered, ws) ==
 	    DELIVERY_PENDING)
@@ -210,6 +272,8 @@ wiring_close(struct smtpd_session *s)
 
 const struct smtpd_hooks wiring_hooks = {
 	.connect = wiring_connect,
+	.mail = wiring_mail,
+	.data = wiring_data,
 	.rcpt = wiring_rcpt,
 	.message = wiring_message,
 	.close = wiring_close,

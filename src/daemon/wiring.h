@@ -19,10 +19,13 @@
 
 struct connlimit;
 
+struct queue;
+
 struct wiring_worker {
 	struct event_base *base;
 	struct delivery *delivery;
 	struct connlimit *connlimit;
+	struct queue *queue; /* the daemon's queue; NULL in proxy mode */
 };
 
 struct wiring_session {
@@ -31,6 +34,7 @@ struct wiring_session {
 	struct sockaddr_storage peer;
 	struct smtpd_session *s;
 	char scanlog[1200]; /* the content verdict of the message in flight */
+	bool nodsn;         /* the filter judged it spam: never bounce it */
 };
 
 extern const struct smtpd_hooks wiring_hooks;

@@ -104,7 +104,7 @@ worker_ctl(evutil_socket_t fd, short what, void *arg)
 }
 
 struct worker *
-worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl)
+worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct queue *queue)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
 	w->index = index;
@@ -114,6 +114,7 @@ worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl)
 	w->ww.base = w->base;
 	w->ww.delivery = delivery_new(w->base);
 	w->ww.connlimit = cl;
+	w->ww.queue = queue;
 	w->smtpd = smtpd_ctx_new(w->base, &wiring_hooks);
 	w->ctl = event_new(w->base, -1, EV_PERSIST, worker_ctl, w);
 	event_add(w->ctl, NULL);

@@ -37,7 +37,8 @@ struct worker {
 };
 
 /* fds: this worker's listening sockets (taken). */
-struct worker *worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl);
+struct worker *worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl,
+                          struct queue *queue);
 int worker_start(struct worker *w);
 void worker_post(struct worker *w, enum worker_cmd cmd);
 void worker_join_free(struct worker *w);

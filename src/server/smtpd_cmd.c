@@ -368,7 +368,8 @@ smtpd_message_done(struct smtpd_session *s, const struct smtpd_verdict *v)
 	int code = r ? r->code : v->code;
 	const char *enh = r ? r->enh : v->enh;
 	const char *text = r ? r->text : v->text;
-	const char *result = code < 300 ? "relayed" : code < 500 ? "tempfail" : "rejected";
+	const char *result = v->result ? v->result
+	                     : code < 300 ? "relayed" : code < 500 ? "tempfail" : "rejected";
 	if (code < 300)
 		stats_inc(STAT_MSG_DELIVERED);
 	else

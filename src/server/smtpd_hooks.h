@@ -37,6 +37,7 @@ struct smtpd_verdict {
 	bool disconnect;   /* close the session after the reply */
 	bool unknown_rcpt; /* counts towards limits.unknown_recipients */
 	char log[600];     /* key=value pairs for the log line (action=..., ...) */
+	const char *result; /* end of DATA: "queued" etc.; NULL: from the code */
 };
 
 struct smtpd_hooks {

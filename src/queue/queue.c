@@ -1,0 +1,1176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	queue - writer threads, the manager thread, retries, DSNs, control
+ * DESCRIPTION
+ *	Writers: a pool of threads takes submission jobs, writes each message
+ *	with spool_write() (data and folder flushed), and wakes the submitting
+ *	worker through an event on its loop.  Concurrent flushes let the
+ *	filesystem journal commit many messages at once.
+ *	Manager: one thread and event loop.  Every queued message is a struct
+ *	qent: WAIT (a timer until its next attempt), READY (waiting for a
+ *	free slot at its target), ACTIVE (being delivered), HELD.  An attempt
+ *	walks the targets in MX order; a target that cannot be used at all is
+ *	skipped and the next one tried; once a target answered, each
+ *	recipient's reply decides for it: delivered, failed for good (DSN),
+ *	or still pending (retry on the schedule, until the lifetime ends).
+ *	Duplicates: a message is delivered again after a crash between the
+ *	downstream's 250 and the removal of its spool file (or the flushing of
+ *	its state file, for messages with several recipients).  Nothing that
+ *	was acknowledged is ever lost.
+ * LIMITS
+ *	queue.concurrency deliveries per target; 64 targets per route.
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "blob.h"
+#include "clock.h"
+#include "delivery.h"
+#include "dsn.h"
+#include "id.h"
+#include "log.h"
+#include "smtpc.h"
+#include "spool.h"
+#include "stats.h"
+#include "str.h"
+#include "strmap.h"
+#include "xalloc.h"
+
+#define QUEUE_TARGETS_MAX 64
+#define QUEUE_CTL_LINE 512
+
+enum qent_state { QE_WAIT, QE_READY, QE_ACTIVE, QE_HELD };
+
+struct qtarget;
+
+struct qent {
+	struct spool_entry e;
+	struct queue *q;
+	enum qent_state state;
+	struct event *timer;
+	struct qent *wnext; /* in a target's wait list */
+	struct qtarget *waiting; /* the target whose wait list holds it */
+	bool deleted;       /* deleted while active */
+	/* the attempt in progress */
+	struct queue_routes routes;
+	bool have_routes;
+	struct upstream_set *targets;
+	size_t order[QUEUE_TARGETS_MAX];
+	size_t n_order, pos;
+	struct qtarget *qt;
+	struct envelope env;
+	size_t *map; /* env recipient -> entry recipient */
+	char last[300];
+	bool progress; /* a recipient was settled in this attempt */
+};
+
+struct qtarget {
+	unsigned active;
+	struct qent *head, *tail;
+};
+
+struct qjob {
+	struct queue *q;
+	struct envelope *env;
+	bool nodsn;
+	struct event *done;
+	queue_done_cb cb;
+	void *arg;
+	int err;
+	struct qjob *next;
+};
+
+struct queue {
+	char dir[4096];
+	char hostname[256];
+	struct queue_opts o;
+	/* writers */
+	pthread_t *writers;
+	unsigned n_writers;
+	pthread_mutex_t jlock;
+	pthread_cond_t jcond;
+	struct qjob *jhead, *jtail;
+	bool stopping;
+	/* manager */
+	pthread_t manager;
+	struct event_base *base;
+	struct event *inbox_ev, *stop_ev;
+	pthread_mutex_t ilock;
+	char **inbox;
+	size_t n_inbox, cap_inbox;
+	struct strmap *entries;
+	struct strmap *targets;
+	struct smtpc_pool *pool;
+	struct evconnlistener *ctl;
+	_Atomic uint64_t bytes, count;
+	uint64_t delivered, bounced, expired;
+	/* free space, checked at most once a second */
+	pthread_mutex_t slock;
+	uint64_t space_ms;
+	uint64_t free_bytes;
+};
+
+static void queue_attempt(struct qent *qe);
+static void queue_try_target(struct qent *qe);
+static void queue_settle(struct qent *qe);
+
+/* ---- writers ------------------------------------------------------------ */
+
+static void
+queue_job_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct qjob *j = arg;
+	(void)fd;
+	(void)what;
+	event_free(j->done);
+	j->cb(j->err, j->env->id, j->arg);
+	free(j);
+}
+
+static void
+queue_inbox_push(struct queue *q, const char *id)
+{
+	pthread_mutex_lock(&q->ilock);
+	q->inbox = xgrow(q->inbox, &q->cap_inbox, q->n_inbox + 1, sizeof(char *));
+	q->inbox[q->n_inbox++] = xstrdup(id);
+	pthread_mutex_unlock(&q->ilock);
+	event_active(q->inbox_ev, EV_READ, 0);
+}
+
+static void *
+queue_writer_main(void *arg)
+{
+	struct queue *q = arg;
+	for (;;) {
+		pthread_mutex_lock(&q->jlock);
+		while (q->jhead == NULL && !q->stopping)
+			pthread_cond_wait(&q->jcond, &q->jlock);
+		struct qjob *j = q->jhead;
+		if (j == NULL) {
+			pthread_mutex_unlock(&q->jlock);
+			return NULL;
+		}
+		q->jhead = j->next;
+		if (q->jhead == NULL)
+			q->jtail = NULL;
+		pthread_mutex_unlock(&q->jlock);
+		j->err = spool_write(q->dir, j->env, SPOOL_ROUTE_DOWNSTREAM, j->nodsn) < 0 ? errno : 0;
+		if (j->err == 0) {
+			atomic_fetch_add(&q->bytes, envelope_size(j->env));
+			atomic_fetch_add(&q->count, 1);
+			queue_inbox_push(q, j->env->id);
+		}
+		event_active(j->done, EV_READ, 0);
+	}
+}
+
+void
+queue_submit(struct queue *q, struct event_base *base, struct envelope *env, bool nodsn,
+             queue_done_cb cb, void *arg)
+{
+	struct qjob *j = xcalloc(1, sizeof(*j));
+	j->q = q;
+	j->env = env;
+	j->nodsn = nodsn;
+	j->cb = cb;
+	j->arg = arg;
+	j->done = event_new(base, -1, 0, queue_job_done, j);
+	pthread_mutex_lock(&q->jlock);
+	if (q->jtail)
+		q->jtail->next = j;
+	else
+		q->jhead = j;
+	q->jtail = j;
+	pthread_cond_signal(&q->jcond);
+	pthread_mutex_unlock(&q->jlock);
+}
+
+bool
+queue_has_room(struct queue *q, const struct mx_config *cfg, size_t size, char *why, size_t len)
+{
+	uint64_t now = mx_clock_mono_ms();
+	pthread_mutex_lock(&q->slock);
+	if (now - q->space_ms >= 1000 || q->space_ms == 0) {
+		char p[4200];
+		struct statvfs v;
+		snprintf(p, sizeof(p), "%s/q", q->dir);
+		q->free_bytes = statvfs(p, &v) == 0 ? (uint64_t)v.f_bavail * v.f_frsize : 0;
+		q->space_ms = now;
+	}
+	uint64_t free_bytes = q->free_bytes;
+	pthread_mutex_unlock(&q->slock);
+	if (free_bytes < (uint64_t)cfg->queue_min_free + size) {
+		snprintf(why, len, "spool filesystem has %llu bytes free (queue.min_free %lld)",
+		         (unsigned long long)free_bytes, cfg->queue_min_free);
+		return false;
+	}
+	uint64_t used = atomic_load(&q->bytes);
+	if (used + size > (uint64_t)cfg->queue_max_size) {
+		snprintf(why, len, "spool holds %llu bytes (queue.max_size %lld)", (unsigned long long)used,
+		         cfg->queue_max_size);
+		return false;
+	}
+	return true;
+}
+
+/* ---- entries ---------------------------------------------------------------- */
+
+static void
+queue_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_attempt(arg);
+}
+
+static struct qent *
+queue_ent_new(struct queue *q, struct spool_entry *e)
+{
+	struct qent *qe = xcalloc(1, sizeof(*qe));
+	qe->e = *e;
+	qe->q = q;
+	qe->timer = evtimer_new(q->base, queue_timer_cb, qe);
+	qe->state = e->hold ? QE_HELD : QE_WAIT;
+	strmap_put(q->entries, qe->e.id, strlen(qe->e.id), qe);
+	return qe;
+}
+
+static void
+queue_ent_free(struct qent *qe)
+{
+	struct queue *q = qe->q;
+	strmap_del(q->entries, qe->e.id, strlen(qe->e.id));
+	event_free(qe->timer);
+	envelope_clear(&qe->env);
+	spool_entry_clear(&qe->e);
+	free(qe->map);
+	free(qe);
+}
+
+static void
+queue_schedule(struct qent *qe, time_t when)
+{
+	time_t now = mx_clock_wall();
+	long long d = when > now ? (long long)(when - now) : 0;
+	struct timeval tv = {d, 0};
+	qe->state = QE_WAIT;
+	evtimer_add(qe->timer, &tv);
+}
+
+static size_t
+queue_pending(const struct spool_entry *e)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		n += e->done[i] == 0;
+	return n;
+}
+
+/* Removes a finished message from disk and memory. */
+static void
+queue_remove(struct qent *qe)
+{
+	struct queue *q = qe->q;
+	spool_remove(q->dir, qe->e.id);
+	atomic_fetch_sub(&q->bytes, qe->e.size);
+	atomic_fetch_sub(&q->count, 1);
+	queue_ent_free(qe);
+}
+
+/* ---- DSN -------------------------------------------------------------------- */
+
+/* The original header block, for the DSN's third part. */
+static char *
+queue_orig_headers(struct queue *q, const struct spool_entry *e, size_t *len)
+{
+	char path[4200];
+	spool_msg_path(q->dir, e->id, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	char *buf = xmalloc(65537);
+	ssize_t n = pread(fd, buf, 65536, (off_t)e->data_off);
+	close(fd);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	char *end = strstr(buf, "\r\n\r\n");
+	*len = end ? (size_t)(end - buf) + 2 : (size_t)n;
+	return buf;
+}
+
+static void
+queue_bounce(struct qent *qe, const char *reason)
+{
+	struct queue *q = qe->q;
+	struct spool_entry *e = &qe->e;
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		n += e->done[i] == 2;
+	if (n == 0)
+		return;
+	if (e->nodsn || e->from[0] == '\0') {
+		log_info("queue id=%s no DSN for %zu failed recipient%s (%s)", e->id, n, n == 1 ? "" : "s",
+		         e->from[0] ? "spam or bounce" : "null sender");
+		goto mark;
+	}
+	struct dsn_rcpt *dr = xcalloc(n, sizeof(*dr));
+	char (*status)[16] = xcalloc(n, 16);
+	size_t k = 0;
+	for (size_t i = 0; i < e->n_rcpt; i++) {
+		if (e->done[i] != 2)
+			continue;
+		dr[k].addr = e->rcpt[i];
+		/* the per-recipient reply, when the last attempt had one */
+		const char *reply = NULL;
+		for (size_t j = 0; qe->map && j < qe->env.n_rcpt; j++)
+			if (qe->map[j] == i && qe->env.rcpt[j].reply[0])
+				reply = qe->env.rcpt[j].reply;
+		if (reply != NULL) {
+			const char *sp = strchr(reply, ' ');
+			size_t sl = sp ? strspn(sp + 1, "0123456789.") : 0;
+			if (sp && sl >= 5 && sl < 16)
+				mx_strlcpyn(status[k], sp + 1, sl, 16);
+			else
+				mx_strlcpy(status[k], "5.0.0", 16);
+		} else {
+			mx_strlcpy(status[k], "4.4.7", 16);
+			status[k][0] = '5';
+		}
+		dr[k].status = status[k];
+		dr[k].diagnostic = reply ? reply : reason;
+		k++;
+	}
+	size_t hlen;
+	char *hdrs = queue_orig_headers(q, e, &hlen);
+	struct dsn_info di = {
+		.hostname = q->hostname, .sender = e->from, .orig_id = e->id, .arrival = e->arrival,
+		.reason = reason, .rcpts = dr, .n_rcpts = k, .orig_headers = hdrs, .orig_headers_len = hlen,
+	};
+	char *msg = dsn_build(&di, mx_clock_wall());
+	free(hdrs);
+	free(dr);
+	free(status);
+	if (msg == NULL)
+		goto mark;
+	struct envelope env;
+	envelope_init(&env);
+	mx_id_str(mx_id_next(), env.id);
+	env.arrival = mx_clock_wall();
+	env.mail_from[0] = '\0';
+	envelope_add_rcpt(&env, e->from);
+	env.body = blob_new(strlen(msg) + 1, q->dir);
+	blob_append(env.body, msg, strlen(msg));
+	free(msg);
+	if (spool_write(q->dir, &env, SPOOL_ROUTE_BOUNCE, true) < 0) {
+		log_err("queue id=%s cannot queue the DSN to <%s>: %s", e->id, e->from, strerror(errno));
+	} else {
+		atomic_fetch_add(&q->bytes, envelope_size(&env));
+		atomic_fetch_add(&q->count, 1);
+		log_info("queue id=%s dsn=%s to=<%s> failed=%zu", e->id, env.id, e->from, k);
+		stats_inc(STAT_QUEUE_DSN);
+		struct spool_entry se;
+		if (spool_load(q->dir, env.id, &se) == 0)
+			queue_attempt(queue_ent_new(q, &se));
+	}
+	envelope_clear(&env);
+mark:
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		if (e->done[i] == 2)
+			e->done[i] = 3; /* reported */
+}
+
+/* ---- attempts ------------------------------------------------------------------ */
+
+static struct qtarget *
+queue_target(struct queue *q, const char *name)
+{
+	void *v;
+	if (strmap_get(q->targets, name, strlen(name), &v))
+		return v;
+	struct qtarget *t = xcalloc(1, sizeof(*t));
+	strmap_put(q->targets, name, strlen(name), t);
+	return t;
+}
+
+static void
+queue_release_routes(struct qent *qe)
+{
+	if (qe->have_routes) {
+		qe->q->o.release(qe->q->o.arg, qe->routes.token);
+		qe->have_routes = false;
+	}
+}
+
+static void
+queue_attempt(struct qent *qe)
+{
+	struct queue *q = qe->q;
+	if (qe->state == QE_ACTIVE || qe->state == QE_READY)
+		return;
+	evtimer_del(qe->timer);
+	if (q->o.acquire(q->o.arg, &qe->routes) < 0) {
+		queue_schedule(qe, mx_clock_wall() + 60);
+		return;
+	}
+	qe->have_routes = true;
+	qe->targets = qe->e.route == SPOOL_ROUTE_BOUNCE && qe->routes.bounce ? qe->routes.bounce
+	                                                                    : qe->routes.downstream;
+	qe->n_order = upstream_order(qe->targets, qe->order, QUEUE_TARGETS_MAX, mx_clock_mono_ms());
+	qe->pos = 0;
+	qe->last[0] = '\0';
+	qe->progress = false;
+	queue_try_target(qe);
+}
+
+static void queue_delivered(const struct smtpc_result *r, void *arg);
+
+/* Builds the envelope of the pending recipients over the spool file. */
+static int
+queue_open_env(struct qent *qe)
+{
+	struct queue *q = qe->q;
+	struct spool_entry *e = &qe->e;
+	char path[4200];
+	spool_msg_path(q->dir, e->id, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	envelope_clear(&qe->env);
+	mx_strlcpy(qe->env.id, e->id, sizeof(qe->env.id));
+	mx_strlcpy(qe->env.mail_from, e->from, sizeof(qe->env.mail_from));
+	qe->env.arrival = e->arrival;
+	free(qe->map);
+	qe->map = xcalloc(e->n_rcpt, sizeof(size_t));
+	for (size_t i = 0; i < e->n_rcpt; i++) {
+		if (e->done[i] != 0)
+			continue;
+		qe->map[qe->env.n_rcpt] = i;
+		envelope_add_rcpt(&qe->env, e->rcpt[i]);
+	}
+	for (size_t i = 0; i < e->n_rcpt && !qe->env.params.smtputf8; i++)
+		for (const char *c = e->rcpt[i]; *c; c++)
+			if ((unsigned char)*c >= 0x80)
+				qe->env.params.smtputf8 = true;
+	qe->env.body = blob_from_fd(fd, e->data_off, e->size);
+	qe->env.body_8bit = true; /* unknown after the fact: say BODY=8BITMIME when offered */
+	return 0;
+}
+
+static void
+queue_try_target(struct qent *qe)
+{
+	struct queue *q = qe->q;
+	const struct mx_config *cfg = qe->routes.cfg;
+	while (qe->pos < qe->n_order) {
+		struct upstream_target *t = &qe->targets->t[qe->order[qe->pos]];
+		if (t->proto == UPSTREAM_FILE) {
+			if (queue_open_env(qe) < 0) {
+				snprintf(qe->last, sizeof(qe->last), "cannot read spool file: %s", strerror(errno));
+				break;
+			}
+			char path[4200];
+			if (deliver_file_write(t->dir, &qe->env, path, sizeof(path)) == 0) {
+				for (size_t j = 0; j < qe->env.n_rcpt; j++)
+					qe->e.done[qe->map[j]] = 1;
+				qe->progress = true;
+				snprintf(qe->last, sizeof(qe->last), "file %s", path);
+			} else {
+				snprintf(qe->last, sizeof(qe->last), "file %s: %s", t->dir, strerror(errno));
+			}
+			break;
+		}
+		struct qtarget *qt = queue_target(q, t->name);
+		if (qt->active >= (unsigned)cfg->queue_concurrency) {
+			/* wait for a slot at this target, in arrival order */
+			qe->state = QE_READY;
+			qe->wnext = NULL;
+			qe->waiting = qt;
+			if (qt->tail)
+				qt->tail->wnext = qe;
+			else
+				qt->head = qe;
+			qt->tail = qe;
+			return;
+		}
+		if (queue_open_env(qe) < 0) {
+			snprintf(qe->last, sizeof(qe->last), "cannot read spool file: %s", strerror(errno));
+			break;
+		}
+		qt->active++;
+		qe->qt = qt;
+		qe->state = QE_ACTIVE;
+		struct smtpc_target st = {.lmtp = t->proto == UPSTREAM_LMTP, .addrlen = t->addrlen,
+		                          .name = t->name};
+		memcpy(&st.addr, &t->addr, t->addrlen);
+		struct smtpc_opts so = {
+			.helo = cfg->down_helo ? cfg->down_helo : cfg->hostname,
+			.t_connect = cfg->t_down_connect,
+			.t_reply = cfg->t_down_reply,
+			.t_data = cfg->t_down_data,
+			.t_idle = cfg->t_down_idle,
+			.partial = true,
+		};
+		smtpc_send(q->pool, &st, &so, &qe->env, queue_delivered, qe);
+		return;
+	}
+	queue_settle(qe);
+}
+
+/* A slot at qt is free: start the next message waiting for it. */
+static void
+queue_wake_target(struct qtarget *qt)
+{
+	struct qent *w = qt->head;
+	if (w == NULL)
+		return;
+	qt->head = w->wnext;
+	if (qt->head == NULL)
+		qt->tail = NULL;
+	w->waiting = NULL;
+	w->state = QE_WAIT;
+	queue_try_target(w);
+}
+
+static void
+queue_delivered(const struct smtpc_result *r, void *arg)
+{
+	struct qent *qe = arg;
+	struct qtarget *qt = qe->qt;
+	struct upstream_target *t = &qe->targets->t[qe->order[qe->pos]];
+	qt->active--;
+	qe->qt = NULL;
+	blob_free(qe->env.body);
+	qe->env.body = NULL;
+	char dtext[300];
+	log_escape(dtext, sizeof(dtext), r->text, strlen(r->text));
+	snprintf(qe->last, sizeof(qe->last), "%s: %d%s%s %s", t->name, r->code, *r->enh ? " " : "",
+	         r->enh, dtext);
+	if (qe->deleted) {
+		queue_release_routes(qe);
+		queue_remove(qe);
+		queue_wake_target(qt);
+		return;
+	}
+	if (r->status == SMTPC_CONNFAIL) {
+		upstream_mark_dead(t, mx_clock_mono_ms() + (uint64_t)qe->routes.cfg->t_down_retry);
+		snprintf(qe->last, sizeof(qe->last), "%s at %s: %s", t->name, r->stage, dtext);
+		qe->pos++;
+		queue_wake_target(qt);
+		queue_try_target(qe);
+		return;
+	}
+	upstream_mark_alive(t);
+	for (size_t j = 0; j < qe->env.n_rcpt; j++) {
+		int cls = qe->env.rcpt[j].code / 100;
+		size_t i = qe->map[j];
+		if (cls == 2 && (r->status == SMTPC_OK)) {
+			qe->e.done[i] = 1;
+			qe->progress = true;
+		} else if (cls == 5) {
+			qe->e.done[i] = 2;
+			qe->progress = true;
+		}
+	}
+	queue_settle(qe);
+	queue_wake_target(qt);
+}
+
+static long long
+queue_retry_delay(const struct mx_config *cfg, unsigned attempts)
+{
+	size_t n = cfg->n_queue_retry;
+	if (n == 0)
+		return 300;
+	long long ms = 0;
+	size_t i = attempts == 0 ? 0 : (attempts - 1 < n ? attempts - 1 : n - 1);
+	if (config_parse_duration(cfg->queue_retry[i], &ms) < 0)
+		ms = 300000;
+	return ms / 1000 > 0 ? ms / 1000 : 1;
+}
+
+static void
+queue_settle(struct qent *qe)
+{
+	struct queue *q = qe->q;
+	struct spool_entry *e = &qe->e;
+	const struct mx_config *cfg = qe->routes.cfg;
+	time_t now = mx_clock_wall();
+	e->attempts++;
+	size_t delivered = 0, failed = 0;
+	for (size_t i = 0; i < e->n_rcpt; i++) {
+		delivered += e->done[i] == 1;
+		failed += e->done[i] == 2;
+	}
+	size_t pending = queue_pending(e);
+	mx_strlcpy(e->last, qe->last, sizeof(e->last));
+	if (pending > 0 && now - e->arrival >= cfg->queue_lifetime / 1000) {
+		for (size_t i = 0; i < e->n_rcpt; i++)
+			if (e->done[i] == 0)
+				e->done[i] = 2;
+		log_info("queue id=%s expired after %u attempts, %lld s; last: %s", e->id, e->attempts,
+		         (long long)(now - e->arrival), qe->last);
+		q->expired++;
+		stats_inc(STAT_QUEUE_EXPIRED);
+		queue_bounce(qe, "The message could not be delivered within the queue lifetime.");
+		pending = 0;
+	} else if (failed > 0) {
+		q->bounced++;
+		queue_bounce(qe, "The mailbox server refused the message for good.");
+	}
+	if (pending == 0) {
+		log_info("queue id=%s result=%s delivered=%zu failed=%zu attempts=%u last=\"%s\"", e->id,
+		         failed || delivered == 0 ? "bounced" : "delivered", delivered, failed, e->attempts,
+		         qe->last);
+		if (delivered)
+			q->delivered++;
+		stats_add(STAT_QUEUE_DELIVERED, delivered ? 1 : 0);
+		queue_release_routes(qe);
+		queue_remove(qe);
+		return;
+	}
+	long long delay = queue_retry_delay(cfg, e->attempts);
+	e->next = now + delay;
+	log_info("queue id=%s result=deferred delivered=%zu failed=%zu pending=%zu attempts=%u "
+	         "next=+%llds last=\"%s\"",
+	         e->id, delivered, failed, pending, e->attempts, delay, qe->last);
+	stats_inc(STAT_QUEUE_DEFERRED);
+	/* flushed when recipients were settled: fewer duplicates after a crash */
+	if (spool_save_state(q->dir, e, qe->progress) < 0)
+		log_err("queue id=%s cannot save its state: %s", e->id, strerror(errno));
+	queue_release_routes(qe);
+	queue_schedule(qe, e->next);
+}
+
+/* ---- manager thread --------------------------------------------------------- */
+
+static void
+queue_inbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&q->ilock);
+	char **ids = q->inbox;
+	size_t n = q->n_inbox;
+	q->inbox = NULL;
+	q->n_inbox = q->cap_inbox = 0;
+	pthread_mutex_unlock(&q->ilock);
+	for (size_t i = 0; i < n; i++) {
+		struct spool_entry se;
+		if (spool_load(q->dir, ids[i], &se) == 0)
+			queue_attempt(queue_ent_new(q, &se));
+		else
+			log_err("queue id=%s cannot be read back from the spool", ids[i]);
+		free(ids[i]);
+	}
+	free(ids);
+}
+
+static void
+queue_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(q->base);
+}
+
+static void *
+queue_manager_main(void *arg)
+{
+	struct queue *q = arg;
+	event_base_dispatch(q->base);
+	return NULL;
+}
+
+struct queue_load {
+	struct queue *q;
+	size_t n;
+};
+
+static int
+queue_load_one(const char *id, void *arg)
+{
+	struct queue_load *l = arg;
+	struct spool_entry se;
+	if (spool_load(l->q->dir, id, &se) < 0) {
+		log_err("queue: %s/q/%s.msg is damaged; left in place", l->q->dir, id);
+		return 0;
+	}
+	atomic_fetch_add(&l->q->bytes, se.size);
+	atomic_fetch_add(&l->q->count, 1);
+	struct qent *qe = queue_ent_new(l->q, &se);
+	if (qe->state == QE_WAIT)
+		queue_schedule(qe, se.next);
+	l->n++;
+	return 0;
+}
+
+/* ---- control ------------------------------------------------------------ */
+
+static int queue_ctl_exec(struct queue *q, const char *cmd, const char *arg, FILE *out);
+
+static void
+queue_ctl_read(struct bufferevent *bev, void *arg)
+{
+	struct queue *q = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n;
+	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > QUEUE_CTL_LINE)
+			bufferevent_free(bev);
+		return;
+	}
+	char *sp = strchr(line, ' ');
+	if (sp)
+		*sp = '\0';
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc = queue_ctl_exec(q, line, sp ? sp + 1 : NULL, f);
+	fprintf(f, "%s\n", rc == 0 ? ".ok" : ".error");
+	fclose(f);
+	free(line);
+	evbuffer_add(bufferevent_get_output(bev), buf, len);
+	free(buf);
+	bufferevent_disable(bev, EV_READ);
+}
+
+static void
+queue_ctl_write(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	if (!(bufferevent_get_enabled(bev) & EV_READ))
+		bufferevent_free(bev);
+}
+
+static void
+queue_ctl_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	bufferevent_free(bev);
+}
+
+static void
+queue_ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+                 void *arg)
+{
+	struct queue *q = arg;
+	(void)l;
+	(void)sa;
+	(void)len;
+	struct bufferevent *bev = bufferevent_socket_new(q->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, queue_ctl_read, queue_ctl_write, queue_ctl_event, q);
+	struct timeval tv = {10, 0};
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static const char *
+queue_state_name(const struct qent *qe)
+{
+	static const char *const n[] = {"deferred", "waiting", "active", "held"};
+	if (qe->state == QE_WAIT && qe->e.attempts == 0)
+		return "new";
+	return n[qe->state];
+}
+
+struct queue_list {
+	FILE *out;
+	time_t now;
+	size_t n, held, deferred;
+	uint64_t bytes;
+	time_t oldest;
+};
+
+static void
+queue_print_entry(FILE *out, const struct spool_entry *e, const char *state, time_t now)
+{
+	fprintf(out, "%s %zu %lld %s %u %lld <%s>", e->id, e->size, (long long)(now - e->arrival),
+	        state, e->attempts, e->next > now ? (long long)(e->next - now) : 0LL, e->from);
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		if (e->done[i] == 0)
+			fprintf(out, " <%s>", e->rcpt[i]);
+	fputc('\n', out);
+}
+
+static int
+queue_list_one(const char *k, size_t kl, void *v, void *arg)
+{
+	(void)k;
+	(void)kl;
+	struct qent *qe = v;
+	struct queue_list *l = arg;
+	if (l->out)
+		queue_print_entry(l->out, &qe->e, queue_state_name(qe), l->now);
+	l->n++;
+	l->bytes += qe->e.size;
+	l->held += qe->state == QE_HELD;
+	l->deferred += qe->state == QE_WAIT && qe->e.attempts > 0;
+	if (l->oldest == 0 || qe->e.arrival < l->oldest)
+		l->oldest = qe->e.arrival;
+	return 0;
+}
+
+static void
+queue_show(FILE *out, const struct spool_entry *e, const char *state)
+{
+	fprintf(out, "id: %s\nstate: %s\narrival: %lld\nsize: %zu\nfrom: <%s>\nattempts: %u\nnext: %lld\n",
+	        e->id, state, (long long)e->arrival, e->size, e->from, e->attempts, (long long)e->next);
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		fprintf(out, "rcpt: <%s> %s\n", e->rcpt[i],
+		        e->done[i] == 0 ? "pending" : e->done[i] == 1 ? "delivered" : "failed");
+	if (e->last[0])
+		fprintf(out, "last: %s\n", e->last);
+}
+
+static int
+queue_flush_one(const char *k, size_t kl, void *v, void *arg)
+{
+	(void)k;
+	(void)kl;
+	struct qent *qe = v;
+	size_t *n = arg;
+	if (qe->state == QE_WAIT) {
+		evtimer_del(qe->timer);
+		struct timeval tv = {0, 0};
+		evtimer_add(qe->timer, &tv);
+		(*n)++;
+	}
+	return 0;
+}
+
+static int
+queue_ctl_exec(struct queue *q, const char *cmd, const char *arg, FILE *out)
+{
+	time_t now = mx_clock_wall();
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "stats") == 0) {
+		struct queue_list l = {.out = strcmp(cmd, "list") == 0 ? out : NULL, .now = now};
+		strmap_foreach(q->entries, queue_list_one, &l);
+		if (l.out == NULL)
+			fprintf(out, "messages %zu\nbytes %llu\nheld %zu\ndeferred %zu\noldest_age %lld\n"
+			             "delivered %llu\nbounced %llu\nexpired %llu\n",
+			        l.n, (unsigned long long)l.bytes, l.held, l.deferred,
+			        l.oldest ? (long long)(now - l.oldest) : 0LL, (unsigned long long)q->delivered,
+			        (unsigned long long)q->bounced, (unsigned long long)q->expired);
+		return 0;
+	}
+	if (strcmp(cmd, "flush") == 0) {
+		size_t n = 0;
+		strmap_foreach(q->entries, queue_flush_one, &n);
+		fprintf(out, "flushed %zu\n", n);
+		return 0;
+	}
+	void *v = NULL;
+	if (arg == NULL || !strmap_get(q->entries, arg, strlen(arg), &v)) {
+		fprintf(out, "no such message: %s\n", arg ? arg : "(none)");
+		return -1;
+	}
+	struct qent *qe = v;
+	if (strcmp(cmd, "show") == 0) {
+		queue_show(out, &qe->e, queue_state_name(qe));
+		return 0;
+	}
+	if (strcmp(cmd, "delete") == 0) {
+		log_info("queue id=%s deleted by the administrator", qe->e.id);
+		if (qe->state == QE_ACTIVE) {
+			qe->deleted = true; /* removed when the attempt returns */
+		} else {
+			if (qe->state == QE_READY && qe->waiting != NULL) {
+				struct qtarget *qt = qe->waiting;
+				struct qent **pp = &qt->head, *prev = NULL;
+				while (*pp && *pp != qe) {
+					prev = *pp;
+					pp = &(*pp)->wnext;
+				}
+				if (*pp) {
+					*pp = qe->wnext;
+					if (qt->tail == qe)
+						qt->tail = prev;
+				}
+			}
+			queue_release_routes(qe);
+			queue_remove(qe);
+		}
+		fprintf(out, "deleted %s\n", arg);
+		return 0;
+	}
+	if (strcmp(cmd, "hold") == 0) {
+		if (qe->state == QE_WAIT) {
+			evtimer_del(qe->timer);
+			qe->state = QE_HELD;
+		}
+		qe->e.hold = true;
+		spool_save_state(q->dir, &qe->e, true);
+		fprintf(out, "held %s\n", arg);
+		return 0;
+	}
+	if (strcmp(cmd, "release") == 0) {
+		qe->e.hold = false;
+		spool_save_state(q->dir, &qe->e, true);
+		if (qe->state == QE_HELD) {
+			qe->state = QE_WAIT;
+			queue_attempt(qe);
+		}
+		fprintf(out, "released %s\n", arg);
+		return 0;
+	}
+	fprintf(out, "unknown command: %s\n", cmd);
+	return -1;
+}
+
+/* ---- start/stop -------------------------------------------------------------- */
+
+struct queue *
+queue_start(const struct queue_opts *o, char *err, size_t errlen)
+{
+	if (spool_prepare(o->dir, err, errlen) < 0)
+		return NULL;
+	struct queue *q = xcalloc(1, sizeof(*q));
+	mx_strlcpy(q->dir, o->dir, sizeof(q->dir));
+	mx_strlcpy(q->hostname, o->hostname ? o->hostname : "localhost", sizeof(q->hostname));
+	q->o = *o;
+	q->o.dir = q->dir;
+	pthread_mutex_init(&q->jlock, NULL);
+	pthread_cond_init(&q->jcond, NULL);
+	pthread_mutex_init(&q->ilock, NULL);
+	pthread_mutex_init(&q->slock, NULL);
+	q->base = event_base_new();
+	q->entries = strmap_new();
+	q->targets = strmap_new();
+	q->pool = smtpc_pool_new(q->base);
+	q->inbox_ev = event_new(q->base, -1, EV_PERSIST, queue_inbox_cb, q);
+	event_add(q->inbox_ev, NULL);
+	q->stop_ev = event_new(q->base, -1, 0, queue_stop_cb, q);
+
+	/* the control socket */
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control", q->dir) >=
+	    (int)sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "queue.path too long for a control socket");
+		goto fail;
+	}
+	unlink(sun.sun_path);
+	mode_t old = umask(077);
+	q->ctl = evconnlistener_new_bind(q->base, queue_ctl_accept, q, LEV_OPT_CLOSE_ON_FREE, 16,
+	                                 (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (q->ctl == NULL) {
+		snprintf(err, errlen, "cannot listen on %s: %s", sun.sun_path, strerror(errno));
+		goto fail;
+	}
+
+	struct queue_load l = {q, 0};
+	spool_scan(q->dir, queue_load_one, &l);
+	if (l.n)
+		log_info("queue: %zu message%s read back from %s", l.n, l.n == 1 ? "" : "s", q->dir);
+	q->n_writers = o->writers ? o->writers : 4;
+	q->writers = xcalloc(q->n_writers, sizeof(pthread_t));
+	for (unsigned i = 0; i < q->n_writers; i++)
+		if (pthread_create(&q->writers[i], NULL, queue_writer_main, q) != 0)
+			fatal("pthread_create");
+	if (pthread_create(&q->manager, NULL, queue_manager_main, q) != 0)
+		fatal("pthread_create");
+	return q;
+fail:
+	smtpc_pool_free(q->pool);
+	event_free(q->inbox_ev);
+	event_free(q->stop_ev);
+	strmap_free(q->entries);
+	strmap_free(q->targets);
+	event_base_free(q->base);
+	free(q);
+	return NULL;
+}
+
+static int
+queue_free_ent(const char *k, size_t kl, void *v, void *arg)
+{
+	(void)k;
+	(void)kl;
+	(void)arg;
+	struct qent *qe = v;
+	queue_release_routes(qe);
+	event_free(qe->timer);
+	envelope_clear(&qe->env);
+	spool_entry_clear(&qe->e);
+	free(qe->map);
+	free(qe);
+	return 0;
+}
+
+static int
+queue_free_target(const char *k, size_t kl, void *v, void *arg)
+{
+	(void)k;
+	(void)kl;
+	(void)arg;
+	free(v);
+	return 0;
+}
+
+void
+queue_stop(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->jlock);
+	q->stopping = true;
+	pthread_cond_broadcast(&q->jcond);
+	pthread_mutex_unlock(&q->jlock);
+	for (unsigned i = 0; i < q->n_writers; i++)
+		pthread_join(q->writers[i], NULL);
+	event_active(q->stop_ev, EV_READ, 0);
+	pthread_join(q->manager, NULL);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/control", q->dir);
+	unlink(path);
+	evconnlistener_free(q->ctl);
+	smtpc_pool_free(q->pool);
+	strmap_foreach(q->entries, queue_free_ent, NULL);
+	strmap_free(q->entries);
+	strmap_foreach(q->targets, queue_free_target, NULL);
+	strmap_free(q->targets);
+	for (size_t i = 0; i < q->n_inbox; i++)
+		free(q->inbox[i]);
+	free(q->inbox);
+	event_free(q->inbox_ev);
+	event_free(q->stop_ev);
+	event_base_free(q->base);
+	free(q->writers);
+	pthread_mutex_destroy(&q->jlock);
+	pthread_cond_destroy(&q->jcond);
+	pthread_mutex_destroy(&q->ilock);
+	pthread_mutex_destroy(&q->slock);
+	free(q);
+}
+
+/* ---- clients ---------------------------------------------------------------- */
+
+int
+queue_client_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control", dir);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -1;
+	}
+	char line[QUEUE_CTL_LINE];
+	int n = snprintf(line, sizeof(line), "%s%s%s\n", cmd, arg ? " " : "", arg ? arg : "");
+	if (write(fd, line, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "r");
+	char buf[4096];
+	int rc = 1;
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		if (strcmp(buf, ".ok\n") == 0) {
+			rc = 0;
+			break;
+		}
+		if (strcmp(buf, ".error\n") == 0) {
+			rc = 1;
+			break;
+		}
+		fputs(buf, out);
+	}
+	fclose(f);
+	return rc;
+}
+
+struct queue_offline {
+	const char *dir;
+	FILE *out;
+	struct queue_list l;
+};
+
+static int
+queue_offline_one(const char *id, void *arg)
+{
+	struct queue_offline *o = arg;
+	struct spool_entry e;
+	if (spool_load(o->dir, id, &e) < 0)
+		return 0;
+	if (o->out)
+		queue_print_entry(o->out, &e, e.hold ? "held" : e.attempts ? "deferred" : "new", o->l.now);
+	o->l.n++;
+	o->l.bytes += e.size;
+	o->l.held += e.hold;
+	o->l.deferred += !e.hold && e.attempts > 0;
+	if (o->l.oldest == 0 || e.arrival < o->l.oldest)
+		o->l.oldest = e.arrival;
+	spool_entry_clear(&e);
+	return 0;
+}
+
+int
+queue_offline_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
+{
+	time_t now = time(NULL);
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "stats") == 0) {
+		struct queue_offline o = {dir, strcmp(cmd, "list") == 0 ? out : NULL, {.now = now}};
+		if (spool_scan(dir, queue_offline_one, &o) < 0) {
+			fprintf(out, "no queue in %s\n", dir);
+			return 1;
+		}
+		if (o.out == NULL)
+			fprintf(out, "messages %zu\nbytes %llu\nheld %zu\ndeferred %zu\noldest_age %lld\n",
+			        o.l.n, (unsigned long long)o.l.bytes, o.l.held, o.l.deferred,
+			        o.l.oldest ? (long long)(now - o.l.oldest) : 0LL);
+		return 0;
+	}
+	if (strcmp(cmd, "flush") == 0) {
+		fprintf(out, "mxguard is not running: nothing to flush into\n");
+		return 1;
+	}
+	struct spool_entry e;
+	if (arg == NULL || strchr(arg, '/') != NULL || spool_load(dir, arg, &e) < 0) {
+		fprintf(out, "no such message: %s\n", arg ? arg : "(none)");
+		return 1;
+	}
+	int rc = 0;
+	if (strcmp(cmd, "show") == 0) {
+		queue_show(out, &e, e.hold ? "held" : e.attempts ? "deferred" : "new");
+	} else if (strcmp(cmd, "delete") == 0) {
+		rc = spool_remove(dir, arg) < 0;
+		fprintf(out, "deleted %s\n", arg);
+	} else if (strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) {
+		e.hold = cmd[0] == 'h';
+		rc = spool_save_state(dir, &e, true) < 0;
+		fprintf(out, "%s %s\n", e.hold ? "held" : "released", arg);
+	} else {
+		fprintf(out, "unknown command: %s\n", cmd);
+		rc = 2;
+	}
+	spool_entry_clear(&e);
+	return rc;
+}

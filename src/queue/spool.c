@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "str.h"
+#include "xalloc.h"
+
+#define SPOOL_MAGIC "mxguard-queue 1\n"
+#define SPOOL_HDR_MAX (8 << 20) /* envelope block, recipients included */
+
+static int
+spool_mkdir(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int
+spool_prepare(const char *dir, char *err, size_t errlen)
+{
+	char p[4200];
+	const char *sub[] = {"", "/q", "/tmp"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
+		if (spool_mkdir(p) < 0) {
+			snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(p, sizeof(p), "%s/q", dir);
+	if (access(p, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "%s is not writable: %s", p, strerror(errno));
+		return -1;
+	}
+	/* debris of a crash before 250: never acknowledged, safe to drop */
+	snprintf(p, sizeof(p), "%s/tmp", dir);
+	DIR *d = opendir(p);
+	if (d != NULL) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			char f[4500];
+			snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
+			unlink(f);
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+void
+spool_msg_path(const char *dir, const char *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/q/%s.msg", dir, id);
+}
+
+static int
+spool_write_all(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+spool_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int
+spool_write(const char *dir, const struct envelope *env, enum spool_route route, bool nodsn)
+{
+	char tmp[4200], final[4200], qdir[4200];
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, env->id);
+	spool_msg_path(dir, env->id, final, sizeof(final));
+	snprintf(qdir, sizeof(qdir), "%s/q", dir);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	/* the envelope block */
+	char *hdr = NULL;
+	size_t hlen = 0;
+	FILE *m = open_memstream(&hdr, &hlen);
+	if (m == NULL) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	fprintf(m, SPOOL_MAGIC "id %s\narrival %lld\nfrom %s\n", env->id, (long long)env->arrival,
+	        env->mail_from);
+	for (size_t i = 0; i < env->n_rcpt; i++)
+		fprintf(m, "rcpt %s\n", env->rcpt[i].addr);
+	fprintf(m, "route %s\n%s\n", route == SPOOL_ROUTE_BOUNCE ? "bounce" : "downstream",
+	        nodsn ? "nodsn" : "dsn");
+	fclose(m);
+	int rc = spool_write_all(fd, hdr, hlen);
+	free(hdr);
+	if (rc == 0 && env->received)
+		rc = spool_write_all(fd, env->received, strlen(env->received));
+	if (rc == 0 && env->headers)
+		rc = spool_write_all(fd, env->headers, strlen(env->headers));
+	if (rc == 0 && env->body) {
+		char buf[65536];
+		size_t off = env->body_skip;
+		for (;;) {
+			ssize_t r = blob_read(env->body, off, buf, sizeof(buf));
+			if (r < 0) {
+				rc = -1;
+				break;
+			}
+			if (r == 0)
+				break;
+			if (spool_write_all(fd, buf, (size_t)r) < 0) {
+				rc = -1;
+				break;
+			}
+			off += (size_t)r;
+		}
+	}
+	if (rc == 0)
+		rc = fdatasync(fd);
+	int e = errno;
+	if (close(fd) < 0 && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc == 0 && rename(tmp, final) < 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc == 0 && spool_fsync_dir(qdir) < 0) {
+		/* the rename may not be durable: take the message back */
+		e = errno;
+		unlink(final);
+		rc = -1;
+	}
+	if (rc < 0) {
+		unlink(tmp);
+		errno = e;
+	}
+	return rc;
+}
+
+void
+spool_entry_clear(struct spool_entry *e)
+{
+	free(e->from);
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		free(e->rcpt[i]);
+	free(e->rcpt);
+	free(e->done);
+	memset(e, 0, sizeof(*e));
+}
+
+static void
+spool_state_path(const char *dir, const char *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/q/%s.st", dir, id);
+}
+
+static void
+spool_load_state(const char *dir, struct spool_entry *e)
+{
+	char path[4200];
+	spool_state_path(dir, e->id, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		unsigned long long v;
+		if (strncmp(line, "attempts ", 9) == 0 && mx_parse_u64(line + 9, strlen(line + 9), &v) == 0)
+			e->attempts = (unsigned)v;
+		else if (strncmp(line, "next ", 5) == 0 && mx_parse_u64(line + 5, strlen(line + 5), &v) == 0)
+			e->next = (time_t)v;
+		else if (strcmp(line, "hold 1") == 0)
+			e->hold = true;
+		else if (strncmp(line, "last ", 5) == 0)
+			mx_strlcpy(e->last, line + 5, sizeof(e->last));
+		else if (strncmp(line, "done ", 5) == 0 || strncmp(line, "fail ", 5) == 0) {
+			if (mx_parse_u64(line + 5, strlen(line + 5), &v) == 0 && v < e->n_rcpt)
+				e->done[v] = line[0] == 'd' ? 1 : 2;
+		}
+	}
+	fclose(f);
+}
+
+int
+spool_load(const char *dir, const char *id, struct spool_entry *e)
+{
+	char path[4200];
+	memset(e, 0, sizeof(*e));
+	spool_msg_path(dir, id, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	char line[SMTP_PATH_MAX + 64];
+	bool ok = false;
+	size_t cap = 0;
+	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, SPOOL_MAGIC) != 0)
+		goto out;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (ftell(f) > SPOOL_HDR_MAX)
+			goto out;
+		size_t l = strlen(line);
+		if (l == 0 || line[l - 1] != '\n')
+			goto out;
+		line[l - 1] = '\0';
+		if (strncmp(line, "id ", 3) == 0) {
+			mx_strlcpy(e->id, line + 3, sizeof(e->id));
+		} else if (strncmp(line, "arrival ", 8) == 0) {
+			unsigned long long v;
+			if (mx_parse_u64(line + 8, strlen(line + 8), &v) == 0)
+				e->arrival = (time_t)v;
+		} else if (strncmp(line, "from ", 5) == 0 || strcmp(line, "from") == 0) {
+			e->from = xstrdup(l > 6 ? line + 5 : "");
+		} else if (strncmp(line, "rcpt ", 5) == 0) {
+			if (e->n_rcpt >= SPOOL_RCPT_MAX)
+				goto out;
+			e->rcpt = xgrow(e->rcpt, &cap, e->n_rcpt + 1, sizeof(char *));
+			e->rcpt[e->n_rcpt++] = xstrdup(line + 5);
+		} else if (strncmp(line, "route ", 6) == 0) {
+			e->route = strcmp(line + 6, "bounce") == 0 ? SPOOL_ROUTE_BOUNCE : SPOOL_ROUTE_DOWNSTREAM;
+		} else if (strcmp(line, "nodsn") == 0 || strcmp(line, "dsn") == 0) {
+			e->nodsn = line[0] == 'n';
+			ok = true; /* the last envelope line */
+			break;
+		}
+	}
+	if (!ok || e->from == NULL || e->n_rcpt == 0 || strcmp(e->id, id) != 0) {
+		ok = false;
+		goto out;
+	}
+	e->data_off = (size_t)ftell(f);
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && (size_t)st.st_size >= e->data_off)
+		e->size = (size_t)st.st_size - e->data_off;
+	e->done = xcalloc(e->n_rcpt, 1);
+	spool_load_state(dir, e);
+out:
+	fclose(f);
+	if (!ok)
+		spool_entry_clear(e);
+	return ok ? 0 : -1;
+}
+
+int
+spool_save_state(const char *dir, const struct spool_entry *e, bool sync)
+{
+	char path[4200], tmp[4300];
+	spool_state_path(dir, e->id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "attempts %u\nnext %lld\nhold %d\n", e->attempts, (long long)e->next, e->hold ? 1 : 0);
+	if (e->last[0])
+		fprintf(f, "last %s\n", e->last);
+	for (size_t i = 0; i < e->n_rcpt; i++)
+		if (e->done[i])
+			fprintf(f, "%s %zu\n", e->done[i] == 1 ? "done" : "fail", i);
+	int rc = fflush(f);
+	if (rc == 0 && sync)
+		rc = fdatasync(fileno(f));
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc == 0)
+		rc = rename(tmp, path);
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+int
+spool_remove(const char *dir, const char *id)
+{
+	char path[4200];
+	spool_state_path(dir, id, path, sizeof(path));
+	unlink(path);
+	spool_msg_path(dir, id, path, sizeof(path));
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int
+spool_scan(const char *dir, int (*cb)(const char *id, void *arg), void *arg)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/q", dir);
+	DIR *d = opendir(p);
+	if (d == NULL)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || l > 40 || strcmp(de->d_name + l - 4, ".msg") != 0 || de->d_name[0] == '.')
+			continue;
+		char id[40];
+		mx_strlcpyn(id, de->d_name, l - 4, sizeof(id));
+		if (cb(id, arg) != 0)
+			break;
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+spool_usage(const char *dir, uint64_t *used, uint64_t *free_bytes)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/q", dir);
+	struct statvfs vfs;
+	if (statvfs(p, &vfs) < 0)
+		return -1;
+	*free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	*used = 0;
+	DIR *d = opendir(p);
+	if (d == NULL)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char f[4500];
+		struct stat st;
+		snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+		if (de->d_name[0] != '.' && stat(f, &st) == 0)
+			*used += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return 0;
+}

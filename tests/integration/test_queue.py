@@ -1,0 +1,284 @@
+# Store-and-forward delivery (delivery = "queue"): nothing acknowledged is
+# lost; retries follow the schedule; permanent failures bounce once to the
+# sender (never to <>, never for spam); a full disk gives 452; the queue
+# survives restarts and SIGKILL; `mxguard queue` controls it.
+import os
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import MXGUARD, Client, free_port, send_message, wait_for
+
+
+def queue_extra(tmp, bounce_port=None, retry='"1s", "2s"', more=""):
+    b = f'bounce = "smtp:127.0.0.1:{bounce_port}";' if bounce_port else ""
+    return (f'delivery = "queue";\n'
+            f'queue = {{ path = "{tmp}/queue"; retry = [{retry}]; min_free = "1M"; {b} {more} }};')
+
+
+def qctl(mx, *args):
+    r = subprocess.run([MXGUARD, "queue", "-c", str(mx.conf), *args], capture_output=True,
+                       text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_queued_delivery(make_mx, sink, tmp_path):
+    mx = make_mx(sink.target, extra=queue_extra(tmp_path))
+    code, text = send_message(mx.port, rcpts=["alice@example.test", "bob@example.test"],
+                              body=b"Subject: queued\r\n\r\n..dot\r\n")
+    assert code == 250 and re.match(r"2\.0\.0 Ok: queued as [0-9a-f]{16}$", text), text
+    qid = text.split()[-1]
+    [m] = sink.wait_messages(1)
+    assert m["env"]["X-Rcpt-Args"] == ["<alice@example.test>", "<bob@example.test>"]
+    assert m["message"].startswith(b"Subject: queued\n\n.dot\n")
+    mx.wait_log(rf"queue id={qid} result=delivered delivered=2 failed=0 attempts=1")
+    assert f"message id={qid}" in mx.log() and "result=queued" in mx.log()
+    # the spool is empty again
+    wait_for(lambda: qctl(mx, "list") == (0, ""), what="empty queue")
+
+
+def test_downstream_outage_and_schedule(make_mx, make_sink, tmp_path):
+    port = free_port()
+    mx = make_mx(f"smtp:127.0.0.1:{port}", extra=queue_extra(tmp_path, retry='"1s", "2s", "3s"'))
+    ids = []
+    for i in range(5):
+        code, text = send_message(mx.port, body=f"Subject: m{i}\r\n\r\nx\r\n".encode())
+        assert code == 250
+        ids.append(text.split()[-1])
+    code, out = qctl(mx, "list")
+    assert code == 0 and all(i in out for i in ids)
+    # the retry schedule: 1 s after the first attempt, then 2 s, then 3 s
+    mx.wait_log(rf"queue id={ids[0]} result=deferred .* attempts=3 next=\+3s", timeout=15)
+    nexts = re.findall(rf"queue id={ids[0]} result=deferred .*attempts=(\d) next=\+(\d+)s", mx.log())
+    assert nexts[:3] == [("1", "1"), ("2", "2"), ("3", "3")]
+    # the downstream comes back on the port the queue waits for
+    import conftest
+    late = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{port}", "100"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        conftest.wait_port(port)
+        assert qctl(mx, "flush")[0] == 0
+        wait_for(lambda: qctl(mx, "list") == (0, ""), timeout=20, what="queue drained")
+        for i in ids:
+            assert re.search(rf"queue id={i} result=delivered", mx.log())
+    finally:
+        late.terminate()
+        late.wait()
+
+
+def test_permanent_failure_one_dsn(make_mx, make_sink, tmp_path):
+    down = make_sink(["-f", "rcpt", "-B", "550 5.1.1 No such user here"])
+    bounces = make_sink()
+    mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port))
+    code, text = send_message(mx.port, sender="writer@remote.test",
+                              body=b"Subject: will bounce\r\nMessage-ID: <b1@remote.test>\r\n\r\nx\r\n")
+    assert code == 250
+    qid = text.split()[-1]
+    [dsn] = bounces.wait_messages(1)
+    assert dsn["env"]["X-Mail-Args"][0].startswith("<>")
+    assert dsn["env"]["X-Rcpt-Args"] == ["<writer@remote.test>"]
+    body = dsn["message"]
+    assert b"multipart/report; report-type=delivery-status" in body
+    assert b"Final-Recipient: rfc822; alice@example.test" in body
+    assert b"Status: 5.1.1" in body
+    assert b"Diagnostic-Code: smtp; 550 5.1.1 No such user here" in body
+    assert b"Message-ID: <b1@remote.test>" in body  # the original headers
+    mx.wait_log(rf"queue id={qid} result=bounced delivered=0 failed=1")
+    time.sleep(1.5)
+    assert len(bounces.messages()) == 1  # one DSN, and the message left the queue
+    assert qctl(mx, "list") == (0, "")
+
+
+def test_no_dsn_to_null_sender_or_for_spam(make_mx, make_sink, tmp_path):
+    down = make_sink(["-f", "rcpt", "-B", "550 5.1.1 No such user here"])
+    bounces = make_sink()
+    rules = tmp_path / "rules"
+    rules.write_text("body SPAMMY /buy cheap watches/i 6.0 test rule\n")
+    mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port) +
+                 f'\ncontent = {{ rules = "{rules}"; }};')
+    assert send_message(mx.port, sender="")[0] == 250
+    assert send_message(mx.port, sender="writer@remote.test",
+                        body=b"Subject: offer\r\n\r\nbuy cheap watches\r\n")[0] == 250
+    mx.wait_log(r"no DSN for 1 failed recipient \(null sender\)")
+    mx.wait_log(r"no DSN for 1 failed recipient \(spam or bounce\)")
+    time.sleep(1)
+    assert bounces.messages() == []
+
+
+def test_partial_delivery_one_dsn(make_mx, make_sink, tmp_path):
+    """One recipient refused, one accepted: the message goes to the one, the
+    DSN names the other, and nothing is sent twice."""
+    # smtp-sink cannot refuse one recipient and not the other: use LMTP with
+    # Postfix-style per-recipient answers from a private Postfix instance
+    from peers import Postfix
+    pf = Postfix(mode="mailbox", mailboxes=["alice@example.test"]).start()
+    try:
+        bounces = make_sink()
+        mx = make_mx(f"smtp:127.0.0.1:{pf.port}", extra=queue_extra(tmp_path, bounces.port),
+                     recipients=["alice@example.test", "carol@example.test"])
+        assert send_message(mx.port, sender="w@remote.test",
+                            rcpts=["alice@example.test", "carol@example.test"])[0] == 250
+        pf.wait_delivered("alice@example.test", 1)
+        [dsn] = bounces.wait_messages(1)
+        assert b"Final-Recipient: rfc822; carol@example.test" in dsn["message"]
+        assert b"alice@example.test" not in dsn["message"].split(b"text/rfc822-headers")[0].split(
+            b"message/delivery-status")[1]
+    finally:
+        pf.stop()
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    d = tmp_path / "small"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
+    yield d
+    subprocess.run(["umount", "-l", str(d)])
+
+
+def test_disk_full(make_mx, sink, small_fs, tmp_path):
+    sink.stop()  # keep everything in the spool
+    mx = make_mx(sink.target, extra=f'delivery = "queue";\n'
+                 f'queue = {{ path = "{small_fs}/queue"; min_free = "256k"; }};')
+    acked = []
+    refused_at = None
+    body = b"Subject: fill\r\n\r\n" + (b"x" * 998 + b"\r\n") * 100  # ~100 KB
+    for i in range(40):
+        c = Client(mx.port)
+        c.ehlo()
+        code, text = c.cmd("MAIL FROM:<a@remote.test> SIZE=100000")
+        if code != 250:
+            refused_at = ("MAIL", code, text)
+            c.close()
+            break
+        assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+        code, text = c.cmd("DATA")
+        if code != 354:
+            refused_at = ("DATA", code, text)
+            break
+        c.send(body + b"Message: %d\r\n.\r\n" % i)
+        code, text = c.reply()
+        if code == 250:
+            acked.append(text.split()[-1])
+        else:
+            refused_at = ("end", code, text)
+            break
+        c.cmd("QUIT")
+    assert refused_at is not None, "the spool never filled up"
+    assert refused_at[1] == 452 and refused_at[2].startswith("4.3.1"), refused_at
+    assert len(acked) >= 5
+    # every acknowledged message is whole on disk, and nothing else is
+    code, out = qctl(mx, "list")
+    listed = [line.split()[0] for line in out.splitlines()]
+    assert sorted(listed) == sorted(acked)
+    assert not os.listdir(small_fs / "queue" / "tmp")
+
+
+def test_restart_and_sigkill_keep_mail(make_mx, tmp_path):
+    port = free_port()
+    mx = make_mx(f"smtp:127.0.0.1:{port}", extra=queue_extra(tmp_path, retry='"1s"'))
+    ids = [send_message(mx.port, body=f"Subject: k{i}\r\n\r\nx\r\n".encode())[1].split()[-1]
+           for i in range(3)]
+    mx.proc.send_signal(signal.SIGKILL)
+    mx.proc.wait()
+    mx.proc = None
+    mx.start()
+    mx.wait_log("queue: 3 messages read back")
+    import conftest
+    late = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{port}", "100"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        conftest.wait_port(port)
+        wait_for(lambda: qctl(mx, "list") == (0, ""), timeout=20, what="queue drained")
+        for i in ids:
+            assert re.search(rf"queue id={i} result=delivered", mx.log())
+    finally:
+        late.terminate()
+        late.wait()
+
+
+def test_queue_cli(make_mx, tmp_path):
+    port = free_port()
+    mx = make_mx(f"smtp:127.0.0.1:{port}", extra=queue_extra(tmp_path, retry='"1h"'))
+    qid = send_message(mx.port, rcpts=["alice@example.test", "bob@example.test"])[1].split()[-1]
+    mx.wait_log(rf"queue id={qid} result=deferred")
+    code, out = qctl(mx, "list")
+    assert code == 0
+    f = out.split()
+    assert f[0] == qid and f[3] == "deferred" and f[4] == "1" and f[6] == "<sender@remote.test>"
+    assert f[7:] == ["<alice@example.test>", "<bob@example.test>"]
+    code, out = qctl(mx, "show", qid)
+    assert "rcpt: <alice@example.test> pending" in out and "Connection refused" in out
+    assert qctl(mx, "hold", qid) == (0, f"held {qid}\n")
+    assert qctl(mx, "list")[1].split()[3] == "held"
+    assert qctl(mx, "release", qid)[0] == 0
+    assert qctl(mx, "show", "0000000000000000")[0] == 1
+    assert qctl(mx, "delete", qid) == (0, f"deleted {qid}\n")
+    assert qctl(mx, "list") == (0, "")
+    assert not list((tmp_path / "mx0" / "queue" / "q").glob(f"{qid}*"))
+    # stats shows the queue figures
+    r = subprocess.run([MXGUARD, "stats", "-c", str(mx.conf)], capture_output=True, text=True)
+    assert "queue:" in r.stdout and "messages 0" in r.stdout
+    # offline: with the gateway stopped, list/show work on the files
+    qid2 = send_message(mx.port)[1].split()[-1]
+    mx.stop()
+    code, out = qctl(mx, "list")
+    assert code == 0 and out.split()[0] == qid2
+    assert qctl(mx, "flush")[0] == 1  # needs the gateway
+
+
+def test_crash_under_load(make_mx, sink, tmp_path):
+    """SIGKILL at random moments under steady load: every message that got
+    250 arrives at least once (the long version is bench/queue_crash.py)."""
+    mx = make_mx(sink.target, extra=queue_extra(tmp_path, retry='"1s"'))
+    acked = set()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(n):
+        i = 0
+        while not stop.is_set():
+            tag = f"c{n}-{i}"
+            i += 1
+            try:
+                code, text = send_message(mx.port, body=f"Subject: {tag}\r\nX-Tag: {tag}\r\n\r\nx\r\n".encode())
+                if code == 250:
+                    with lock:
+                        acked.add(tag)
+            except Exception:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    rnd = random.Random(42)
+    try:
+        for _ in range(5):
+            time.sleep(rnd.uniform(0.3, 1.0))
+            mx.proc.send_signal(signal.SIGKILL)
+            mx.proc.wait()
+            mx.proc = None
+            mx.start()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(acked) > 50
+    wait_for(lambda: qctl(mx, "list") == (0, ""), timeout=30, what="queue drained")
+    got = re.findall(rb"X-Tag: (c\d+-\d+)", sink.dump.read_bytes())
+    counts = {}
+    for g in got:
+        counts[g.decode()] = counts.get(g.decode(), 0) + 1
+    lost = acked - set(counts)
+    assert not lost, f"acknowledged but never delivered: {sorted(lost)[:10]}"
+    dups = sum(1 for v in counts.values() if v > 1)
+    print(f"acked={len(acked)} delivered={len(counts)} duplicates={dups}")
