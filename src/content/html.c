@@ -201,12 +201,11 @@ html_to_text(const char *in, size_t n, struct buf *out, html_url_cb cb, void *ar
 					i = e ? (size_t)(e - in) + 1 : n;
 				}
 			}
+			/* inline tags join their neighbours, as a browser shows them
+			 * ("V<b></b>iagra" is one word); block tags break the line */
 			if (nl > 0 && html_is_block(in + ns, nl)) {
 				if (out->len > 0 && out->data[out->len - 1] != '\n')
 					buf_appendc(out, '\n');
-				space = true;
-			} else if (!space) {
-				buf_appendc(out, ' ');
 				space = true;
 			}
 			continue;

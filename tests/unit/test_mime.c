@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: mime, html, url, headers - decoding and hostile input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "headers.h"
+#include "html.h"
+#include "mime.h"
+#include "url.h"
+
+static struct mime_limits lim;
+
+static void
+analyse(const char *msg, struct mime_msg *m)
+{
+	mime_analyse(msg, strlen(msg), &lim, m);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	mime_limits_default(&lim);
+	return 0;
+}
+
+static void
+test_plain_and_headers(void **state)
+{
+	(void)state;
+	struct mime_msg m;
+	analyse("From: =?UTF-8?B?SsO2cmc=?= <j@remote.test>\r\n"
+	        "Subject: =?ISO-8859-1?Q?caf=E9_ol=E9?=\r\n\r\nHello http://Example.TEST/a?b world\r\n", &m);
+	assert_string_equal(mime_header(&m, "subject"), "caf\xc3\xa9 ol\xc3\xa9");
+	assert_string_equal(mime_header(&m, "From"), "J\xc3\xb6rg <j@remote.test>");
+	assert_non_null(strstr(m.text.data, "Hello http://Example.TEST/a?b world"));
+	assert_int_equal(m.n_urls, 1);
+	assert_string_equal(m.hosts[0], "example.test");
+	mime_msg_clear(&m);
+}
+
+static void
+test_encodings_and_charsets(void **state)
+{
+	(void)state;
+	struct mime_msg m;
+	analyse("Content-Type: multipart/alternative; boundary=XX\r\n\r\n"
+	        "--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+	        "Content-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve caf=\r\ne\r\n"
+	        "--XX\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	        "PHA+Q2xpY2sgPGEgaHJlZj0iaHR0cDovL2V2aWwudGVzdC94Ij5oZXJlPC9hPiZhbXA7IG1vcmU8L3A+\r\n"
+	        "--XX--\r\n", &m);
+	assert_non_null(strstr(m.text.data, "na\xc3\xafve cafe"));
+	assert_non_null(strstr(m.text.data, "Click here& more"));
+	assert_true(m.flags & MIME_F_HTML);
+	assert_false(m.flags & MIME_F_HTML_ONLY);
+	assert_int_equal(m.n_hosts, 1);
+	assert_string_equal(m.hosts[0], "evil.test");
+	assert_int_equal(m.n_parts, 3);
+	assert_string_equal(m.parts[0].type, "multipart/alternative");
+	mime_msg_clear(&m);
+}
+
+static void
+test_attachment_and_rfc822(void **state)
+{
+	(void)state;
+	struct mime_msg m;
+	analyse("Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+	        "--B\r\nContent-Type: application/octet-stream; name=\"x.exe\"\r\n"
+	        "Content-Disposition: attachment; filename=\"x.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	        "TVqQAAMAAAAEAAAA\r\n"
+	        "--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner subject\r\n\r\ninner text\r\n"
+	        "--B--\r\n", &m);
+	assert_non_null(strstr(m.text.data, "body"));
+	assert_non_null(strstr(m.text.data, "inner subject"));
+	assert_non_null(strstr(m.text.data, "inner text"));
+	assert_null(strstr(m.text.data, "TVqQ"));
+	bool found = false;
+	for (size_t i = 0; i < m.n_parts; i++)
+		if (m.parts[i].filename && strcmp(m.parts[i].filename, "x.exe") == 0 && m.parts[i].attachment)
+			found = true;
+	assert_true(found);
+	mime_msg_clear(&m);
+}
+
+/* Hostile input: bounded time and memory, flags instead of failures. */
+static void
+test_hostile(void **state)
+{
+	(void)state;
+	struct mime_msg m;
+	/* unterminated boundary */
+	analyse("Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+	        "never closed\r\n", &m);
+	assert_non_null(strstr(m.text.data, "never closed"));
+	mime_msg_clear(&m);
+
+	/* 500 nested multiparts */
+	size_t cap = 1 << 20, o = 0;
+	char *big = malloc(cap);
+	for (int i = 0; i < 500; i++)
+		o += (size_t)snprintf(big + o, cap - o,
+		                      "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
+	o += (size_t)snprintf(big + o, cap - o, "Content-Type: text/plain\r\n\r\ndeep\r\n");
+	mime_analyse(big, o, &lim, &m);
+	assert_true(m.flags & MIME_F_TOO_DEEP);
+	assert_true(m.n_parts <= lim.max_parts);
+	mime_msg_clear(&m);
+
+	/* a megabyte header line and NUL bytes and broken base64 */
+	o = (size_t)snprintf(big, cap, "X-Long: ");
+	memset(big + o, 'a', 900000);
+	o += 900000;
+	o += (size_t)snprintf(big + o, cap - o,
+	                      "\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!@@@@not base64====\r\n");
+	mime_analyse(big, o, &lim, &m);
+	mime_msg_clear(&m);
+	static const char nul[] = "Subject: nul\r\n\r\nab\0cd\xff\xfe\r\n";
+	memcpy(big, nul, sizeof(nul) - 1);
+	mime_analyse(big, sizeof(nul) - 1, &lim, &m);
+	assert_true(m.flags & MIME_F_NUL);
+	assert_true(m.flags & MIME_F_BAD_UTF8);
+	assert_non_null(strstr(m.text.data, "ab cd\xef\xbf\xbd\xef\xbf\xbd"));
+	mime_msg_clear(&m);
+
+	/* unknown charset: read as Latin-1 */
+	analyse("Content-Type: text/plain; charset=x-no-such-charset\r\n\r\ncaf\xe9\r\n", &m);
+	assert_true(m.flags & MIME_F_CHARSET);
+	assert_non_null(strstr(m.text.data, "caf\xc3\xa9"));
+	mime_msg_clear(&m);
+
+	/* the prefix limit */
+	struct mime_limits small = lim;
+	small.max_bytes = 100;
+	memset(big, 'z', 5000);
+	memcpy(big, "Subject: x\r\n\r\n", 14);
+	mime_analyse(big, 5000, &small, &m);
+	assert_true(m.flags & MIME_F_TRUNCATED);
+	assert_true(m.text.len <= 100);
+	mime_msg_clear(&m);
+
+	/* not a message at all */
+	analyse("\x01\x02\x03 garbage", &m);
+	mime_msg_clear(&m);
+	mime_analyse("", 0, &lim, &m);
+	mime_msg_clear(&m);
+	free(big);
+}
+
+static void
+html_url(const char *u, size_t n, void *arg)
+{
+	char *out = arg;
+	strncat(out, u, n);
+	strcat(out, "|");
+}
+
+static void
+test_html(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	char urls[512] = "";
+	const char *h = "<html><head><style>p{x}</style><script>evil()</script></head><body>"
+	                "<p>Hi&nbsp;there &amp; &#169; &#x20AC; &bogus;</p><!-- hidden -->"
+	                "<a href='http://one.test/'>one</a><img src=\"https://two.test/i.png\">"
+	                "<br>line&lt;2&gt; a < b</body></html>";
+	html_to_text(h, strlen(h), &b, html_url, urls);
+	assert_string_equal(b.data, "Hi there & \xc2\xa9 \xe2\x82\xac &bogus;\none\nline<2> a < b");
+	assert_string_equal(urls, "http://one.test/|https://two.test/i.png|");
+	buf_clear(&b);
+	/* unterminated constructs */
+	buf_init(&b, 1 << 16);
+	buf_reset(&b);
+	html_to_text("V<b></b>iagra <i>now</i>", 24, &b, NULL, NULL);
+	assert_string_equal(b.data, "Viagra now");
+	html_to_text("<script>never closed", 20, &b, NULL, NULL);
+	html_to_text("<!-- never closed", 17, &b, NULL, NULL);
+	html_to_text("<a href=\"x", 10, &b, NULL, NULL);
+	buf_clear(&b);
+}
+
+static void
+test_url_host(void **state)
+{
+	(void)state;
+	char h[URL_HOST_MAX + 1];
+	static const struct {
+		const char *url, *host;
+	} cases[] = {
+		{"http://Example.TEST/path", "example.test"},
+		{"https://bank.test@evil.test/login", "evil.test"},
+		{"http://evil.test:8080/x", "evil.test"},
+		{"www.shop.test/x", "www.shop.test"},
+		{"//cdn.test/x.js", "cdn.test"},
+		{"http://[2001:db8::1]/x", "[2001:db8::1]"},
+		{"http://host.test./", "host.test"},
+		{"mailto:a@b.test", NULL},
+		{"http:///nohost", NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);
+		if (cases[i].host == NULL)
+			assert_false(ok);
+		else {
+			assert_true(ok);
+			assert_string_equal(h, cases[i].host);
+		}
+	}
+}
+
+static void
+test_headers_rewrite(void **state)
+{
+	(void)state;
+	const char *in = "From: a@b.test\r\nX-Spam-Status: No, forged\r\n\tcontinued\r\n"
+	                 "Subject: hello\r\nx-spam-score: -100\r\n\r\n";
+	char *out = headers_rewrite(in, strlen(in), "[SPAM] ");
+	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM] hello\r\n\r\n");
+	free(out);
+	out = headers_rewrite(in, strlen(in), NULL);
+	assert_string_equal(out, "From: a@b.test\r\nSubject: hello\r\n\r\n");
+	free(out);
+	const char *clean = "From: a@b.test\r\n\r\n";
+	assert_null(headers_rewrite(clean, strlen(clean), NULL));
+	out = headers_rewrite(clean, strlen(clean), "[SPAM]");
+	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM]\r\n\r\n");
+	free(out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain_and_headers), cmocka_unit_test(test_encodings_and_charsets),
+		cmocka_unit_test(test_attachment_and_rfc822), cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_html),              cmocka_unit_test(test_url_host),
+		cmocka_unit_test(test_headers_rewrite),
+	};
+	return cmocka_run_group_tests_name("mime", tests, setup, NULL);
+}

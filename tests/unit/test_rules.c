@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: rules - regex kinds, metas, lists, scores, file errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "netaddr.h"
+#include "rules.h"
+
+static char path[64];
+
+static struct rules *
+load(const char *text, struct config_errors *errs)
+{
+	snprintf(path, sizeof(path), "/tmp/mx-test-rules-%d", (int)getpid());
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	memset(errs, 0, sizeof(*errs));
+	struct rules *r = rules_load(path, errs);
+	unlink(path);
+	return r;
+}
+
+struct hits {
+	char names[1024];
+	double total;
+};
+
+static void
+hit(const char *name, double score, void *arg)
+{
+	struct hits *h = arg;
+	strcat(h->names, name);
+	strcat(h->names, " ");
+	h->total += score;
+}
+
+static struct hits
+run(struct rules *r, const char *msg, const char *from, const char *client)
+{
+	struct mime_limits lim;
+	mime_limits_default(&lim);
+	struct mime_msg m;
+	mime_analyse(msg, strlen(msg), &lim, &m);
+	struct netaddr na;
+	if (client)
+		netaddr_parse(client, &na);
+	struct rules_input in = {&m, from, client ? (struct sockaddr *)&na.ss : NULL};
+	struct hits h = {"", 0};
+	rules_run(r, &in, hit, &h);
+	mime_msg_clear(&m);
+	return h;
+}
+
+static void
+test_rules_fire(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct rules *r = load("# comment\n"
+	                       "header SUBJ_FREE Subject /\\bfree\\b/i 1.5 \"free in subject\"\n"
+	                       "header FROM_BIZ From /@[a-z]+\\.biz>?$/ 1.0\n"
+	                       "header ANY_HDR ALL /^X-Mailer: bulk/m 0.5\n"
+	                       "body   BODY_PILLS /cheap\\s+pills/i 2\n"
+	                       "uri    URI_IP /^https?:\\/\\/\\d+\\.\\d+\\.\\d+\\.\\d+/ 1.2\n"
+	                       "raw    RAW_B64 /Content-Transfer-Encoding: base64/i 0.1\n"
+	                       "meta   FREE_PILLS SUBJ_FREE && (BODY_PILLS || URI_IP) 3.0 combo\n"
+	                       "meta   NOT_FREE !SUBJ_FREE -0.5\n"
+	                       "score  BODY_PILLS 2.5\n"
+	                       "allow_from boss@example.test @friends.test\n"
+	                       "deny_network 192.0.2.0/24\n"
+	                       "deny_urlhost evil.test\n",
+	                       &errs);
+	assert_non_null(r);
+	assert_int_equal(rules_count(r), 8);
+	struct hits h = run(r, "From: x@shop.biz\r\nSubject: FREE stuff\r\nX-Mailer: bulk 1.0\r\n\r\n"
+	                       "Buy cheap   pills at http://192.0.2.9/x and http://www.evil.test/\r\n",
+	                    "x@shop.biz", "192.0.2.7:1");
+	assert_string_equal(h.names, "SUBJ_FREE FROM_BIZ ANY_HDR BODY_PILLS URI_IP FREE_PILLS "
+	                             "DENY_NETWORK DENY_URLHOST ");
+	assert_float_equal(h.total, 1.5 + 1.0 + 0.5 + 2.5 + 1.2 + 3.0 + 20 + 20, 1e-9);
+	h = run(r, "From: boss@example.test\r\nSubject: hi\r\n\r\nnothing\r\n", "other@x.test", "10.0.0.1:1");
+	assert_string_equal(h.names, "NOT_FREE ALLOW_FROM ");
+	h = run(r, "From: Pal <pal@friends.test>\r\n\r\nx\r\n", NULL, NULL);
+	assert_string_equal(h.names, "NOT_FREE ALLOW_FROM ");
+	assert_float_equal(rules_symbol_score(r, "BODY_PILLS", 0), 2.5, 1e-9);
+	assert_float_equal(rules_symbol_score(r, "NOPE", 7), 7, 1e-9);
+	rules_free(r);
+}
+
+static void
+test_rules_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{"body X /unclosed 1\n", ":1: regex not closed"},
+		{"body X /a(/ 1\n", ":1: bad regex at offset"},
+		{"body X /a/q 1\n", ":1: unknown regex flag 'q'"},
+		{"body X /a/\n", ":1: rule X needs a numeric score"},
+		{"bodx X /a/ 1\n", ":1: unknown rule type 'bodx'"},
+		{"body 9X /a/ 1\n", ":1: rule name must be"},
+		{"body X /a/ 1\nbody X /b/ 1\n", ":2: rule X already defined at line 1"},
+		{"meta M A && B 1\n", ":1: meta M: unknown rule 'A'"},
+		{"body A /a/ 1\nmeta M (A 1\n", ":2: meta M: missing )"},
+		{"meta M1 M2 1\nmeta M2 M1 1\n", "is part of a cycle"},
+		{"header H /a/ 1\n", ":1: expected /regex/ here"},
+		{"deny_network nonsense\n", ":1: \"nonsense\" is not a network"},
+		{"allow_from nobody\n", ":1: \"nobody\": expected user@domain"},
+		{"score X many\n", ":1: expected: score NAME NUMBER"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config_errors errs;
+		struct rules *r = load(cases[i].text, &errs);
+		if (r != NULL)
+			fail_msg("case %zu accepted", i);
+		bool found = false;
+		for (size_t k = 0; k < errs.n; k++)
+			found = found || strstr(errs.msg[k], cases[i].want) != NULL;
+		if (!found)
+			fail_msg("case %zu: want \"%s\", got \"%s\"", i, cases[i].want, errs.n ? errs.msg[0] : "");
+		config_errors_clear(&errs);
+	}
+}
+
+static void
+test_rules_backtracking_bounded(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct rules *r = load("body EVIL /(a+)+$/ 1\n", &errs);
+	assert_non_null(r);
+	char msg[40000];
+	strcpy(msg, "Subject: x\r\n\r\n");
+	size_t o = strlen(msg);
+	memset(msg + o, 'a', 30000);
+	strcpy(msg + o + 30000, "!\r\n");
+	struct hits h = run(r, msg, NULL, NULL); /* returns: the match limit stops it */
+	assert_string_equal(h.names, "");
+	rules_free(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rules_fire),
+		cmocka_unit_test(test_rules_errors),
+		cmocka_unit_test(test_rules_backtracking_bounded),
+	};
+	return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
+}
