@@ -521,10 +521,13 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 	for (size_t i = 0; i < c->n_down; i++) {
 		const char *t = c->down[i].target;
 		if (strncmp(t, "smtp:", 5) != 0 && strncmp(t, "lmtp:", 5) != 0 &&
-		    strncmp(t, "file:", 5) != 0)
+		    strncmp(t, "file:", 5) != 0 && strncmp(t, "mx:", 3) != 0)
 			config_error(errs, "%s:%d: downstream \"%s\": expected smtp:HOST:PORT, "
-			             "lmtp:HOST:PORT, lmtp:/socket/path or file:DIR",
+			             "lmtp:HOST:PORT, lmtp:/socket/path, mx:DOMAIN or file:DIR",
 			             file, c->down[i].line, t);
+		if (strncmp(t, "mx:", 3) == 0 && (c->n_down > 1 || strcmp(c->delivery_mode, "queue") != 0))
+			config_error(errs, "%s:%d: downstream \"%s\": mx: works with delivery = \"queue\" "
+			             "and as the only downstream", file, c->down[i].line, t);
 		if (strncmp(t, "file:", 5) == 0 && c->n_down > 1)
 			config_error(errs, "%s:%d: downstream \"%s\": file: cannot be combined with "
 			             "other downstreams", file, c->down[i].line, t);

@@ -119,6 +119,11 @@ struct mx_config {
 	long long queue_max_size;
 	int queue_writers;
 	char *queue_bounce;
+	int queue_mx_port;
+
+	/* dns */
+	char *dns_resolver;
+	long long dns_timeout;
 };
 
 /*

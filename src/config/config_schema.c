@@ -82,6 +82,11 @@ const struct cfg_key config_schema[] = {
 	{"queue.max_size",      CT_SIZE,    OFF(queue_max_size), 0, "\"10G\"", 1LL << 20, 1LL << 50, NULL, 0},
 	{"queue.writers",       CT_INT,     OFF(queue_writers), 0, "4", 1, 64, NULL, 0},
 	{"queue.bounce",        CT_STRING,  OFF(queue_bounce), 0, NULL, 1, 300, NULL, 0},
+	{"queue.mx_port",       CT_INT,     OFF(queue_mx_port), 0, "25", 1, 65535, NULL, 0},
+
+	{"dns",                 CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
+	{"dns.resolver",        CT_STRING,  OFF(dns_resolver), 0, NULL, 1, 200, NULL, 0},
+	{"dns.timeout",         CT_DURATION, OFF(dns_timeout), 0, "\"5s\"", 100, 60000, NULL, 0},
 
 	{"content",             CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"content.enabled",     CT_BOOL,    OFF(content_enabled), 0, "true", 0, 0, NULL, 0},

@@ -355,6 +355,8 @@ daemon_serve(const char *config_path, bool use_syslog)
 			.dir = cfg->queue_path,
 			.writers = (unsigned)cfg->queue_writers,
 			.hostname = cfg->hostname,
+			.resolver = cfg->dns_resolver,
+			.dns_timeout_ms = cfg->dns_timeout,
 			.acquire = daemon_queue_acquire,
 			.release = daemon_queue_release,
 		};

@@ -41,6 +41,24 @@ upstream_parse(struct upstream_set *s, size_t *cap, const struct config_downstre
 		upstream_add(s, cap, &t);
 		return 0;
 	}
+	if (strncmp(spec, "mx:", 3) == 0) {
+		t.proto = UPSTREAM_MX;
+		const char *dom = spec + 3, *colon = strchr(dom, ':');
+		unsigned long long port = 25;
+		if (colon != NULL && (mx_parse_u64(colon + 1, strlen(colon + 1), &port) < 0 || port == 0 ||
+		                      port > 65535)) {
+			config_error(errs, "%s:%d: downstream \"%s\": bad port", file, d->line, spec);
+			return -1;
+		}
+		size_t dl = colon ? (size_t)(colon - dom) : strlen(dom);
+		if (dl == 0 || mx_strlcpyn(t.dir, dom, dl, sizeof(t.dir)) < 0) {
+			config_error(errs, "%s:%d: downstream \"%s\": mx: needs a domain", file, d->line, spec);
+			return -1;
+		}
+		t.port = (int)port;
+		upstream_add(s, cap, &t);
+		return 0;
+	}
 	t.proto = strncmp(spec, "lmtp:", 5) == 0 ? UPSTREAM_LMTP : UPSTREAM_SMTP;
 	const char *rest = spec + 5;
 	if (t.proto == UPSTREAM_LMTP && rest[0] == '/') {

@@ -3,8 +3,8 @@
  * NAME
  *	upstream - downstream targets: parsing, MX-style ordering, health
  * DESCRIPTION
- *	A target is smtp:HOST:PORT, lmtp:HOST:PORT, lmtp:/unix/socket or
- *	file:DIR.  Host names are resolved when the configuration is loaded
+ *	A target is smtp:HOST:PORT, lmtp:HOST:PORT, lmtp:/unix/socket,
+ *	file:DIR or mx:DOMAIN[:PORT] (resolved at each delivery, queue only).  Host names are resolved when the configuration is loaded
  *	(and again on SIGHUP); a name with several addresses gives several
  *	targets of the same priority.  Ordering follows a sending MTA's MX
  *	rules: lowest priority first, random among equals; a target that
@@ -21,14 +21,15 @@
 
 #include "config.h"
 
-enum upstream_proto { UPSTREAM_SMTP, UPSTREAM_LMTP, UPSTREAM_FILE };
+enum upstream_proto { UPSTREAM_SMTP, UPSTREAM_LMTP, UPSTREAM_FILE, UPSTREAM_MX };
 
 struct upstream_target {
 	enum upstream_proto proto;
 	char name[300]; /* as configured, plus the address when resolved */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	char dir[4096]; /* UPSTREAM_FILE */
+	char dir[4096]; /* UPSTREAM_FILE: the folder; UPSTREAM_MX: the domain */
+	int port;       /* UPSTREAM_MX: where the mail hosts listen */
 	int priority;
 	_Atomic uint64_t dead_until; /* monotonic ms; 0 = healthy */
 };

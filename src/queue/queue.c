@@ -44,6 +44,7 @@
 #include "blob.h"
 #include "clock.h"
 #include "delivery.h"
+#include "dns.h"
 #include "dsn.h"
 #include "id.h"
 #include "log.h"
@@ -73,6 +74,7 @@ struct qent {
 	struct queue_routes routes;
 	bool have_routes;
 	struct upstream_set *targets;
+	struct upstream_set *resolved; /* targets from DNS, owned */
 	size_t order[QUEUE_TARGETS_MAX];
 	size_t n_order, pos;
 	struct qtarget *qt;
@@ -80,6 +82,7 @@ struct qent {
 	size_t *map; /* env recipient -> entry recipient */
 	char last[300];
 	bool progress; /* a recipient was settled in this attempt */
+	bool route_failed; /* DNS said the destination takes no mail */
 };
 
 struct qtarget {
@@ -119,6 +122,7 @@ struct queue {
 	struct strmap *entries;
 	struct strmap *targets;
 	struct smtpc_pool *pool;
+	struct dns *dns;
 	struct evconnlistener *ctl;
 	_Atomic uint64_t bytes, count;
 	uint64_t delivered, bounced, expired;
@@ -131,6 +135,7 @@ struct queue {
 static void queue_attempt(struct qent *qe);
 static void queue_try_target(struct qent *qe);
 static void queue_settle(struct qent *qe);
+static void queue_resolved(enum dns_status st, struct upstream_set *set, const char *why, void *arg);
 
 /* ---- writers ------------------------------------------------------------ */
 
@@ -321,7 +326,7 @@ queue_orig_headers(struct queue *q, const struct spool_entry *e, size_t *len)
 }
 
 static void
-queue_bounce(struct qent *qe, const char *reason)
+queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 {
 	struct queue *q = qe->q;
 	struct spool_entry *e = &qe->e;
@@ -355,8 +360,7 @@ queue_bounce(struct qent *qe, const char *reason)
 			else
 				mx_strlcpy(status[k], "5.0.0", 16);
 		} else {
-			mx_strlcpy(status[k], "4.4.7", 16);
-			status[k][0] = '5';
+			mx_strlcpy(status[k], dflt_status, 16);
 		}
 		dr[k].status = status[k];
 		dr[k].diagnostic = reply ? reply : reason;
@@ -417,6 +421,8 @@ queue_target(struct queue *q, const char *name)
 static void
 queue_release_routes(struct qent *qe)
 {
+	upstream_set_free(qe->resolved);
+	qe->resolved = NULL;
 	if (qe->have_routes) {
 		qe->q->o.release(qe->q->o.arg, qe->routes.token);
 		qe->have_routes = false;
@@ -435,12 +441,63 @@ queue_attempt(struct qent *qe)
 		return;
 	}
 	qe->have_routes = true;
-	qe->targets = qe->e.route == SPOOL_ROUTE_BOUNCE && qe->routes.bounce ? qe->routes.bounce
-	                                                                    : qe->routes.downstream;
-	qe->n_order = upstream_order(qe->targets, qe->order, QUEUE_TARGETS_MAX, mx_clock_mono_ms());
-	qe->pos = 0;
 	qe->last[0] = '\0';
 	qe->progress = false;
+	qe->route_failed = false;
+	qe->pos = 0;
+	qe->n_order = 0;
+	/* bounces go to the sender's mail hosts unless queue.bounce says where */
+	const char *domain = NULL;
+	int port = 25;
+	if (qe->e.route == SPOOL_ROUTE_BOUNCE) {
+		qe->targets = qe->routes.bounce;
+		if (qe->targets == NULL) {
+			const char *at = strrchr(qe->e.rcpt[0], '@');
+			domain = at ? at + 1 : "";
+			port = qe->routes.cfg->queue_mx_port;
+		}
+	} else {
+		qe->targets = qe->routes.downstream;
+		if (qe->targets->n == 1 && qe->targets->t[0].proto == UPSTREAM_MX) {
+			domain = qe->targets->t[0].dir;
+			port = qe->targets->t[0].port;
+		}
+	}
+	if (domain != NULL) {
+		qe->state = QE_ACTIVE; /* resolving */
+		dns_mx_targets(q->dns, domain, port, queue_resolved, qe);
+		return;
+	}
+	qe->n_order = upstream_order(qe->targets, qe->order, QUEUE_TARGETS_MAX, mx_clock_mono_ms());
+	queue_try_target(qe);
+}
+
+static void
+queue_resolved(enum dns_status st, struct upstream_set *set, const char *why, void *arg)
+{
+	struct qent *qe = arg;
+	qe->state = QE_WAIT;
+	if (qe->deleted) {
+		upstream_set_free(set);
+		queue_release_routes(qe);
+		queue_remove(qe);
+		return;
+	}
+	if (st != DNS_OK) {
+		mx_strlcpy(qe->last, why, sizeof(qe->last));
+		if (st == DNS_NOTFOUND) { /* no such destination: a permanent failure */
+			for (size_t i = 0; i < qe->e.n_rcpt; i++)
+				if (qe->e.done[i] == 0)
+					qe->e.done[i] = 2;
+			qe->route_failed = true;
+			qe->progress = true;
+		}
+		queue_settle(qe);
+		return;
+	}
+	qe->resolved = set;
+	qe->targets = set;
+	qe->n_order = upstream_order(set, qe->order, QUEUE_TARGETS_MAX, mx_clock_mono_ms());
 	queue_try_target(qe);
 }
 
@@ -633,11 +690,12 @@ queue_settle(struct qent *qe)
 		         (long long)(now - e->arrival), qe->last);
 		q->expired++;
 		stats_inc(STAT_QUEUE_EXPIRED);
-		queue_bounce(qe, "The message could not be delivered within the queue lifetime.");
+		queue_bounce(qe, "The message could not be delivered within the queue lifetime.", "5.4.7");
 		pending = 0;
 	} else if (failed > 0) {
 		q->bounced++;
-		queue_bounce(qe, "The mailbox server refused the message for good.");
+		queue_bounce(qe, qe->route_failed ? qe->last : "The mailbox server refused the message for good.",
+		             "5.4.4");
 	}
 	if (pending == 0) {
 		log_info("queue id=%s result=%s delivered=%zu failed=%zu attempts=%u last=\"%s\"", e->id,
@@ -963,6 +1021,15 @@ queue_start(const struct queue_opts *o, char *err, size_t errlen)
 	q->entries = strmap_new();
 	q->targets = strmap_new();
 	q->pool = smtpc_pool_new(q->base);
+	q->dns = dns_new(q->base, o->resolver, o->dns_timeout_ms, err, errlen);
+	if (q->dns == NULL) {
+		smtpc_pool_free(q->pool);
+		strmap_free(q->entries);
+		strmap_free(q->targets);
+		event_base_free(q->base);
+		free(q);
+		return NULL;
+	}
 	q->inbox_ev = event_new(q->base, -1, EV_PERSIST, queue_inbox_cb, q);
 	event_add(q->inbox_ev, NULL);
 	q->stop_ev = event_new(q->base, -1, 0, queue_stop_cb, q);
@@ -997,6 +1064,7 @@ queue_start(const struct queue_opts *o, char *err, size_t errlen)
 		fatal("pthread_create");
 	return q;
 fail:
+	dns_free(q->dns);
 	smtpc_pool_free(q->pool);
 	event_free(q->inbox_ev);
 	event_free(q->stop_ev);
@@ -1050,6 +1118,7 @@ queue_stop(struct queue *q)
 	snprintf(path, sizeof(path), "%s/control", q->dir);
 	unlink(path);
 	evconnlistener_free(q->ctl);
+	dns_free(q->dns);
 	smtpc_pool_free(q->pool);
 	strmap_foreach(q->entries, queue_free_ent, NULL);
 	strmap_free(q->entries);

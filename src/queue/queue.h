@@ -43,6 +43,8 @@ struct queue_opts {
 	const char *dir;
 	unsigned writers; /* spool writer threads */
 	const char *hostname;
+	const char *resolver; /* "IP:PORT" for MX lookups, or NULL: the system's */
+	long long dns_timeout_ms;
 	/* borrow and return the current routes (called on the manager thread) */
 	int (*acquire)(void *arg, struct queue_routes *out);
 	void (*release)(void *arg, void *token);

@@ -133,3 +133,31 @@ smtp_connection_cache_on_demand = yes
     def wait_delivered(self, mailbox, n, timeout=20):
         return wait_for(lambda: len(self.delivered(mailbox)) >= n and self.delivered(mailbox),
                         timeout, what=f"{n} messages in {mailbox}")
+
+
+class Dnsmasq:
+    """A DNS server for the test's own zones (dnsmasq, no upstream).
+
+    records: list of dnsmasq options without the leading "--", e.g.
+    "mx-host=remote.test,mx.remote.test,10", "host-record=mx.remote.test,127.0.0.1".
+    Names it does not know get NXDOMAIN.
+    """
+
+    def __init__(self, records):
+        self.port = free_port()
+        argv = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", f"--port={self.port}",
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                "--pid-file=", "--log-facility=/dev/null", "--address=/#/"]
+        argv += ["--" + r for r in records]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.3)
+        if self.proc.poll() is not None:
+            raise RuntimeError("dnsmasq: " + self.proc.stderr.read().decode())
+
+    @property
+    def resolver(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)

@@ -282,3 +282,56 @@ def test_crash_under_load(make_mx, sink, tmp_path):
     assert not lost, f"acknowledged but never delivered: {sorted(lost)[:10]}"
     dups = sum(1 for v in counts.values() if v > 1)
     print(f"acked={len(acked)} delivered={len(counts)} duplicates={dups}")
+
+
+@pytest.fixture
+def dns():
+    from peers import Dnsmasq
+    d = Dnsmasq(["mx-host=remote.test,mx.remote.test,10", "host-record=mx.remote.test,127.0.0.1",
+                 "mx-host=mailbox.test,box1.mailbox.test,20", "mx-host=mailbox.test,box2.mailbox.test,10",
+                 "host-record=box1.mailbox.test,127.0.0.1", "host-record=box2.mailbox.test,127.0.0.2",
+                 "mx-host=nomail.test,.,0"])
+    yield d
+    d.stop()
+
+
+def test_bounce_to_sender_mx(make_mx, make_sink, dns, tmp_path):
+    """Without queue.bounce, the DSN goes to the MX hosts of the sender's
+    domain, found through the configured resolver."""
+    down = make_sink(["-f", "rcpt", "-B", "550 5.1.1 No such user here"])
+    bounces = make_sink()
+    mx = make_mx(down.target, extra=queue_extra(tmp_path, more=f"mx_port = {bounces.port};") +
+                 f'\ndns = {{ resolver = "{dns.resolver}"; }};')
+    assert send_message(mx.port, sender="writer@remote.test")[0] == 250
+    [d] = bounces.wait_messages(1)
+    assert d["env"]["X-Rcpt-Args"] == ["<writer@remote.test>"]
+    assert re.search(r"queue id=\w+ result=delivered .*mx:remote\.test\(mx\.remote\.test\[127\.0\.0\.1\]",
+                     mx.log())
+    # a sender domain that takes no mail (null MX): the DSN itself fails for
+    # good and, being a bounce, is not bounced again
+    assert send_message(mx.port, sender="writer@nomail.test")[0] == 250
+    mx.wait_log(r"no DSN for 1 failed recipient \(null sender\)")
+    assert "null MX" in mx.log()
+
+
+def test_mx_downstream_preference(make_mx, dns, tmp_path):
+    """downstream = "mx:DOMAIN:PORT": the lower preference wins (box2 at
+    127.0.0.2), the other is the fallback."""
+    from conftest import SmtpSink
+    port = free_port()
+    s2 = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"127.0.0.2:{port}", "100"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        import conftest
+        conftest.wait_port(port, host="127.0.0.2")
+        mx = make_mx(f"mx:mailbox.test:{port}", extra=queue_extra(tmp_path) +
+                     f'\ndns = {{ resolver = "{dns.resolver}"; }};')
+        assert send_message(mx.port)[0] == 250
+        mx.wait_log(r"result=delivered .*box2\.mailbox\.test\[127\.0\.0\.2\]")
+    finally:
+        s2.terminate()
+        s2.wait()
+    # box2 gone: the next message falls back to box1 (127.0.0.1), where
+    # nothing listens either, so it stays queued and says why
+    assert send_message(mx.port)[0] == 250
+    mx.wait_log(r"result=deferred .*box1\.mailbox\.test\[127\.0\.0\.1\]")
