@@ -22,6 +22,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 #include "blob.h"
 #include "log.h"
@@ -40,12 +42,15 @@
 #define CAP_SIZE 0x02
 #define CAP_8BITMIME 0x04
 #define CAP_SMTPUTF8 0x08
+#define CAP_STARTTLS 0x10
 
 enum smtpc_state {
 	C_CONNECTING,
 	C_GREETING,
 	C_EHLO,
 	C_HELO,
+	C_STARTTLS,  /* STARTTLS sent, waiting for 220 */
+	C_HANDSHAKE, /* TLS handshake */
 	C_IDLE,
 	C_ENVELOPE,
 	C_BODY,
@@ -65,6 +70,7 @@ struct smtpc_conn {
 	socklen_t addrlen;
 	char name[300];
 	unsigned caps, uses;
+	bool tls;
 	unsigned rset_due; /* RSET replies still to come (RSET is pipelined) */
 	enum smtpc_state state;
 	int busy; /* inside one of our callbacks: closing must not free yet */
@@ -109,6 +115,7 @@ struct smtpc_req {
 
 struct smtpc_pool {
 	struct event_base *base;
+	SSL_CTX *tls;
 	struct smtpc_conn *idle;
 	unsigned n_idle;
 };
@@ -121,6 +128,16 @@ static void smtpc_start_tx(struct smtpc_conn *c);
 static void smtpc_fail(struct smtpc_conn *c, enum smtpc_status st, const char *stage,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+enum smtpc_tls
+smtpc_tls_policy(const char *name)
+{
+	if (name != NULL && strcmp(name, "encrypt") == 0)
+		return SMTPC_TLS_ENCRYPT;
+	if (name != NULL && strcmp(name, "none") == 0)
+		return SMTPC_TLS_NONE;
+	return SMTPC_TLS_MAY;
+}
+
 /* ---- pool -------------------------------------------------------------------- */
 
 struct smtpc_pool *
@@ -128,6 +145,12 @@ smtpc_pool_new(struct event_base *base)
 {
 	struct smtpc_pool *p = xcalloc(1, sizeof(*p));
 	p->base = base;
+	p->tls = SSL_CTX_new(TLS_client_method());
+	if (p->tls != NULL) {
+		SSL_CTX_set_min_proto_version(p->tls, TLS1_2_VERSION);
+		SSL_CTX_set_verify(p->tls, SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_mode(p->tls, SSL_MODE_RELEASE_BUFFERS);
+	}
 	return p;
 }
 
@@ -138,6 +161,7 @@ smtpc_pool_free(struct smtpc_pool *p)
 		return;
 	while (p->idle != NULL)
 		smtpc_conn_close(p->idle);
+	SSL_CTX_free(p->tls);
 	free(p);
 }
 
@@ -454,6 +478,8 @@ smtpc_parse_caps(struct smtpc_conn *c)
 			c->caps |= CAP_SMTPUTF8;
 		else if (mx_str_caseprefix(p, l, "SIZE"))
 			c->caps |= CAP_SIZE;
+		else if (l == 8 && mx_str_caseprefix(p, l, "STARTTLS"))
+			c->caps |= CAP_STARTTLS;
 		p = e ? e + 2 : NULL;
 	}
 }
@@ -500,8 +526,18 @@ smtpc_start_tx(struct smtpc_conn *c)
 {
 	struct smtpc_req *r = c->req;
 	struct envelope *e = r->env;
+	if (r->opts.tls == SMTPC_TLS_ENCRYPT && !c->tls) {
+		/* a pooled clear-text connection cannot serve this request */
+		c->req = NULL;
+		r->conn = NULL;
+		smtpc_conn_close(c);
+		smtpc_set_result(r, SMTPC_CONNFAIL, 0, NULL, "no TLS on this connection", "starttls");
+		smtpc_req_done(r);
+		return;
+	}
 	c->uses++;
 	c->state = C_ENVELOPE;
+	r->res.tls = c->tls;
 	smtpc_set_timeout(c, r->opts.t_reply);
 	if (smtpc_needs_utf8(e) && !(c->caps & CAP_SMTPUTF8)) {
 		smtpc_set_result(r, SMTPC_PERM, 553, "5.6.7",
@@ -798,6 +834,35 @@ smtpc_dot_reply(struct smtpc_conn *c)
 
 static void smtpc_read_loop(struct smtpc_conn *c);
 
+/* Wraps the connection in TLS; plaintext the peer sent after its 220 is
+ * dropped (CVE-2011-0411, the client side). */
+static int
+smtpc_start_tls(struct smtpc_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (c->pool->tls == NULL)
+		return -1;
+	SSL *ssl = SSL_new(c->pool->tls);
+	if (ssl == NULL)
+		return -1;
+	struct bufferevent *tb = bufferevent_openssl_filter_new(c->pool->base, c->bev, ssl,
+	                                                        BUFFEREVENT_SSL_CONNECTING,
+	                                                        BEV_OPT_CLOSE_ON_FREE);
+	if (tb == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
+	c->bev = tb;
+	c->state = C_HANDSHAKE;
+	bufferevent_setcb(tb, smtpc_read_cb, smtpc_write_cb, smtpc_event_cb, c);
+	bufferevent_setwatermark(tb, EV_WRITE, SMTPC_OUT_LOW, 0);
+	smtpc_set_timeout(c, c->req->opts.t_reply);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+	return 0;
+}
+
 static void
 smtpc_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -861,8 +926,33 @@ smtpc_read_loop(struct smtpc_conn *c)
 				return;
 			}
 			smtpc_parse_caps(c);
+			if (!c->tls && c->req->opts.tls != SMTPC_TLS_NONE && (c->caps & CAP_STARTTLS)) {
+				evbuffer_add(bufferevent_get_output(c->bev), "STARTTLS\r\n", 10);
+				c->state = C_STARTTLS;
+				break;
+			}
+			if (!c->tls && c->req->opts.tls == SMTPC_TLS_ENCRYPT) {
+				smtpc_fail(c, SMTPC_CONNFAIL, "starttls", "%s does not offer STARTTLS, and "
+				           "downstream_tls is encrypt", c->name);
+				return;
+			}
 			smtpc_start_tx(c);
 			break;
+		case C_STARTTLS:
+			if (c->rcode != 220) {
+				if (c->req->opts.tls == SMTPC_TLS_ENCRYPT) {
+					smtpc_fail(c, SMTPC_CONNFAIL, "starttls", "%d %s %s", c->rcode, c->renh,
+					           c->rtext);
+					return;
+				}
+				smtpc_start_tx(c); /* may: carry on in the clear */
+				break;
+			}
+			if (smtpc_start_tls(c) < 0) {
+				smtpc_fail(c, SMTPC_CONNFAIL, "starttls", "cannot start TLS with %s", c->name);
+				return;
+			}
+			return; /* the handshake's own callback goes on */
 		case C_HELO:
 			if (c->rcode != 250) {
 				smtpc_fail(c, SMTPC_CONNFAIL, "helo", "%d %s %s", c->rcode, c->renh, c->rtext);
@@ -917,6 +1007,13 @@ static void
 smtpc_event(struct smtpc_conn *c, short what)
 {
 	if (what & BEV_EVENT_CONNECTED) {
+		if (c->state == C_HANDSHAKE) { /* TLS up: EHLO again (RFC 3207) */
+			c->tls = true;
+			c->state = C_EHLO;
+			evbuffer_add_printf(bufferevent_get_output(c->bev), "%s %s\r\n",
+			                    c->lmtp ? "LHLO" : "EHLO", c->req->helo);
+			return;
+		}
 		c->state = C_GREETING;
 		return;
 	}
@@ -930,6 +1027,7 @@ smtpc_event(struct smtpc_conn *c, short what)
 	static const char *const stages[] = {
 		[C_CONNECTING] = "connect", [C_GREETING] = "greeting", [C_EHLO] = "ehlo",
 		[C_HELO] = "helo",          [C_IDLE] = "idle",         [C_ENVELOPE] = "envelope",
+		[C_STARTTLS] = "starttls",  [C_HANDSHAKE] = "tls",
 		[C_BODY] = "data",          [C_DOT] = "dot",           [C_CLOSED] = "closed",
 	};
 	const char *stage = stages[c->state];

@@ -33,6 +33,7 @@
 enum smtpc_status { SMTPC_OK, SMTPC_TEMP, SMTPC_PERM, SMTPC_CONNFAIL };
 
 struct smtpc_result {
+	bool tls;       /* the transaction ran over TLS */
 	enum smtpc_status status;
 	int code;       /* the deciding reply; 0 if none came */
 	char enh[16];   /* its enhanced code, or "" */
@@ -58,9 +59,15 @@ struct smtpc_opts {
 	 * env->rcpt[i].code/.reply and the result is OK when any was
 	 * delivered.  Without it a transaction is all or nothing. */
 	bool partial;
+	/* STARTTLS when the target offers it (may), insist on it (encrypt), or
+	 * never (none).  Encryption without certificate checks (RFC 7435). */
+	enum smtpc_tls { SMTPC_TLS_MAY, SMTPC_TLS_ENCRYPT, SMTPC_TLS_NONE } tls;
 };
 
 struct smtpc_pool;
+
+/* "may", "encrypt", "none" -> the policy (may when unknown). */
+enum smtpc_tls smtpc_tls_policy(const char *name);
 
 struct smtpc_pool *smtpc_pool_new(struct event_base *base);
 /* Closes idle connections; transactions in flight must be finished. */

@@ -61,6 +61,7 @@ struct mx_config {
 	struct config_downstream *down;
 	size_t n_down;
 	char *down_helo;
+	char *down_tls; /* "may" | "encrypt" | "none" */
 
 	/* smtp */
 	long long greet_delay_ms;

@@ -36,6 +36,7 @@ const struct cfg_key config_schema[] = {
 
 	{"downstream",          CT_DOWNSTREAM, 0, 0, NULL, 0, 0, NULL, 1},
 	{"downstream_helo",     CT_STRING,  OFF(down_helo), 0, NULL, 1, 255, NULL, 0},
+	{"downstream_tls",      CT_STRING,  OFF(down_tls), 0, "\"may\"", 0, 0, "may|encrypt|none", 0},
 
 	{"smtp",                CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"smtp.greet_delay",    CT_DURATION, OFF(greet_delay_ms), 0, "0", 0, 60000, NULL, 0},

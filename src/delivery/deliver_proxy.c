@@ -130,6 +130,7 @@ proxy_try(struct proxy_job *j)
 		.t_reply = j->cfg->t_down_reply,
 		.t_data = j->cfg->t_down_data,
 		.t_idle = j->cfg->t_down_idle,
+		.tls = smtpc_tls_policy(j->cfg->down_tls),
 	};
 	j->attempts++;
 	smtpc_send(j->pool, &st, &so, j->env, proxy_result, j);

@@ -587,6 +587,7 @@ queue_try_target(struct qent *qe)
 			.t_reply = cfg->t_down_reply,
 			.t_data = cfg->t_down_data,
 			.t_idle = cfg->t_down_idle,
+			.tls = smtpc_tls_policy(cfg->down_tls),
 			.partial = true,
 		};
 		smtpc_send(q->pool, &st, &so, &qe->env, queue_delivered, qe);

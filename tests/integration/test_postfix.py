@@ -41,3 +41,33 @@ def test_postfix_refusal_passed_on(make_mx, postfix):
     # and a message for alice alone goes through on the same pooled connection
     assert send_message(mx.port, rcpts=["alice@example.test"])[0] == 250
     postfix.wait_delivered("alice@example.test", 1)
+
+
+def test_starttls_to_downstream(make_mx, tmp_path):
+    """The downstream offers STARTTLS: mxguard uses it (downstream_tls = may)."""
+    import subprocess
+    cert, key = tmp_path / "pf.pem", tmp_path / "pf.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=postfix.example.test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    import os
+    os.chmod(tmp_path, 0o755)
+    os.chmod(tmp_path.parent, 0o755)
+    os.chmod(key, 0o644)
+    pf = Postfix(mode="mailbox", mailboxes=["alice@example.test"],
+                 extra_main=f"smtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n"
+                            "smtpd_tls_security_level = may\nsmtpd_tls_received_header = yes\n").start()
+    try:
+        mx = make_mx(f"smtp:127.0.0.1:{pf.port}")
+        assert send_message(mx.port)[0] == 250
+        [m] = pf.wait_delivered("alice@example.test", 1)
+        assert b"(using TLSv1.3 with cipher" in m.split(b"by mx1.example.test")[0]
+    finally:
+        pf.stop()
+
+
+def test_tls_required_but_not_offered(make_mx, sink):
+    mx = make_mx(sink.target, extra='downstream_tls = "encrypt";')
+    code, text = send_message(mx.port)
+    assert code == 451
+    assert "does not offer STARTTLS" in mx.log()
