@@ -3,8 +3,8 @@
  * NAME
  *	mime - what a message says: decoded headers, text, links, parts
  * DESCRIPTION
- *	A GMime 3 wrapper with limits.  mime_analyse() parses at most a prefix
- *	of the message, walks its parts (depth and count capped), decodes
+ *	mime_analyse() looks at most at a prefix of the message, walks its
+ *	parts (depth and count capped) and, with GMime's decoders, decodes
  *	text/plain and text/html from base64 or quoted-printable, converts
  *	charsets to UTF-8 (invalid bytes become U+FFFD), reduces HTML to text
  *	keeping its links, and collects URLs and their hosts.  Hostile input
@@ -29,7 +29,7 @@
 #define MIME_F_HTML 0x010       /* has an HTML part */
 #define MIME_F_HTML_ONLY 0x020  /* HTML and no plain text */
 #define MIME_F_CHARSET 0x040    /* an unknown charset */
-#define MIME_F_MALFORMED 0x080  /* GMime reported structural problems */
+#define MIME_F_MALFORMED 0x080  /* structural problems (unterminated multipart, ...) */
 #define MIME_F_NUL 0x100        /* NUL bytes in text */
 #define MIME_F_NO_PARSE 0x200   /* not a message at all */
 #define MIME_F_BAD_UTF8 0x400   /* text that was not valid in its charset */
@@ -66,7 +66,6 @@ struct mime_msg {
 	struct mime_part *parts;
 	size_t n_parts;
 	unsigned flags;
-	unsigned warnings; /* GMime parser warnings */
 	const char *raw;   /* the analysed prefix (borrowed) */
 	size_t raw_len;
 	size_t header_len; /* raw[0..header_len) is the top-level header block */
