@@ -232,3 +232,24 @@ cli_input_walk(char **paths, int n, cli_msg_cb cb, void *arg, size_t *done, size
 	}
 	return rc;
 }
+
+int
+cli_input_files_from(const char *file, char ***paths, size_t *n, size_t *cap)
+{
+	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	if (f == NULL) {
+		fprintf(stderr, "mxguard: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	char line[8192];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		*paths = xgrow(*paths, cap, *n + 1, sizeof(char *));
+		(*paths)[(*n)++] = xstrdup(line);
+	}
+	if (f != stdin)
+		fclose(f);
+	return 0;
+}

@@ -18,6 +18,11 @@
  * Return non-zero to stop. */
 typedef int (*cli_msg_cb)(const char *name, const char *data, size_t len, void *arg);
 
+/* Reads one path a line from file ("-": stdin) and appends them to the
+ * array *paths (*n entries, grown with xgrow; entries are new strings).
+ * Returns 0, or -1 when file cannot be read. */
+int cli_input_files_from(const char *file, char ***paths, size_t *n, size_t *cap);
+
 /* Counts the files the paths name (for progress). */
 size_t cli_input_count(char **paths, int n);
 /* Walks every message; returns 0, or -1 if a path could not be read

@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -15,6 +16,7 @@
 #include "cli_progress.h"
 #include "clock.h"
 #include "mime.h"
+#include "xalloc.h"
 
 struct learn_run {
 	struct classifier_batch *b;
@@ -48,14 +50,22 @@ cli_learn(int argc, char **argv)
 	static const struct option opts[] = {
 		{"spam", no_argument, NULL, 's'},  {"ham", no_argument, NULL, 'H'},
 		{"forget", no_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
+		{"files-from", required_argument, NULL, 'T'},
+		{"files-from", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},  {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	int label = -1, c;
-	const char *usage = "usage: mxguard learn --spam|--ham|--forget [-c FILE] PATH...\n";
+	char **paths = NULL;
+	size_t npaths = 0, cap = 0;
+	const char *usage = "usage: mxguard learn --spam|--ham|--forget [-c FILE] [-T LIST] PATH...\n";
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:T:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'T':
+			if (cli_input_files_from(optarg, &paths, &npaths, &cap) < 0)
+				return 1;
+			break;
 		case 's': label = label < 0 ? CLS_SPAM : 99; break;
 		case 'H': label = label < 0 ? CLS_HAM : 99; break;
 		case 'f': label = label < 0 ? CLS_FORGET : 99; break;
@@ -64,7 +74,11 @@ cli_learn(int argc, char **argv)
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (label < 0 || label == 99 || optind >= argc) {
+	for (int i = optind; i < argc; i++) {
+		paths = xgrow(paths, &cap, npaths + 1, sizeof(char *));
+		paths[npaths++] = xstrdup(argv[i]);
+	}
+	if (label < 0 || label == 99 || npaths == 0) {
 		fputs(label == 99 ? "mxguard learn: give one of --spam, --ham, --forget\n" : usage, stderr);
 		return 2;
 	}
@@ -83,8 +97,11 @@ cli_learn(int argc, char **argv)
 		cli_env_close(&env);
 		return 1;
 	}
-	cli_progress_start(&r.prog, "learn", cli_input_count(argv + optind, argc - optind));
-	int rc = cli_input_walk(argv + optind, argc - optind, learn_one, &r, &done, &skipped);
+	cli_progress_start(&r.prog, "learn", cli_input_count(paths, (int)npaths));
+	int rc = cli_input_walk(paths, (int)npaths, learn_one, &r, &done, &skipped);
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
 	cli_progress_end(&r.prog);
 	if (classifier_batch_commit(r.b) < 0) {
 		fprintf(stderr, "mxguard learn: could not write the store\n");

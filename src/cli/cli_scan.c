@@ -8,12 +8,14 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cli_common.h"
 #include "cli_input.h"
 #include "cli_progress.h"
+#include "xalloc.h"
 
 struct scan_run {
 	struct cli_env *env;
@@ -73,28 +75,40 @@ cli_scan(int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"config", required_argument, NULL, 'c'},
+		{"files-from", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	bool json = false;
+	char **paths = NULL;
+	size_t npaths = 0, cap = 0;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jc:T:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'c': config = optarg; break;
+		case 'T':
+			if (cli_input_files_from(optarg, &paths, &npaths, &cap) < 0)
+				return 1;
+			break;
 		case 'h':
-			printf("usage: mxguard scan [--json] [-c FILE] PATH...\n"
-			       "  PATH: a message file, a folder, an mbox file, or - for stdin\n");
+			printf("usage: mxguard scan [--json] [-c FILE] [-T LIST] PATH...\n"
+			       "  PATH: a message file, a folder, an mbox file, or - for stdin\n"
+			       "  -T, --files-from LIST: more paths, one a line (- for stdin)\n");
 			return 0;
 		default:
 			fprintf(stderr, "usage: mxguard scan [--json] [-c FILE] PATH...\n");
 			return 2;
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "usage: mxguard scan [--json] [-c FILE] PATH...\n");
+	for (int i = optind; i < argc; i++) {
+		paths = xgrow(paths, &cap, npaths + 1, sizeof(char *));
+		paths[npaths++] = xstrdup(argv[i]);
+	}
+	if (npaths == 0) {
+		fprintf(stderr, "usage: mxguard scan [--json] [-c FILE] [-T LIST] PATH...\n");
 		return 2;
 	}
 	struct cli_env env;
@@ -104,10 +118,13 @@ cli_scan(int argc, char **argv)
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	size_t done = 0, skipped = 0;
 	struct scan_run r = {.env = &env, .json = json, .files_done = &done};
-	cli_progress_start(&r.prog, "scan", cli_input_count(argv + optind, argc - optind));
-	int rc = cli_input_walk(argv + optind, argc - optind, scan_one, &r, &done, &skipped);
+	cli_progress_start(&r.prog, "scan", cli_input_count(paths, (int)npaths));
+	int rc = cli_input_walk(paths, (int)npaths, scan_one, &r, &done, &skipped);
 	cli_progress_end(&r.prog);
 	fflush(stdout);
 	cli_env_close(&env);
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
 	return rc < 0 ? 1 : 0;
 }
