@@ -1,17 +1,116 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder until the learner is in */
+/*
+ * NAME
+ *	classifier - online logistic regression over hashed features, three
+ *	models, retrained exactly from the stored examples
+ * DESCRIPTION
+ *	Each message becomes three sets of feature indices (tokenize.c):
+ *	  R  character 4-grams of the message's first bytes
+ *	  T  tokens of headers, structure and body
+ *	  H  the header and structure tokens alone
+ *	Each model is logistic regression without bias over binary features
+ *	scaled by 1/sqrt(n), trained online for CLS_PASSES passes in an order
+ *	that depends only on the examples (splitmix64 of each message's id), so
+ *	the model is a pure function of the stored set: learning a message
+ *	twice changes nothing, forgetting one and retraining is exact.  The
+ *	spam log-odds are a weighted sum of the three models' log-odds.
+ *	docs/classifier.md has the recipe and the measurements behind it.
+ *	Store layout: "cls:ex:" + id (8 bytes) -> label and the three index
+ *	lists; "cls:model" -> header + 3 x 2^20 float weights, read in place
+ *	(zero-copy) by classify.
+ * LIMITS
+ *	CLASSIFIER_EXAMPLES_MAX examples; a retrain holds them all in memory
+ *	(about 6 KB each).
+ */
 #include "classifier.h"
 
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "clock.h"
+#include "tokenize.h"
+#include "log.h"
+#include "strmap.h"
 #include "xalloc.h"
+
+#define CLS_PASSES 10
+#define CLS_LR 5.0
+#define CLASSIFIER_EXAMPLES_MAX 500000
+
+static const double cls_mix[TOKENIZE_MODELS] = {0.4, 0.4, 0.2};
+
+static const char cls_model_key[] = "cls:model";
+static const char cls_ex_prefix[] = "cls:ex:";
+#define CLS_EX_PREFIX_LEN 7
+#define CLS_EX_KEY_LEN (CLS_EX_PREFIX_LEN + 8)
+
+struct cls_model_hdr {
+	char magic[8]; /* "MXCLS01\0" */
+	uint32_t bits, models;
+	uint64_t spam, ham, version;
+	int64_t trained_at;
+	double mix[TOKENIZE_MODELS];
+};
 
 struct classifier {
 	struct store *st;
 };
+
+struct cls_item {
+	uint64_t id;
+	enum classifier_label label;
+	struct tokenize_sets f;
+};
+
 struct classifier_batch {
 	struct classifier *c;
+	struct cls_item *items;
+	size_t n, cap;
+	struct strmap *index; /* id bytes -> item index + 1 */
 };
+
+/* ---- keys and values ---------------------------------------------------- */
+
+static void
+cls_ex_key(uint64_t id, char key[CLS_EX_KEY_LEN])
+{
+	memcpy(key, cls_ex_prefix, CLS_EX_PREFIX_LEN);
+	for (int i = 0; i < 8; i++)
+		key[CLS_EX_PREFIX_LEN + i] = (char)(id >> (56 - 8 * i));
+}
+
+static uint64_t
+cls_key_id(const char *key)
+{
+	uint64_t id = 0;
+	for (int i = 0; i < 8; i++)
+		id = (id << 8) | (unsigned char)key[CLS_EX_PREFIX_LEN + i];
+	return id;
+}
+
+/* value: label (4 bytes), counts (3 x 4), then the indices */
+static void *
+cls_ex_encode(const struct cls_item *it, size_t *len)
+{
+	size_t n = 0;
+	for (int m = 0; m < TOKENIZE_MODELS; m++)
+		n += it->f.set[m].n;
+	*len = 4 + 4 * TOKENIZE_MODELS + 4 * n;
+	uint32_t *v = xmalloc(*len);
+	v[0] = (uint32_t)it->label;
+	size_t o = 1 + TOKENIZE_MODELS;
+	for (int m = 0; m < TOKENIZE_MODELS; m++) {
+		v[1 + m] = (uint32_t)it->f.set[m].n;
+		memcpy(v + o, it->f.set[m].v, 4 * it->f.set[m].n);
+		o += it->f.set[m].n;
+	}
+	return v;
+}
+
+/* ---- public: open, classify --------------------------------------------------- */
 
 struct classifier *
 classifier_open(struct store *st)
@@ -20,48 +119,366 @@ classifier_open(struct store *st)
 	c->st = st;
 	return c;
 }
+
 void
 classifier_close(struct classifier *c)
 {
 	free(c);
 }
+
+static double
+cls_dot(const float *w, const struct tokenize_set *s)
+{
+	if (s->n == 0)
+		return 0;
+	double sum = 0;
+	for (size_t i = 0; i < s->n; i++)
+		sum += w[s->v[i]];
+	return sum / sqrt((double)s->n);
+}
+
 double
 classifier_classify(struct classifier *c, const struct mime_msg *m)
 {
-	(void)c;
-	(void)m;
-	return -1;
+	if (c == NULL || c->st == NULL)
+		return -1;
+	struct store_view *v = store_view_begin(c->st);
+	if (v == NULL)
+		return -1;
+	const void *val;
+	size_t len;
+	double p = -1;
+	size_t want = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
+	if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
+	    len == want && memcmp(val, "MXCLS01", 8) == 0) {
+		const struct cls_model_hdr *h = val;
+		const float *w = (const float *)((const char *)val + sizeof(*h));
+		struct tokenize_sets f;
+		tokenize_extract(m, &f);
+		double z = 0;
+		for (int k = 0; k < TOKENIZE_MODELS; k++)
+			z += h->mix[k] * cls_dot(w + (size_t)k * TOKENIZE_SPACE, &f.set[k]);
+		tokenize_clear(&f);
+		p = 1.0 / (1.0 + exp(-z));
+	}
+	store_view_end(v);
+	return p;
 }
+
+/* ---- batches -------------------------------------------------------------------- */
+
 struct classifier_batch *
 classifier_batch_begin(struct classifier *c)
 {
+	if (c == NULL || c->st == NULL)
+		return NULL;
 	struct classifier_batch *b = xcalloc(1, sizeof(*b));
 	b->c = c;
+	b->index = strmap_new();
 	return b;
 }
-enum classifier_learn_rc
-classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m, enum classifier_label l)
+
+/* The label the store holds for id, or -1. */
+static int
+cls_stored_label(struct classifier *c, uint64_t id)
 {
-	(void)b;
-	(void)m;
-	(void)l;
-	return CLS_LEARNED;
+	char key[CLS_EX_KEY_LEN];
+	cls_ex_key(id, key);
+	struct store_view *v = store_view_begin(c->st);
+	if (v == NULL)
+		return -1;
+	const void *val;
+	size_t len;
+	int label = -1;
+	if (store_view_get(v, key, sizeof(key), &val, &len) == MX_FOUND && len >= 4)
+		label = (int)*(const uint32_t *)val;
+	store_view_end(v);
+	return label;
 }
+
+enum classifier_learn_rc
+classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
+                     enum classifier_label label)
+{
+	uint64_t id = tokenize_message_id(m);
+	char idb[8];
+	memcpy(idb, &id, 8);
+	void *v;
+	if (strmap_get(b->index, idb, 8, &v)) { /* seen in this batch */
+		struct cls_item *it = &b->items[(uintptr_t)v - 1];
+		if (it->label == label)
+			return CLS_DUPLICATE;
+		it->label = label;
+		return label == CLS_FORGET ? CLS_FORGOTTEN : CLS_RELABELED;
+	}
+	int stored = cls_stored_label(b->c, id);
+	enum classifier_learn_rc rc;
+	if (label == CLS_FORGET)
+		rc = stored < 0 ? CLS_UNKNOWN : CLS_FORGOTTEN;
+	else if (stored < 0)
+		rc = CLS_LEARNED;
+	else
+		rc = stored == (int)label ? CLS_DUPLICATE : CLS_RELABELED;
+	if (rc == CLS_UNKNOWN || rc == CLS_DUPLICATE)
+		return rc;
+	b->items = xgrow(b->items, &b->cap, b->n + 1, sizeof(*b->items));
+	struct cls_item *it = &b->items[b->n];
+	memset(it, 0, sizeof(*it));
+	it->id = id;
+	it->label = label;
+	if (label != CLS_FORGET)
+		tokenize_extract(m, &it->f);
+	b->n++;
+	strmap_put(b->index, idb, 8, (void *)(uintptr_t)b->n);
+	return rc;
+}
+
+/* ---- training ----------------------------------------------------------------------- */
+
+struct cls_ex {
+	uint64_t id;
+	int label;
+	const uint32_t *idx[TOKENIZE_MODELS];
+	uint32_t n[TOKENIZE_MODELS];
+};
+
+struct cls_order {
+	uint64_t key, id;
+	uint32_t i;
+};
+
+static uint64_t
+cls_splitmix64(uint64_t x)
+{
+	uint64_t z = x + 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static int
+cls_order_cmp(const void *a, const void *b)
+{
+	const struct cls_order *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+struct cls_train {
+	const struct cls_ex *ex;
+	size_t n;
+	struct cls_order **orders; /* one per pass, shared */
+	int model;
+	float *w;
+};
+
+static void *
+cls_train_model(void *arg)
+{
+	struct cls_train *t = arg;
+	int k = t->model;
+	float *w = t->w;
+	for (int p = 0; p < CLS_PASSES; p++) {
+		const struct cls_order *ord = t->orders[p];
+		for (size_t j = 0; j < t->n; j++) {
+			const struct cls_ex *e = &t->ex[ord[j].i];
+			uint32_t n = e->n[k];
+			if (n == 0)
+				continue;
+			const uint32_t *idx = e->idx[k];
+			double s = 1.0 / sqrt((double)n), sum = 0;
+			for (uint32_t i = 0; i < n; i++)
+				sum += w[idx[i]];
+			double z = s * sum;
+			double g = (double)e->label - 1.0 / (1.0 + exp(-z));
+			float step = (float)(CLS_LR * g * s);
+			for (uint32_t i = 0; i < n; i++)
+				w[idx[i]] += step;
+		}
+	}
+	return NULL;
+}
+
+struct cls_collect {
+	struct cls_ex *ex;
+	size_t n, cap;
+	uint64_t spam, ham;
+	bool overflow;
+};
+
+static int
+cls_collect_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct cls_collect *c = arg;
+	if (klen != CLS_EX_KEY_LEN || vlen < 4 + 4 * TOKENIZE_MODELS)
+		return 0;
+	if (c->n >= CLASSIFIER_EXAMPLES_MAX) {
+		c->overflow = true;
+		return 1;
+	}
+	const uint32_t *v = val;
+	size_t total = 0;
+	for (int m = 0; m < TOKENIZE_MODELS; m++)
+		total += v[1 + m];
+	if (vlen != 4 + 4 * TOKENIZE_MODELS + 4 * total)
+		return 0; /* damaged: skip */
+	c->ex = xgrow(c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
+	struct cls_ex *e = &c->ex[c->n++];
+	e->id = cls_key_id(key);
+	e->label = v[0] == CLS_SPAM;
+	const uint32_t *p = v + 1 + TOKENIZE_MODELS;
+	for (int m = 0; m < TOKENIZE_MODELS; m++) {
+		e->n[m] = v[1 + m];
+		e->idx[m] = p;
+		p += v[1 + m];
+	}
+	if (e->label)
+		c->spam++;
+	else
+		c->ham++;
+	return 0;
+}
+
+/* Retrains every model from the examples the transaction sees and writes
+ * the model into it. */
+static int
+cls_retrain(struct store_txn *t, uint64_t version)
+{
+	struct cls_collect col = {0};
+	if (store_txn_scan(t, cls_ex_prefix, CLS_EX_PREFIX_LEN, cls_collect_one, &col) < 0) {
+		free(col.ex);
+		return -1;
+	}
+	if (col.overflow)
+		log_warn("classifier: more than %d examples; the rest are not used",
+		         CLASSIFIER_EXAMPLES_MAX);
+	size_t mlen = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
+	char *model = xcalloc(1, mlen);
+	struct cls_model_hdr *h = (struct cls_model_hdr *)model;
+	memcpy(h->magic, "MXCLS01", 8);
+	h->bits = TOKENIZE_BITS;
+	h->models = TOKENIZE_MODELS;
+	h->spam = col.spam;
+	h->ham = col.ham;
+	h->version = version;
+	h->trained_at = (int64_t)mx_clock_wall();
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		h->mix[k] = cls_mix[k];
+	float *w = (float *)(model + sizeof(*h));
+
+	/* the pass orders depend only on the examples */
+	struct cls_order *orders[CLS_PASSES];
+	for (int p = 0; p < CLS_PASSES; p++) {
+		orders[p] = xmalloc((col.n ? col.n : 1) * sizeof(struct cls_order));
+		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
+		for (size_t i = 0; i < col.n; i++) {
+			orders[p][i].key = cls_splitmix64(col.ex[i].id ^ salt);
+			orders[p][i].id = col.ex[i].id;
+			orders[p][i].i = (uint32_t)i;
+		}
+		qsort(orders[p], col.n, sizeof(struct cls_order), cls_order_cmp);
+	}
+	/* the three models are independent: train them side by side */
+	struct cls_train tr[TOKENIZE_MODELS];
+	pthread_t th[TOKENIZE_MODELS];
+	bool started[TOKENIZE_MODELS] = {false};
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
+		tr[k] = (struct cls_train){col.ex, col.n, orders, k, w + (size_t)k * TOKENIZE_SPACE};
+		started[k] = pthread_create(&th[k], NULL, cls_train_model, &tr[k]) == 0;
+		if (!started[k])
+			cls_train_model(&tr[k]);
+	}
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		if (started[k])
+			pthread_join(th[k], NULL);
+	for (int p = 0; p < CLS_PASSES; p++)
+		free(orders[p]);
+	int rc = store_txn_put(t, cls_model_key, sizeof(cls_model_key) - 1, model, mlen, 0);
+	free(model);
+	free(col.ex);
+	return rc;
+}
+
 int
 classifier_batch_commit(struct classifier_batch *b)
 {
+	struct classifier *c = b->c;
+	int rc = -1;
+	struct store_txn *t = store_txn_begin(c->st);
+	if (t == NULL)
+		goto out;
+	uint64_t version = 1;
+	const void *val;
+	size_t len;
+	if (store_txn_get(t, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
+	    len >= sizeof(struct cls_model_hdr))
+		version = ((const struct cls_model_hdr *)val)->version + 1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct cls_item *it = &b->items[i];
+		char key[CLS_EX_KEY_LEN];
+		cls_ex_key(it->id, key);
+		if (it->label == CLS_FORGET) {
+			if (store_txn_del(t, key, sizeof(key)) < 0)
+				goto abort;
+			continue;
+		}
+		if (it->f.set[0].n == 0 && it->f.set[1].n == 0 && it->f.set[2].n == 0)
+			continue; /* relabelled back to a forget-only item: nothing to store */
+		size_t vlen;
+		void *v = cls_ex_encode(it, &vlen);
+		int prc = store_txn_put(t, key, sizeof(key), v, vlen, 0);
+		free(v);
+		if (prc < 0)
+			goto abort;
+	}
+	if (b->n > 0 && cls_retrain(t, version) < 0)
+		goto abort;
+	rc = store_txn_commit(t);
+	goto out;
+abort:
+	store_txn_abort(t);
+out:
+	for (size_t i = 0; i < b->n; i++)
+		tokenize_clear(&b->items[i].f);
+	free(b->items);
+	strmap_free(b->index);
 	free(b);
-	return 0;
+	return rc;
 }
+
 void
 classifier_batch_abort(struct classifier_batch *b)
 {
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		tokenize_clear(&b->items[i].f);
+	free(b->items);
+	strmap_free(b->index);
 	free(b);
 }
+
 int
 classifier_stats(struct classifier *c, struct classifier_stats *out)
 {
-	(void)c;
-	*out = (struct classifier_stats){0};
+	memset(out, 0, sizeof(*out));
+	if (c == NULL || c->st == NULL)
+		return -1;
+	struct store_view *v = store_view_begin(c->st);
+	if (v == NULL)
+		return -1;
+	const void *val;
+	size_t len;
+	if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
+	    len >= sizeof(struct cls_model_hdr)) {
+		const struct cls_model_hdr *h = val;
+		out->spam = h->spam;
+		out->ham = h->ham;
+		out->model_version = h->version;
+		out->trained_at = h->trained_at;
+		out->trained = true;
+	}
+	store_view_end(v);
 	return 0;
 }

@@ -417,8 +417,8 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 			mime_utf8_into(&v, &m->flags, src, strlen(src));
 			m->hdrs[i].name = xstrndup(hp[i].name, hp[i].nlen);
 			m->hdrs[i].value = v.data ? v.data : xstrdup("");
+			m->hdrs[i].raw_value = raw;
 			g_free(dec);
-			free(raw);
 		}
 		m->n_hdrs = n;
 	}
@@ -476,6 +476,14 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 	if (top)
 		free(hp);
 	mx_strlcpy(pi->type, type, sizeof(pi->type));
+	if (cte != NULL) {
+		mx_strlcpy(pi->cte, cte, sizeof(pi->cte));
+		mx_str_lower(pi->cte);
+	}
+	if (charset != NULL) {
+		mx_strlcpy(pi->charset, charset, sizeof(pi->charset));
+		mx_str_lower(pi->charset);
+	}
 	pi->attachment = attachment;
 	pi->filename = filename;
 
@@ -554,6 +562,7 @@ mime_msg_clear(struct mime_msg *m)
 	for (size_t i = 0; i < m->n_hdrs; i++) {
 		free(m->hdrs[i].name);
 		free(m->hdrs[i].value);
+		free(m->hdrs[i].raw_value);
 	}
 	free(m->hdrs);
 	for (size_t i = 0; i < m->n_urls; i++)

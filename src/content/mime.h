@@ -44,12 +44,15 @@ struct mime_limits {
 };
 
 struct mime_header {
-	char *name;  /* as written */
-	char *value; /* decoded (RFC 2047), UTF-8, unfolded */
+	char *name;      /* as written */
+	char *value;     /* decoded (RFC 2047), UTF-8, unfolded */
+	char *raw_value; /* as written, unfolded, not decoded (may hold any bytes but NUL) */
 };
 
 struct mime_part {
 	char type[80]; /* "text/plain" */
+	char cte[24];  /* Content-Transfer-Encoding, lowercase, "" when absent */
+	char charset[40]; /* lowercase, "" when absent */
 	char *filename;
 	size_t size; /* encoded bytes in the prefix */
 	bool attachment;
