@@ -112,10 +112,11 @@ cli_learn(int argc, char **argv)
 	classifier_stats(env.cls, &st);
 	double secs = (double)(mx_clock_mono_ms() - t0) / 1000.0;
 	printf("learned %zu, already known %zu, corrected %zu, forgotten %zu, not known %zu, "
-	       "failed %zu, skipped %zu; model: %llu spam, %llu ham (%.2f s, %.0f msg/s)\n",
+	       "failed %zu, skipped %zu; model: %llu spam, %llu ham, trained in %.2f s "
+	       "(%.2f s, %.0f msg/s in all)\n",
 	       r.counts[CLS_LEARNED], r.counts[CLS_DUPLICATE], r.counts[CLS_RELABELED],
 	       r.counts[CLS_FORGOTTEN], r.counts[CLS_UNKNOWN], r.counts[CLS_ERROR], skipped,
-	       (unsigned long long)st.spam, (unsigned long long)st.ham, secs,
+	       (unsigned long long)st.spam, (unsigned long long)st.ham, st.train_seconds, secs,
 	       secs > 0 ? (double)r.messages / secs : 0.0);
 	cli_env_close(&env);
 	return rc < 0 || r.counts[CLS_ERROR] ? 1 : 0;

@@ -20,7 +20,8 @@
  *	(zero-copy) by classify.
  * LIMITS
  *	CLASSIFIER_EXAMPLES_MAX examples; a retrain holds them all in memory
- *	(about 6 KB each).
+ *	(about 6 KB each).  No model until there are CLASSIFIER_MIN_EACH
+ *	examples of each class.
  */
 #include "classifier.h"
 
@@ -39,6 +40,9 @@
 #define CLS_PASSES 10
 #define CLS_LR 5.0
 #define CLASSIFIER_EXAMPLES_MAX 500000
+/* Fewer examples of either class than this: no model (the classifier says
+ * nothing), as SpamAssassin's Bayes waits for 200 of each. */
+#define CLASSIFIER_MIN_EACH 50
 
 static const double cls_mix[TOKENIZE_MODELS] = {0.4, 0.4, 0.2};
 
@@ -53,6 +57,7 @@ struct cls_model_hdr {
 	uint64_t spam, ham, version;
 	int64_t trained_at;
 	double mix[TOKENIZE_MODELS];
+	double train_seconds;
 };
 
 struct classifier {
@@ -226,8 +231,10 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	memset(it, 0, sizeof(*it));
 	it->id = id;
 	it->label = label;
-	if (label != CLS_FORGET)
+	if (label != CLS_FORGET) {
 		tokenize_extract(m, &it->f);
+		tokenize_sort(&it->f);
+	}
 	b->n++;
 	strmap_put(b->index, idb, 8, (void *)(uintptr_t)b->n);
 	return rc;
@@ -353,6 +360,12 @@ cls_retrain(struct store_txn *t, uint64_t version)
 	if (col.overflow)
 		log_warn("classifier: more than %d examples; the rest are not used",
 		         CLASSIFIER_EXAMPLES_MAX);
+	if (col.spam < CLASSIFIER_MIN_EACH || col.ham < CLASSIFIER_MIN_EACH) {
+		/* too few to judge by: no model until there are enough of both */
+		free(col.ex);
+		store_txn_del(t, cls_model_key, sizeof(cls_model_key) - 1);
+		return 0;
+	}
 	size_t mlen = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
 	char *model = xcalloc(1, mlen);
 	struct cls_model_hdr *h = (struct cls_model_hdr *)model;
@@ -367,6 +380,7 @@ cls_retrain(struct store_txn *t, uint64_t version)
 		h->mix[k] = cls_mix[k];
 	float *w = (float *)(model + sizeof(*h));
 
+	uint64_t t0 = mx_clock_mono_ms();
 	/* the pass orders depend only on the examples */
 	struct cls_order *orders[CLS_PASSES];
 	for (int p = 0; p < CLS_PASSES; p++) {
@@ -394,6 +408,10 @@ cls_retrain(struct store_txn *t, uint64_t version)
 			pthread_join(th[k], NULL);
 	for (int p = 0; p < CLS_PASSES; p++)
 		free(orders[p]);
+	h->train_seconds = (double)(mx_clock_mono_ms() - t0) / 1000.0;
+	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
+	         (unsigned long long)version, (unsigned long long)col.spam,
+	         (unsigned long long)col.ham, h->train_seconds);
 	int rc = store_txn_put(t, cls_model_key, sizeof(cls_model_key) - 1, model, mlen, 0);
 	free(model);
 	free(col.ex);
@@ -477,6 +495,7 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 		out->ham = h->ham;
 		out->model_version = h->version;
 		out->trained_at = h->trained_at;
+		out->train_seconds = h->train_seconds;
 		out->trained = true;
 	}
 	store_view_end(v);

@@ -36,9 +36,10 @@ enum classifier_learn_rc {
 };
 
 struct classifier_stats {
-	uint64_t spam, ham;      /* examples held */
+	uint64_t spam, ham;      /* examples the model was trained on */
 	uint64_t model_version;  /* bumps at each retrain */
 	int64_t trained_at;      /* unix time of the last retrain, 0 = never */
+	double train_seconds;    /* how long that retrain took */
 	bool trained;
 };
 

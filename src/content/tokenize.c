@@ -9,6 +9,7 @@
  */
 #include "tokenize.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +92,7 @@ tokenize_message_id(const struct mime_msg *m)
 
 /* ---- sets ----------------------------------------------------------------------- */
 
-static void
+static inline void
 feat_add(struct tokenize_set *s, uint32_t idx)
 {
 	uint64_t bit = 1ull << (idx & 63);
@@ -99,7 +100,8 @@ feat_add(struct tokenize_set *s, uint32_t idx)
 	if (*word & bit)
 		return;
 	*word |= bit;
-	s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(uint32_t));
+	if (s->n == s->cap)
+		s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(uint32_t));
 	s->v[s->n++] = idx;
 }
 
@@ -119,10 +121,11 @@ feat_add_hash(struct tokenize_set *s, uint32_t h)
 
 /* Appends without the repeat check (a second set filled alongside; it is
  * made a set afterwards, see tokenize_extract). */
-static void
+static inline void
 feat_push_hash(struct tokenize_set *s, uint32_t h)
 {
-	s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(uint32_t));
+	if (s->n == s->cap)
+		s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(uint32_t));
 	s->v[s->n++] = tokenize_fold(h);
 }
 
@@ -148,17 +151,33 @@ feat_black_name(const char *name)
 	return false;
 }
 
-static bool
-feat_tokch(unsigned char c)
+/* Character classes of the tokenizer, as tables (this runs per byte). */
+#define TOK_CH 1    /* part of a token */
+#define TOK_STRIP 2 /* stripped from a token's ends */
+static unsigned char feat_class[256];
+static pthread_once_t feat_class_once = PTHREAD_ONCE_INIT;
+
+static void
+feat_class_init(void)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80 ||
-	       (c != 0 && strchr("$'._@/:%?=&#-", c) != NULL);
+	for (int c = 0; c < 256; c++) {
+		bool tok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		           c >= 0x80 || (c != 0 && strchr("$'._@/:%?=&#-", c) != NULL);
+		bool strip = c != 0 && strchr(".:'-?&=/", c) != NULL;
+		feat_class[c] = (unsigned char)((tok ? TOK_CH : 0) | (strip ? TOK_STRIP : 0));
+	}
 }
 
-static bool
+static inline bool
+feat_tokch(unsigned char c)
+{
+	return feat_class[c] & TOK_CH;
+}
+
+static inline bool
 feat_strip(unsigned char c)
 {
-	return c != 0 && strchr(".:'-?&=/", c) != NULL;
+	return feat_class[c] & TOK_STRIP;
 }
 
 typedef void (*feat_tok_cb)(const char *t, size_t n, void *arg);
@@ -355,6 +374,8 @@ feat_collect_url_doms(const char *body, size_t n, struct feat_url_doms *ud)
 	ud->n = 0;
 	for (size_t i = 0; i + 6 < n; i++) {
 		size_t skip = 0;
+		if (body[i] != 'h' && body[i] != 'f')
+			continue;
 		if (strncmp(body + i, "http://", 7) == 0)
 			skip = 7;
 		else if (strncmp(body + i, "https://", 8) == 0)
@@ -541,12 +562,39 @@ feat_model_th(const struct mime_msg *m, struct tokenize_set *t, struct tokenize_
 	free(body);
 }
 
+/* LSD radix sort of indices below 2^TOKENIZE_BITS, two passes of 10 bits. */
+static void
+feat_radix_sort(uint32_t *v, size_t n)
+{
+	if (n < 2)
+		return;
+	uint32_t *tmp = xmalloc(n * sizeof(uint32_t));
+	uint32_t *src = v, *dst = tmp;
+	for (int shift = 0; shift < TOKENIZE_BITS; shift += 10) {
+		size_t count[1025] = {0};
+		for (size_t i = 0; i < n; i++)
+			count[((src[i] >> shift) & 1023) + 1]++;
+		for (int b = 0; b < 1024; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 1023]++] = src[i];
+		uint32_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(uint32_t));
+	free(tmp);
+}
+
 void
 tokenize_extract(const struct mime_msg *m, struct tokenize_sets *f)
 {
 	memset(f, 0, sizeof(*f));
+	pthread_once(&feat_class_once, feat_class_init);
 	if (feat_bits == NULL)
 		feat_bits = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t));
+	f->set[TOKENIZE_R].v = xgrow(NULL, &f->set[TOKENIZE_R].cap, TOKENIZE_R_PREFIX, sizeof(uint32_t));
 	feat_model_r(m, &f->set[TOKENIZE_R]);
 	feat_done(&f->set[TOKENIZE_R]);
 	/* T and H are filled in one walk: T as a set, H's indices raw, made a
@@ -558,6 +606,13 @@ tokenize_extract(const struct mime_msg *m, struct tokenize_sets *f)
 		feat_add(&f->set[TOKENIZE_H], hs.v[i]);
 	feat_done(&f->set[TOKENIZE_H]);
 	free(hs.v);
+}
+
+void
+tokenize_sort(struct tokenize_sets *f)
+{
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		feat_radix_sort(f->set[k].v, f->set[k].n);
 }
 
 void

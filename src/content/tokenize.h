@@ -37,6 +37,8 @@ struct tokenize_sets {
 /* Fills f (caller clears it with tokenize_clear). Thread-safe. */
 void tokenize_extract(const struct mime_msg *m, struct tokenize_sets *f);
 void tokenize_clear(struct tokenize_sets *f);
+/* Sorts each set ascending (training then walks the weights in order). */
+void tokenize_sort(struct tokenize_sets *f);
 uint64_t tokenize_message_id(const struct mime_msg *m);
 
 /* Exposed for tests (vectors from the research reference). */
