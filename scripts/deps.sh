@@ -9,12 +9,12 @@ BUILD="build-essential cmake pkg-config"
 LIBS="libevent-dev libssl-dev libconfig-dev libcmocka-dev liblmdb-dev \
 libhiredis-dev libldap-dev libpq-dev libmariadb-dev libpcre2-dev \
 libgmime-3.0-dev libarchive-dev libmagic-dev libc-ares-dev"
-TOOLS="openssl ca-certificates python3 python3-pytest swaks postfix \
+TOOLS="openssl ca-certificates python3 python3-pytest swaks postfix npm \
 ldap-utils slapd postgresql mariadb-server redis-server procps iproute2 \
 lmdb-utils dnsmasq-base"
 
 case "${1:-all}" in
-run) WANT="$BUILD $LIBS swaks" ;;
+run) WANT="$BUILD $LIBS swaks python3 npm ca-certificates" ;;
 *)   WANT="$BUILD $LIBS $TOOLS" ;;
 esac
 
