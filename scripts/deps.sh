@@ -13,7 +13,7 @@ TOOLS="openssl ca-certificates python3 python3-pytest swaks postfix npm \
 ldap-utils slapd postgresql mariadb-server redis-server procps iproute2 \
 lmdb-utils dnsmasq-base"
 
-BENCH="bogofilter spamassassin util-linux"
+BENCH="bogofilter spamassassin util-linux postfix-ldap"
 
 case "${1:-all}" in
 run) WANT="$BUILD $LIBS swaks python3 npm ca-certificates" ;;

@@ -21,6 +21,7 @@ static const struct {
 	{"learn", cli_learn, "learn --spam|--ham|--forget [-c FILE] PATH...   train the classifier"},
 	{"stats", cli_stats, "stats [-c FILE]            what the store and the queue hold"},
 	{"queue", cli_queue, "queue [-c FILE] list|show ID|flush|delete ID|hold ID|release ID"},
+	{"blocks", cli_blocks, "blocks [-c FILE] list|remove IP   clients blocked by the harvest defence"},
 	{"version", cli_version, "version                    print the version"},
 };
 

@@ -13,5 +13,6 @@ int cli_scan(int argc, char **argv);
 int cli_learn(int argc, char **argv);
 int cli_stats(int argc, char **argv);
 int cli_queue(int argc, char **argv);
+int cli_blocks(int argc, char **argv);
 
 #endif

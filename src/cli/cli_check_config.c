@@ -28,7 +28,7 @@ cli_check_config(int argc, char **argv)
 	log_init("mxguard", false);
 	log_set_level(LOG_LVL_WARN);
 	struct config_errors errs = {0};
-	struct runtime *rt = runtime_build(argv[1], &errs, NULL);
+	struct runtime *rt = runtime_build(argv[1], &errs, NULL, NULL);
 	if (rt == NULL) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);

@@ -67,7 +67,7 @@ config_schema_find(const char *path)
 const char *const *
 config_key_names(void)
 {
-	static const char *names[128];
+	static const char *names[256];
 	static size_t n;
 	if (n == 0) {
 		for (size_t i = 0; i < config_schema_len && n + 1 < MX_ARRAY_LEN(names); i++)
@@ -503,6 +503,64 @@ config_line_of(config_t *cf, const char *path)
 	return s ? config_setting_source_line(s) : 0;
 }
 
+/* recipients: exactly one source; what each directory needs; harvest. */
+static void
+config_check_recipients(struct mx_config *c, config_t *cf, const char *file,
+                        struct config_errors *errs)
+{
+	static const char *const sources[] = {"file", "ldap", "pgsql", "mysql", "callout"};
+	int n = 0;
+	for (size_t i = 0; i < MX_ARRAY_LEN(sources); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "recipients.%s", sources[i]);
+		if (config_lookup(cf, path) == NULL)
+			continue;
+		if (n++ == 0)
+			c->rcpt_source = sources[i];
+		else
+			config_error(errs, "%s:%d: 'recipients' names both %s and %s; configure exactly "
+			             "one source", file, config_line_of(cf, path), c->rcpt_source,
+			             sources[i]);
+	}
+	int line = config_line_of(cf, "recipients");
+	if (n == 0)
+		config_error(errs, "%s:%d: 'recipients' names no source; set recipients.file (or ldap, "
+		             "pgsql, mysql, callout)", file, line);
+	const char *src = c->rcpt_source ? c->rcpt_source : "";
+	if (strcmp(src, "ldap") == 0) {
+		if (c->n_ldap_uris == 0)
+			config_error(errs, "%s:%d: 'recipients.ldap' needs uris", file,
+			             config_line_of(cf, "recipients.ldap"));
+		for (size_t i = 0; i < c->n_ldap_uris; i++)
+			if (strncmp(c->ldap_uris[i], "ldap://", 7) != 0 &&
+			    strncmp(c->ldap_uris[i], "ldaps://", 8) != 0)
+				config_error(errs, "%s:%d: 'recipients.ldap.uris' entry \"%s\": expected "
+				             "ldap://HOST[:PORT] or ldaps://HOST[:PORT]", file,
+				             config_line_of(cf, "recipients.ldap.uris"), c->ldap_uris[i]);
+		if ((c->ldap_bind_dn == NULL) != (c->ldap_bind_password == NULL))
+			config_error(errs, "%s:%d: 'recipients.ldap' needs both bind_dn and bind_password "
+			             "(or neither: anonymous)", file, config_line_of(cf, "recipients.ldap"));
+		c->ldap_replica = config_lookup(cf, "recipients.ldap.replica") != NULL;
+	} else if (strcmp(src, "pgsql") == 0 || strcmp(src, "mysql") == 0) {
+		bool pg = strcmp(src, "pgsql") == 0;
+		if ((pg ? c->pgsql_query : c->mysql_query) == NULL)
+			config_error(errs, "%s:%d: 'recipients.%s' needs a query", file,
+			             config_line_of(cf, pg ? "recipients.pgsql" : "recipients.mysql"),
+			             c->rcpt_source);
+		if (!pg && (c->mysql_user == NULL || c->mysql_database == NULL))
+			config_error(errs, "%s:%d: 'recipients.mysql' needs user and database", file,
+			             config_line_of(cf, "recipients.mysql"));
+	}
+	c->harvest = config_lookup(cf, "harvest") != NULL;
+	if (c->harvest_block_code != 421 && c->harvest_block_code != 554)
+		config_error(errs, "%s:%d: 'harvest.block_code' must be 421 or 554", file,
+		             config_line_of(cf, "harvest.block_code"));
+	if (c->harvest && c->harvest_block_after < c->harvest_tarpit_after)
+		config_error(errs, "%s:%d: 'harvest.block_after' (%d) is below 'harvest.tarpit_after' "
+		             "(%d)", file, config_line_of(cf, "harvest"), c->harvest_block_after,
+		             c->harvest_tarpit_after);
+}
+
 static void
 config_check(struct mx_config *c, config_t *cf, const char *file, struct config_errors *errs)
 {
@@ -512,9 +570,7 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 			config_error(errs, "%s:%d: 'domains' entry \"%s\" is not a domain name", file,
 			             config_line_of(cf, "domains"), c->domains[i]);
 	}
-	if (c->rcpt_file == NULL)
-		config_error(errs, "%s:%d: 'recipients' names no source; set recipients.file", file,
-		             config_line_of(cf, "recipients"));
+	config_check_recipients(c, cf, file, errs);
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL))
 		config_error(errs, "%s:%d: 'tls' needs both cert and key", file,
 		             config_line_of(cf, "tls"));

@@ -56,6 +56,46 @@ struct mx_config {
 	/* recipients */
 	char *rcpt_file;
 	char *rcpt_delimiter;
+	const char *rcpt_source; /* derived: "file", "ldap", "pgsql", "mysql" or "callout" */
+	long long rcpt_timeout;  /* a directory's answer, connection included */
+	long long rcpt_positive_ttl, rcpt_negative_ttl; /* answer cache; 0 = off */
+	char **ldap_uris;
+	size_t n_ldap_uris;
+	char *ldap_base;
+	char *ldap_scope; /* "sub" | "one" | "base" */
+	char *ldap_filter;
+	char *ldap_bind_dn;
+	char *ldap_bind_password; /* never logged */
+	bool ldap_starttls;
+	char *ldap_tls_ca;
+	bool ldap_tls_verify;
+	bool ldap_replica; /* derived: recipients.ldap.replica is present */
+	long long ldap_replica_interval;
+	char *ldap_replica_filter;
+	char **ldap_replica_attrs;
+	size_t n_ldap_replica_attrs;
+	char *pgsql_conninfo;
+	char *pgsql_query;
+	char *mysql_host;
+	int mysql_port;
+	char *mysql_user;
+	char *mysql_password; /* never logged */
+	char *mysql_database;
+	char *mysql_query;
+	int mysql_connections;
+	char *callout_target; /* NULL: the first downstream */
+	char *callout_sender;
+
+	/* harvest: dictionary-attack defence */
+	bool harvest; /* derived: the harvest group is present */
+	long long harvest_window;
+	int harvest_tarpit_after;
+	long long harvest_tarpit_delay;
+	int harvest_block_after;
+	long long harvest_block_time;
+	int harvest_block_code; /* 421 or 554 */
+	char **harvest_allow;
+	size_t n_harvest_allow;
 
 	/* downstream */
 	struct config_downstream *down;

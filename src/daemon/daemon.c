@@ -25,6 +25,7 @@
 #include "runtime.h"
 #include "stats.h"
 #include "store.h"
+#include "syncer.h"
 #include "str.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -34,6 +35,7 @@ struct daemon {
 	struct store *store;
 	struct classifier *cls;
 	struct queue *queue;
+	struct syncer *syncer; /* directory replica */
 	struct event_base *base;
 	struct worker **workers;
 	int n_workers;
@@ -90,7 +92,7 @@ daemon_reload(struct daemon *d)
 {
 	struct config_errors errs = {0};
 	log_info("reload: reading %s", d->path);
-	struct runtime *rt = runtime_build(d->path, &errs, d->cls);
+	struct runtime *rt = runtime_build(d->path, &errs, d->cls, d->store);
 	if (rt == NULL) {
 		daemon_log_errors(&errs, "reload: ");
 		log_err("reload: refused; the running configuration stays in force");
@@ -120,6 +122,7 @@ daemon_reload(struct daemon *d)
 	runtime_unref(cur);
 	stats_inc(STAT_CONFIG_RELOAD);
 	log_info("reload: done %s", desc);
+	syncer_kick(d->syncer);
 }
 
 static void
@@ -303,7 +306,7 @@ daemon_serve(const char *config_path, bool use_syslog)
 			d.cls = classifier_open(d.store);
 		config_unref(first);
 	}
-	struct runtime *rt = errs.n ? NULL : runtime_build(config_path, &errs, d.cls);
+	struct runtime *rt = errs.n ? NULL : runtime_build(config_path, &errs, d.cls, d.store);
 	if (rt == NULL) {
 		daemon_log_errors(&errs, "");
 		config_errors_clear(&errs);
@@ -368,12 +371,13 @@ daemon_serve(const char *config_path, bool use_syslog)
 	}
 	d.workers = xcalloc((size_t)d.n_workers, sizeof(*d.workers));
 	for (int w = 0; w < d.n_workers; w++) {
-		d.workers[w] = worker_new(w, fds + (size_t)w * nl, nl, d.connlimit, d.queue);
+		d.workers[w] = worker_new(w, fds + (size_t)w * nl, nl, d.connlimit, d.queue, d.store);
 		if (worker_start(d.workers[w]) < 0)
 			fatal("pthread_create");
 	}
 	free(fds);
 
+	d.syncer = syncer_start();
 	d.sig_hup = evsignal_new(d.base, SIGHUP, daemon_signal, &d);
 	d.sig_term = evsignal_new(d.base, SIGTERM, daemon_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, daemon_signal, &d);
@@ -399,6 +403,7 @@ daemon_serve(const char *config_path, bool use_syslog)
 		worker_join_free(d.workers[w]);
 	free(d.workers);
 	queue_stop(d.queue); /* after the workers: their sessions may wait for it */
+	syncer_stop(d.syncer);
 	daemon_log_stats();
 	log_info("mxguard stopped");
 	event_free(d.sig_hup);

@@ -21,6 +21,7 @@ runtime_free(struct runtime *rt)
 	if (rt == NULL)
 		return;
 	scanner_free(rt->scanner);
+	harvest_free(rt->harvest);
 	rcpt_map_free(rt->rcpt);
 	domain_set_free(rt->domains);
 	upstream_set_free(rt->ups);
@@ -32,7 +33,8 @@ runtime_free(struct runtime *rt)
 }
 
 struct runtime *
-runtime_build(const char *path, struct config_errors *errs, struct classifier *cls)
+runtime_build(const char *path, struct config_errors *errs, struct classifier *cls,
+              struct store *store)
 {
 	size_t before = errs->n;
 	struct mx_config *cfg = config_load(path, errs);
@@ -42,7 +44,9 @@ runtime_build(const char *path, struct config_errors *errs, struct classifier *c
 	atomic_init(&rt->refs, 1);
 	rt->cfg = cfg;
 	rt->domains = domain_set_build(cfg);
-	rt->rcpt = rcpt_map_build(cfg, errs);
+	rt->store = store;
+	rt->rcpt = rcpt_map_build(cfg, store, errs);
+	rt->harvest = harvest_build(cfg, errs);
 	rt->ups = upstream_set_build(cfg, errs);
 	if (rt->ups != NULL) {
 		for (size_t i = 0; i < rt->ups->n; i++) {
@@ -122,7 +126,8 @@ runtime_describe(const struct runtime *rt, char *buf, size_t len)
 		o += (size_t)snprintf(down + o, sizeof(down) - o, "%s%s(prio %d)", i ? "," : "",
 		                      rt->ups->t[i].name, rt->ups->t[i].priority);
 	snprintf(buf, len, "config=%s generation=%llu domains=%zu recipients=\"%s\" downstream=%s tls=%s "
-	         "content=%s",
+	         "content=%s harvest=%s",
 	         c->path, (unsigned long long)rt->generation, c->n_domains, rcpt_map_describe(rt->rcpt),
-	         down, rt->tls ? "yes" : "no", c->content_enabled ? "on" : "off");
+	         down, rt->tls ? "yes" : "no", c->content_enabled ? "on" : "off",
+	         rt->harvest ? "on" : "off");
 }

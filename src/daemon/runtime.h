@@ -20,8 +20,10 @@
 
 #include "config.h"
 #include "domains.h"
+#include "harvest.h"
 #include "rcpt.h"
 #include "scan.h"
+#include "store.h"
 #include "upstream.h"
 
 struct runtime {
@@ -34,11 +36,15 @@ struct runtime {
 	struct upstream_set *bounce; /* queue.bounce, or NULL: the sender's MX */
 	SSL_CTX *tls; /* NULL: no STARTTLS */
 	struct scanner *scanner; /* content filter: rules + the shared classifier */
+	struct store *store;     /* the daemon's (borrowed; NULL in check-config) */
+	struct harvest *harvest; /* dictionary-attack defence; NULL: off */
 };
 
 /* Loads path and builds everything; NULL with every error in errs.  cls
- * (the daemon's classifier, which outlives runtimes) may be NULL. */
-struct runtime *runtime_build(const char *path, struct config_errors *errs, struct classifier *cls);
+ * (the daemon's classifier) and store (recipient cache and replica,
+ * harvest counts) outlive runtimes; either may be NULL. */
+struct runtime *runtime_build(const char *path, struct config_errors *errs, struct classifier *cls,
+                              struct store *store);
 struct runtime *runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt);
 

@@ -3,9 +3,13 @@
  * NAME
  *	wiring - fills the SMTP hooks with recipient checks and delivery
  * DESCRIPTION
- *	RCPT: hosted domain? (else 554 5.7.1 relay denied), then the
- *	recipient map (550 5.1.1 unknown, 451 4.4.3 when the directory cannot
- *	answer).  End of DATA: delivery; the client gets its outcome.
+ *	Connect: a client blocked by the harvest defence is refused (421 or
+ *	554), a tarpitted one greeted late.  RCPT: hosted domain? (else 554
+ *	5.7.1 relay denied), then the recipient map (550 5.1.1 unknown, 451
+ *	4.4.3 when the directory cannot answer); unknown recipients count
+ *	towards the harvest defence, whose tarpit holds the reply (a timer on
+ *	the session's base) and whose block ends the session.  End of DATA:
+ *	delivery; the client gets its outcome.
  */
 #include "wiring.h"
 
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "blob.h"
 #include "connlimit.h"
@@ -44,6 +49,75 @@ wiring_rcpt_answer(struct smtpd_verdict *v, enum mx_lookup r, const char *addr)
 	}
 }
 
+/* ---- harvest defence: tarpit and block ------------------------------------ */
+
+struct wiring_hold {
+	struct smtpd_session *s;
+	struct event *ev;
+	struct smtpd_verdict v;
+};
+
+static void
+wiring_hold_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct wiring_hold *h = arg;
+	(void)fd;
+	(void)what;
+	event_free(h->ev);
+	struct smtpd_session *s = h->s;
+	struct smtpd_verdict v = h->v;
+	free(h);
+	smtpd_resume(s, &v);
+}
+
+/* The tarpit: the verdict goes out after ms, from a timer. */
+static void
+wiring_hold(struct smtpd_session *s, const struct smtpd_verdict *v, long long ms)
+{
+	struct wiring_hold *h = xmalloc(sizeof(*h));
+	h->s = s;
+	h->v = *v;
+	h->ev = evtimer_new(smtpd_session_base(s), wiring_hold_done, h);
+	/* the loop's cached time may be behind: the hold must not be shorter */
+	event_base_update_cache_time(smtpd_session_base(s));
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(h->ev, &tv);
+	stats_inc(STAT_HARVEST_TARPIT);
+}
+
+/* The client is blocked: 421 or 554 (harvest.block_code), and goodbye. */
+static void
+wiring_blocked(struct wiring_session *ws, struct smtpd_verdict *v, const char *addr)
+{
+	int code = harvest_block_code(ws->rt->harvest);
+	smtpd_verdict_custom(v, code, code == 421 ? "4.7.1" : "5.7.1",
+	                     "%s%s%sToo many unknown recipients from your address; blocked, try "
+	                     "again later", addr ? "<" : "", addr ? addr : "", addr ? ">: " : "");
+	v->disconnect = true;
+	snprintf(v->log, sizeof(v->log), "harvest=blocked key=%s", ws->hc.key);
+}
+
+/*
+ * The harvest defence on a recipient verdict: counts an unknown one, and
+ * returns how long to hold the reply (0: at once).  A client that crossed
+ * harvest.block_after gets the block reply instead.
+ */
+static long long
+wiring_harvest_rcpt(struct wiring_session *ws, struct smtpd_verdict *v, enum mx_lookup r,
+                    const char *addr)
+{
+	const struct harvest *h = ws->rt->harvest;
+	if (!ws->harvest || h == NULL)
+		return 0;
+	enum harvest_state st = r == MX_NOTFOUND ? harvest_unknown(h, ws->w->harvest, &ws->hc)
+	                                         : harvest_state(h, &ws->hc);
+	if (st == HARVEST_BLOCKED) {
+		wiring_blocked(ws, v, addr);
+		return 0;
+	}
+	return st == HARVEST_TARPIT ? harvest_tarpit_ms(h) : 0;
+}
+
 struct wiring_rcpt_wait {
 	struct wiring_session *ws;
 	char addr[SMTP_PATH_MAX + 1];
@@ -56,8 +130,12 @@ wiring_rcpt_done(enum mx_lookup r, void *arg)
 	struct smtpd_verdict v;
 	wiring_rcpt_answer(&v, r, w->addr);
 	struct smtpd_session *s = w->ws->s;
+	long long hold = wiring_harvest_rcpt(w->ws, &v, r, w->addr);
 	free(w);
-	smtpd_resume(s, &v);
+	if (hold > 0)
+		wiring_hold(s, &v, hold);
+	else
+		smtpd_resume(s, &v);
 }
 
 static enum smtpd_hook_rc
@@ -66,6 +144,31 @@ wiring_connect(struct smtpd_session *s, struct smtpd_verdict *v)
 	struct wiring_session *ws = smtpd_session_hook_data(s);
 	ws->s = s;
 	smtpd_verdict_init(v, REPLY_OK);
+	const struct harvest *h = ws->rt->harvest;
+	if (h == NULL || ws->w->harvest == NULL)
+		return SMTPD_HOOK_DONE;
+	ws->harvest = true;
+	switch (harvest_connect(h, ws->w->harvest, (const struct sockaddr *)&ws->peer, &ws->hc)) {
+	case HARVEST_BLOCKED: {
+		char until[32] = "";
+		struct tm tm;
+		if (gmtime_r(&ws->hc.until, &tm) != NULL)
+			strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		wiring_blocked(ws, v, NULL);
+		stats_inc(STAT_HARVEST_REFUSED);
+		log_info("%s harvest: refused client=%s key=%s blocked_until=%s", smtpd_session_id(s),
+		         ws->hc.ip, ws->hc.key, until);
+		return SMTPD_HOOK_DONE;
+	}
+	case HARVEST_TARPIT:
+		if (harvest_tarpit_ms(h) > 0) {
+			wiring_hold(s, v, harvest_tarpit_ms(h));
+			return SMTPD_HOOK_PENDING;
+		}
+		return SMTPD_HOOK_DONE;
+	case HARVEST_OK:
+		break;
+	}
 	return SMTPD_HOOK_DONE;
 }
 
@@ -93,7 +196,12 @@ wiring_rcpt(struct smtpd_session *s, const struct smtp_addr *a, struct smtpd_ver
 	if (r == MX_PENDING)
 		return SMTPD_HOOK_PENDING;
 	wiring_rcpt_answer(v, r, w->addr);
+	long long hold = wiring_harvest_rcpt(ws, v, r, w->addr);
 	free(w);
+	if (hold > 0) {
+		wiring_hold(s, v, hold);
+		return SMTPD_HOOK_PENDING;
+	}
 	return SMTPD_HOOK_DONE;
 }
 

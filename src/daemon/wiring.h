@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "delivery.h"
+#include "harvest.h"
 #include "runtime.h"
 #include "smtpd.h"
 
@@ -26,6 +27,7 @@ struct wiring_worker {
 	struct delivery *delivery;
 	struct connlimit *connlimit;
 	struct queue *queue; /* the daemon's queue; NULL in proxy mode */
+	struct harvest_worker *harvest; /* unknown-recipient counts not yet written */
 };
 
 struct wiring_session {
@@ -35,6 +37,8 @@ struct wiring_session {
 	struct smtpd_session *s;
 	char scanlog[1200]; /* the content verdict of the message in flight */
 	bool nodsn;         /* the filter judged it spam: never bounce it */
+	bool harvest;       /* the harvest defence watches this client */
+	struct harvest_client hc;
 };
 
 extern const struct smtpd_hooks wiring_hooks;

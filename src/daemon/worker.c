@@ -104,7 +104,8 @@ worker_ctl(evutil_socket_t fd, short what, void *arg)
 }
 
 struct worker *
-worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct queue *queue)
+worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct queue *queue,
+           struct store *store)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
 	w->index = index;
@@ -115,6 +116,7 @@ worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct
 	w->ww.delivery = delivery_new(w->base);
 	w->ww.connlimit = cl;
 	w->ww.queue = queue;
+	w->ww.harvest = store ? harvest_worker_new(w->base, store) : NULL;
 	w->smtpd = smtpd_ctx_new(w->base, &wiring_hooks);
 	w->ctl = event_new(w->base, -1, EV_PERSIST, worker_ctl, w);
 	event_add(w->ctl, NULL);
@@ -157,6 +159,8 @@ worker_join_free(struct worker *w)
 	pthread_join(w->thread, NULL);
 	worker_stop_listening(w);
 	free(w->listeners);
+	rcpt_worker_end(w->base); /* its directory connections */
+	harvest_worker_free(w->ww.harvest);
 	smtpd_ctx_free(w->smtpd);
 	delivery_free(w->ww.delivery);
 	event_free(w->ctl);

@@ -36,9 +36,10 @@ struct worker {
 	void (*on_done)(struct worker *w); /* called in the worker thread */
 };
 
-/* fds: this worker's listening sockets (taken). */
+/* fds: this worker's listening sockets (taken); store: the daemon's, for
+ * the harvest counts (borrowed, may be NULL). */
 struct worker *worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl,
-                          struct queue *queue);
+                          struct queue *queue, struct store *store);
 int worker_start(struct worker *w);
 void worker_post(struct worker *w, enum worker_cmd cmd);
 void worker_join_free(struct worker *w);

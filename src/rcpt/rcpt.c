@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NAME
- *	rcpt - recipient lookups: candidate keys, chaining, backends
+ *	rcpt - recipient lookups: candidate keys, chaining, cache, replica
  * DESCRIPTION
  *	The candidate keys are tried one after another; for a synchronous
  *	backend (the file) the whole chain runs inside rcpt_lookup().  When a
  *	backend answers later, the chain continues from its callback with a
  *	heap-allocated query.
+ *	For a directory: the replica answers when it holds a complete copy;
+ *	else the cache; else the directory, whose final FOUND/NOTFOUND is
+ *	cached (TEMPFAIL never is).
  */
 #include "rcpt.h"
 
@@ -14,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rcpt_int.h"
+#include "stats.h"
 #include "str.h"
 #include "xalloc.h"
 
@@ -22,6 +27,9 @@
 struct rcpt_map {
 	const struct rcpt_backend_ops *ops;
 	void *be;
+	struct store *store;          /* cache and replica; NULL: neither */
+	uint32_t pos_ttl, neg_ttl;    /* seconds; 0: that side is not cached */
+	struct rcpt_replica *replica; /* NULL: none */
 	char delimiter[9];
 	char describe[300];
 };
@@ -35,19 +43,57 @@ struct rcpt_query {
 	void *arg;
 };
 
+static uint32_t
+rcpt_ttl_s(long long ms)
+{
+	if (ms <= 0)
+		return 0;
+	return ms < 1000 ? 1 : (uint32_t)(ms / 1000);
+}
+
 struct rcpt_map *
-rcpt_map_build(const struct mx_config *cfg, struct config_errors *errs)
+rcpt_map_build(const struct mx_config *cfg, struct store *store, struct config_errors *errs)
 {
 	struct rcpt_map *m = xcalloc(1, sizeof(*m));
 	mx_strlcpy(m->delimiter, cfg->rcpt_delimiter ? cfg->rcpt_delimiter : "", sizeof(m->delimiter));
-	if (cfg->rcpt_file != NULL) {
+	const char *src = cfg->rcpt_source ? cfg->rcpt_source : "file";
+	size_t before = errs->n;
+	if (strcmp(src, "ldap") == 0) {
+		m->ops = &rcpt_ldap_ops;
+		m->be = rcpt_ldap_open(cfg, errs, m->describe, sizeof(m->describe));
+	} else if (strcmp(src, "pgsql") == 0) {
+		m->ops = &rcpt_pgsql_ops;
+		m->be = rcpt_pgsql_open(cfg, errs, m->describe, sizeof(m->describe));
+	} else if (strcmp(src, "mysql") == 0) {
+		m->ops = &rcpt_mysql_ops;
+		m->be = rcpt_mysql_open(cfg, errs, m->describe, sizeof(m->describe));
+	} else if (strcmp(src, "callout") == 0) {
+		m->ops = &rcpt_callout_ops;
+		m->be = rcpt_callout_open(cfg, errs, m->describe, sizeof(m->describe));
+	} else if (cfg->rcpt_file != NULL) {
 		m->ops = &rcpt_file_ops;
 		m->be = rcpt_file_open(cfg->rcpt_file, cfg, errs, m->describe, sizeof(m->describe));
 	}
 	if (m->be == NULL) {
+		if (errs->n == before)
+			config_error(errs, "%s: 'recipients' names no source", cfg->path);
 		free(m);
 		return NULL;
 	}
+	if (m->ops->async && store != NULL) {
+		m->store = store;
+		m->pos_ttl = rcpt_ttl_s(cfg->rcpt_positive_ttl);
+		m->neg_ttl = rcpt_ttl_s(cfg->rcpt_negative_ttl);
+		if (m->ops == &rcpt_ldap_ops && cfg->ldap_replica)
+			m->replica = rcpt_replica_new(cfg, store, m->be);
+	}
+	size_t o = strlen(m->describe);
+	if (m->replica != NULL && o < sizeof(m->describe))
+		o += (size_t)snprintf(m->describe + o, sizeof(m->describe) - o, ", replica every %llds",
+		                      cfg->ldap_replica_interval / 1000);
+	if (m->ops->async && o < sizeof(m->describe))
+		snprintf(m->describe + o, sizeof(m->describe) - o, ", cache %us/%us",
+		         m->store ? m->pos_ttl : 0, m->store ? m->neg_ttl : 0);
 	return m;
 }
 
@@ -56,6 +102,7 @@ rcpt_map_free(struct rcpt_map *m)
 {
 	if (m == NULL)
 		return;
+	rcpt_replica_free(m->replica);
 	m->ops->free(m->be);
 	free(m);
 }
@@ -64,6 +111,12 @@ const char *
 rcpt_map_describe(const struct rcpt_map *m)
 {
 	return m->describe;
+}
+
+long long
+rcpt_map_replica_sync(struct rcpt_map *m, const atomic_bool *stop)
+{
+	return m->replica != NULL ? rcpt_replica_sync(m->replica, stop) : -1;
 }
 
 /* Fills the candidate keys for a: full, without +extension, @domain. */
@@ -103,6 +156,15 @@ rcpt_query_run(struct rcpt_query *q)
 	return MX_NOTFOUND;
 }
 
+/* A final directory answer: into the cache. */
+static void
+rcpt_query_done(struct rcpt_query *q, enum mx_lookup r)
+{
+	struct rcpt_map *m = q->m;
+	if (m->store != NULL)
+		rcpt_cache_put(q->base, m->store, q->keys[0], r, r == MX_FOUND ? m->pos_ttl : m->neg_ttl);
+}
+
 static void
 rcpt_query_step(enum mx_lookup r, void *arg)
 {
@@ -111,6 +173,7 @@ rcpt_query_step(enum mx_lookup r, void *arg)
 		r = rcpt_query_run(q);
 	if (r == MX_PENDING)
 		return;
+	rcpt_query_done(q, r);
 	q->cb(r, q->arg);
 	free(q);
 }
@@ -129,16 +192,30 @@ rcpt_lookup(struct rcpt_map *m, struct event_base *base, const struct smtp_addr 
 		}
 		return MX_NOTFOUND;
 	}
+	if (m->replica != NULL) {
+		enum mx_lookup r = rcpt_replica_lookup(m->replica, keys, n);
+		if (r != MX_PENDING) {
+			stats_inc(STAT_RCPT_REPLICA_ANSWER);
+			return r;
+		}
+	}
+	if (m->store != NULL && (m->pos_ttl || m->neg_ttl)) {
+		enum mx_lookup r = rcpt_cache_get(m->store, keys[0]);
+		if (r != MX_PENDING)
+			return r;
+	}
 	struct rcpt_query *q = xmalloc(sizeof(*q));
 	q->m = m;
 	q->base = base;
 	memcpy(q->keys, keys, sizeof(keys));
-	q->nkeys = n;
+	q->nkeys = m->ops->whole_address ? 1 : n;
 	q->next = 0;
 	q->cb = cb;
 	q->arg = arg;
 	enum mx_lookup r = rcpt_query_run(q);
-	if (r != MX_PENDING)
+	if (r != MX_PENDING) {
+		rcpt_query_done(q, r);
 		free(q);
+	}
 	return r;
 }

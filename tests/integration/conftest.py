@@ -28,8 +28,11 @@ class Mxguard:
 
     def __init__(self, tmp, downstream, recipients=("alice@example.test", "bob@example.test",
                                                      "postmaster@example.test"),
-                 domains=("example.test",), extra="", timeouts=None):
+                 domains=("example.test",), extra="", timeouts=None, recipients_conf=None):
         self.tmp = tmp
+        # recipients_conf: the inside of `recipients = { ... };` (a directory
+        # instead of the file)
+        self.recipients_conf = recipients_conf
         self.port = free_port()
         self.conf = tmp / "mxguard.conf"
         self.rcpt_file = tmp / "recipients"
@@ -54,7 +57,7 @@ class Mxguard:
 listen = ["127.0.0.1:{self.port}"];
 hostname = "mx1.example.test";
 domains = [{doms}];
-recipients = {{ file = "{self.rcpt_file}"; }};
+recipients = {{ {self.recipients_conf or f'file = "{self.rcpt_file}";'} }};
 downstream = {down};
 workers = 2;
 tmp_dir = "{self.tmp}";

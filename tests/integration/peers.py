@@ -161,3 +161,311 @@ class Dnsmasq:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(5)
+
+
+def make_ca_and_cert(folder, name="127.0.0.1"):
+    """A test CA and a server certificate for `name` (an IP or a host name),
+    signed by it. Returns (ca.pem, cert.pem, key.pem)."""
+    folder = pathlib.Path(folder)
+    ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.pem", "server.key",
+                                                       "server.csr", "server.pem"))
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True, timeout=60)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-days", "2", "-subj", "/CN=mxguard test CA", "-keyout", str(ca_key),
+        "-out", str(ca))
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(csr))
+    san = f"IP:{name}" if name.replace(".", "").isdigit() else f"DNS:{name}"
+    ext = folder / "san.ext"
+    ext.write_text(f"subjectAltName = {san}\nbasicConstraints = CA:FALSE\n")
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    return ca, cert, key
+
+
+LDAP_TEST_SCHEMA = """
+# Active Directory's proxyAddresses, with a matching rule so filters can use it
+attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'proxyAddresses'
+    DESC 'AD-style proxy addresses (mxguard tests)'
+    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'mxgMailUser' SUP top AUXILIARY
+    MAY ( proxyAddresses ) )
+"""
+
+
+class Slapd:
+    """A private slapd (Debian's OpenLDAP): slapd.conf, schema and an mdb
+    database in a folder of its own, on a loopback port (and an ldaps://
+    port with a certificate made at start when tls=True).
+
+    The directory: dc=example,dc=test with a reader account (simple bind),
+    `users` generated people uid=userN with mail userN@example.test, and
+    whatever `ldif` adds. Stats logging (-d 256) records every search, so
+    tests can check what the directory was asked (searches()).
+    """
+
+    SUFFIX = "dc=example,dc=test"
+    ROOT_DN, ROOT_PW = "cn=admin,dc=example,dc=test", "rootsecret"
+    READER_DN, READER_PW = "cn=reader,dc=example,dc=test", "reader secret"
+
+    def __init__(self, users=0, ldif="", tls=False):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="mxguard-slapd-"))
+        (self.dir / "db").mkdir()
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.logfile = self.dir / "slapd.log"
+        self.conf = self.dir / "slapd.conf"
+        self.proc = None
+        (self.dir / "test.schema").write_text(LDAP_TEST_SCHEMA)
+        tlsconf = ""
+        if tls:
+            self.ca, cert, key = make_ca_and_cert(self.dir)
+            tlsconf = (f"TLSCACertificateFile {self.ca}\nTLSCertificateFile {cert}\n"
+                       f"TLSCertificateKeyFile {key}\n")
+        self.conf.write_text(f"""
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include {self.dir}/test.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {self.dir}/slapd.pid
+sizelimit unlimited
+{tlsconf}
+database mdb
+suffix "{self.SUFFIX}"
+rootdn "{self.ROOT_DN}"
+rootpw {self.ROOT_PW}
+directory {self.dir}/db
+maxsize 268435456
+index objectClass eq
+index mail eq
+index proxyAddresses eq
+index uid eq
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
+""")
+        entries = [f"""dn: {self.SUFFIX}
+objectClass: dcObject
+objectClass: organization
+o: example
+dc: example
+""", f"""dn: {self.READER_DN}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: reader
+userPassword: {self.READER_PW}
+""", f"""dn: ou=people,{self.SUFFIX}
+objectClass: organizationalUnit
+ou: people
+"""]
+        entries += [self.person(f"user{i}", [f"user{i}@example.test"]) for i in range(users)]
+        (self.dir / "init.ldif").write_text("\n".join(entries) + "\n" + ldif)
+        r = subprocess.run(["slapadd", "-q", "-f", str(self.conf), "-l", str(self.dir / "init.ldif")],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("slapadd failed: " + r.stdout + r.stderr)
+
+    @classmethod
+    def person(cls, uid, mails=(), proxy=()):
+        """LDIF for one person under ou=people."""
+        lines = [f"dn: uid={uid},ou=people,{cls.SUFFIX}", "objectClass: inetOrgPerson"]
+        if proxy:
+            lines.append("objectClass: mxgMailUser")
+        lines += [f"uid: {uid}", f"cn: {uid}", f"sn: {uid}"]
+        lines += [f"mail: {m}" for m in mails]
+        lines += [f"proxyAddresses: {p}" for p in proxy]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def uri(self):
+        return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def tls_uri(self):
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    def start(self):
+        urls = self.uri + "/" + (f" {self.tls_uri}/" if self.tls_port else "")
+        self.log_fh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(["slapd", "-f", str(self.conf), "-h", urls, "-d", "256"],
+                                     stdout=self.log_fh, stderr=subprocess.STDOUT)
+        wait_port(self.port, timeout=20)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            self.log_fh.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _tool(self, tool, *args, data=None):
+        r = subprocess.run([tool, "-x", "-H", self.uri, "-D", self.ROOT_DN, "-w", self.ROOT_PW,
+                            *args], input=data, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def add(self, ldif):
+        return self._tool("ldapadd", data=ldif)
+
+    def delete(self, dn):
+        return self._tool("ldapdelete", dn)
+
+    def log(self):
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def searches(self):
+        """Filters of every search the server received, in order (as slapd logs them)."""
+        import re
+        return re.findall(r' SRCH base="[^"]*" scope=\d deref=\d filter="(.*)"$', self.log(),
+                          re.MULTILINE)
+
+
+class Postgres:
+    """A private PostgreSQL (initdb in a folder of its own, pg_ctl, loopback
+    port, password authentication over TCP). PostgreSQL refuses to run as
+    root: it runs as the "postgres" user, so the folder is under /tmp."""
+
+    BIN = "/usr/lib/postgresql/15/bin"
+    USER, PASSWORD, DB = "mxguard", "pg pass'word", "mail"
+
+    def __init__(self):
+        import glob
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        self.bin = os.path.dirname(bins[-1]) if bins else self.BIN
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="mxguard-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.logfile = self.dir / "pg.log"
+        shutil.chown(self.dir, "postgres", "postgres")
+        (self.dir / "pw").write_text("bootstrap\n")
+        shutil.chown(self.dir / "pw", "postgres", "postgres")
+        self._as_pg(f"{self.bin}/initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                    "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8",
+                    "--pwfile", str(self.dir / "pw"))
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                    f"unix_socket_directories = '{self.dir}'\nfsync = off\n"
+                    "full_page_writes = off\nshared_buffers = 16MB\n"
+                    "max_connections = 50\n")
+
+    def _as_pg(self, *argv, data=None):
+        r = subprocess.run(["runuser", "-u", "postgres", "--", *argv], input=data,
+                           capture_output=True, text=True, timeout=120, cwd="/tmp")
+        if r.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def start(self):
+        self._as_pg(f"{self.bin}/pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w",
+                    "-t", "60", "start")
+        return self
+
+    def stop(self):
+        try:
+            self._as_pg(f"{self.bin}/pg_ctl", "-D", str(self.data), "-m", "fast", "-w",
+                        "stop")
+        except RuntimeError:
+            pass
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sql(self, text, db="postgres"):
+        """Runs SQL as the superuser over the local socket; returns psql's output."""
+        return self._as_pg(f"{self.bin}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
+                           str(self.dir), "-p", str(self.port), "-d", db, "-At", data=text)
+
+    @property
+    def conninfo(self):
+        pw = self.PASSWORD.replace("\\", "\\\\").replace("'", "\\'")
+        return (f"host=127.0.0.1 port={self.port} dbname={self.DB} user={self.USER} "
+                f"password='{pw}' connect_timeout=5")
+
+
+class Mariadb:
+    """A private MariaDB server (mariadb-install-db + mariadbd in a folder of
+    its own, loopback port and a socket there)."""
+
+    USER, PASSWORD, DB = "mxguard", "my secret", "mail"
+
+    def __init__(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="mxguard-my-"))
+        self.data = self.dir / "data"
+        self.sock = self.dir / "mysqld.sock"
+        self.port = free_port()
+        self.logfile = self.dir / "error.log"
+        self.proc = None
+        r = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.data}",
+                            "--user=root", "--auth-root-authentication-method=socket",
+                            "--skip-test-db", "--skip-name-resolve"],
+                           capture_output=True, text=True, timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("mariadb-install-db failed: " + r.stdout + r.stderr)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", "--user=root", f"--datadir={self.data}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.sock}",
+             f"--pid-file={self.dir}/mysqld.pid", f"--log-error={self.logfile}",
+             "--skip-log-bin", "--skip-name-resolve", "--innodb-buffer-pool-size=16M",
+             "--innodb-log-file-size=8M", "--innodb-flush-log-at-trx-commit=0",
+             "--max-connections=200", "--general-log=1", f"--general-log-file={self.dir}/general.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.sock.exists() or self.proc.poll() is not None, 60,
+                 what="mariadbd socket")
+        if self.proc.poll() is not None:
+            raise RuntimeError("mariadbd exited: " + self.log())
+        wait_port(self.port, timeout=30)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def queries(self):
+        """Statements the server ran (its general log)."""
+        try:
+            return (self.dir / "general.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def sql(self, text, db=None):
+        argv = ["mariadb", "--no-defaults", f"--socket={self.sock}", "-uroot", "-N", "-B"]
+        if db:
+            argv.append(db)
+        r = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("mariadb failed: " + r.stdout + r.stderr)
+        return r.stdout

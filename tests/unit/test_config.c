@@ -198,13 +198,88 @@ test_keys(void **state)
 	assert_true(n > 30);
 }
 
+/* recipients: exactly one source; directory keys; harvest. */
+static void
+test_directories(void **state)
+{
+	(void)state;
+	static const char *const base = "listen = [\"127.0.0.1:2525\"];\n"
+	                                "domains = [\"example.test\"];\n"
+	                                "downstream = \"smtp:127.0.0.1:2626\";\n";
+	char text[2048];
+	struct config_errors errs;
+	snprintf(text, sizeof(text),
+	         "%srecipients = { ldap = { uris = [\"ldap://10.0.0.1\", \"ldaps://10.0.0.2:636\"]; "
+	         "base = \"dc=example,dc=test\"; filter = \"(|(mail=%%s)(proxyAddresses=smtp:%%s))\"; "
+	         "bind_dn = \"cn=r\"; bind_password = \"pw\"; replica = {}; }; "
+	         "cache = { positive_ttl = 3600; negative_ttl = \"5m\"; }; };\n"
+	         "harvest = { window = 600; tarpit_after = 10; block_after = 50; block_time = 3600; "
+	         "allow = [\"192.0.2.0/24\"]; };\n", base);
+	struct mx_config *c = load(text, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->rcpt_source, "ldap");
+	assert_int_equal(c->n_ldap_uris, 2);
+	assert_string_equal(c->ldap_scope, "sub");
+	assert_true(c->ldap_replica);
+	assert_int_equal(c->ldap_replica_interval, 600000);
+	assert_string_equal(c->ldap_replica_filter, "(mail=*)");
+	assert_int_equal(c->n_ldap_replica_attrs, 1);
+	assert_int_equal(c->rcpt_positive_ttl, 3600000);
+	assert_int_equal(c->rcpt_negative_ttl, 300000);
+	assert_int_equal(c->rcpt_timeout, 5000);
+	assert_true(c->harvest);
+	assert_int_equal(c->harvest_window, 600000);
+	assert_int_equal(c->harvest_block_code, 421);
+	assert_int_equal(c->harvest_tarpit_delay, 2000);
+	assert_int_equal(c->n_harvest_allow, 1);
+	config_unref(c);
+	/* defaults: the file, no harvest */
+	c = load(MINIMAL, &errs);
+	assert_non_null(c);
+	assert_string_equal(c->rcpt_source, "file");
+	assert_false(c->harvest);
+	assert_false(c->ldap_replica);
+	config_unref(c);
+
+	snprintf(text, sizeof(text), "%srecipients = { file = \"r\"; ldap = { uris = [\"ldap://h\"]; }; };\n",
+	         base);
+	expect_error(text, "'recipients' names both file and ldap; configure exactly one source");
+	snprintf(text, sizeof(text), "%srecipients = { delimiter = \"+\"; };\n", base);
+	expect_error(text, "'recipients' names no source");
+	snprintf(text, sizeof(text), "%srecipients = { ldap = { base = \"dc=x\"; }; };\n", base);
+	expect_error(text, "'recipients.ldap' needs uris");
+	snprintf(text, sizeof(text), "%srecipients = { ldap = { uris = [\"http://h\"]; }; };\n", base);
+	expect_error(text, "expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]");
+	snprintf(text, sizeof(text),
+	         "%srecipients = { ldap = { uris = [\"ldap://h\"]; bind_dn = \"cn=x\"; }; };\n", base);
+	expect_error(text, "needs both bind_dn and bind_password");
+	snprintf(text, sizeof(text), "%srecipients = { ldap = { uris = [\"ldap://h\"]; scope = \"all\"; }; };\n",
+	         base);
+	expect_error(text, "'recipients.ldap.scope' is \"all\"; allowed: sub|one|base");
+	snprintf(text, sizeof(text), "%srecipients = { pgsql = { conninfo = \"host=h\"; }; };\n", base);
+	expect_error(text, "'recipients.pgsql' needs a query");
+	snprintf(text, sizeof(text), "%srecipients = { mysql = { query = \"SELECT 1\"; }; };\n", base);
+	expect_error(text, "'recipients.mysql' needs user and database");
+	snprintf(text, sizeof(text), "%srecipients = { callout = { sender = \"x@y\"; }; pgsql = {}; };\n",
+	         base);
+	expect_error(text, "names both pgsql and callout");
+	snprintf(text, sizeof(text), "%sharvest = { block_code = 420; };\n", MINIMAL);
+	expect_error(text, "'harvest.block_code' is 420; it must be between 421 and 554");
+	snprintf(text, sizeof(text), "%sharvest = { block_code = 500; };\n", MINIMAL);
+	expect_error(text, "'harvest.block_code' must be 421 or 554");
+	snprintf(text, sizeof(text), "%sharvest = { tarpit_after = 20; block_after = 10; };\n", MINIMAL);
+	expect_error(text, "'harvest.block_after' (10) is below 'harvest.tarpit_after' (20)");
+	snprintf(text, sizeof(text), "%sharvest = { windo = 60; };\n", MINIMAL);
+	expect_error(text, "unknown key 'harvest.windo' (did you mean 'harvest.window'?)");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),         cmocka_unit_test(test_units),
 		cmocka_unit_test(test_errors),           cmocka_unit_test(test_downstream_forms),
-		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_keys),             cmocka_unit_test(test_directories),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

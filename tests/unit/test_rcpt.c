@@ -61,7 +61,7 @@ test_matching(void **state)
 	                                  "x+y@example.test\n",
 	                                  NULL, &errs);
 	assert_non_null(c);
-	struct rcpt_map *m = rcpt_map_build(c, &errs);
+	struct rcpt_map *m = rcpt_map_build(c, NULL, &errs);
 	assert_non_null(m);
 	assert_non_null(strstr(rcpt_map_describe(m), "(4 entries)"));
 	assert_int_equal(lookup(m, "alice@example.test"), MX_FOUND);
@@ -87,13 +87,13 @@ test_delimiter(void **state)
 	struct config_errors errs;
 	struct mx_config *c = make_config("alice@example.test\n", "delimiter = \"-\";", &errs);
 	assert_non_null(c);
-	struct rcpt_map *m = rcpt_map_build(c, &errs);
+	struct rcpt_map *m = rcpt_map_build(c, NULL, &errs);
 	assert_int_equal(lookup(m, "alice-list@example.test"), MX_FOUND);
 	assert_int_equal(lookup(m, "alice+list@example.test"), MX_NOTFOUND);
 	rcpt_map_free(m);
 	config_unref(c);
 	c = make_config("alice@example.test\n", "delimiter = \"\";", &errs);
-	m = rcpt_map_build(c, &errs);
+	m = rcpt_map_build(c, NULL, &errs);
 	assert_int_equal(lookup(m, "alice+list@example.test"), MX_NOTFOUND);
 	rcpt_map_free(m);
 	config_unref(c);
@@ -109,7 +109,7 @@ test_bad_file(void **state)
 	                                  "user@\n<x>@example.test\n",
 	                                  NULL, &errs);
 	assert_non_null(c);
-	assert_null(rcpt_map_build(c, &errs));
+	assert_null(rcpt_map_build(c, NULL, &errs));
 	assert_int_equal(errs.n, 4);
 	char want[128];
 	snprintf(want, sizeof(want), "%s:2: \"not-an-address\": not an address (expected user@domain or @domain)", rcpt_path);
@@ -123,7 +123,7 @@ test_bad_file(void **state)
 	/* a missing file */
 	c = make_config("", NULL, &errs);
 	unlink(rcpt_path);
-	assert_null(rcpt_map_build(c, &errs));
+	assert_null(rcpt_map_build(c, NULL, &errs));
 	assert_non_null(strstr(errs.msg[0], "cannot open"));
 	config_errors_clear(&errs);
 	config_unref(c);

@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	rcpt_ldap - recipients from an LDAP directory (OpenLDAP, Active Directory)
+ * DESCRIPTION
+ *	One connection per worker thread (a channel), shared by every session
+ *	of that worker: searches are multiplexed on it by message id.  A
+ *	search is sent with ldap_search_ext() and its answer collected with
+ *	ldap_result() polled with a zero timeout when the connection's socket
+ *	(LDAP_OPT_DESC, made non-blocking) is readable, so a slow directory
+ *	delays only the sessions waiting for it.
+ *	Connecting (TCP, StartTLS or ldaps://, simple bind or anonymous) uses
+ *	libldap's synchronous calls, so it runs in a short-lived thread of its
+ *	own that hands the bound connection to the worker (event_active()).
+ *	URIs are tried in order (failover: the first that connects, secures
+ *	and binds wins); when none does, lookups answer TEMPFAIL at once for a
+ *	back-off (RCPT_BACKOFF_MIN_MS doubling to RCPT_BACKOFF_MAX_MS) and the
+ *	next lookup after it tries again.  A lost connection is re-made and
+ *	the searches in flight are sent again; each lookup still has its own
+ *	deadline (recipients.timeout) after which it answers TEMPFAIL.
+ *	Filter values are escaped (ldap_escape.c); the filter asks for no
+ *	attributes ("1.1") and one entry.  An entry means FOUND; success, or
+ *	the size limit without an entry, NOTFOUND; anything else (including
+ *	noSuchObject: a wrong base must not turn into "user unknown") TEMPFAIL.
+ *	The bind password is never logged.
+ * LIMITS
+ *	RCPT_LDAP_OPS_MAX lookups waiting or in flight per worker; three
+ *	timeouts in a row drop the connection (the server hangs).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ldap.h>
+
+#include "clock.h"
+#include "ldap_escape.h"
+#include "log.h"
+#include "rcpt_int.h"
+#include "stats.h"
+#include "str.h"
+#include "xalloc.h"
+
+#define RCPT_LDAP_OPS_MAX 10000
+#define RCPT_LDAP_FILTER_MAX 2048
+#define RCPT_LDAP_TIMEOUTS_MAX 3
+#define RCPT_LDAP_PAGE 500
+
+struct rcpt_ldap {
+	_Atomic int refs;
+	char **uris;
+	size_t n_uris;
+	char uri_list[512]; /* for logs */
+	char *base;
+	int scope;
+	char *filter;
+	bool filter_local; /* uses %u */
+	char *bind_dn, *bind_pw;
+	bool starttls, tls_verify;
+	char *tls_ca;
+	long long timeout_ms;
+	char ident[RCPT_IDENT_LEN];
+};
+
+struct rcpt_ldap_chan;
+
+struct rcpt_ldap_op {
+	struct rcpt_ldap_op *next, *prev;
+	struct rcpt_ldap_chan *ch;
+	int msgid; /* -1: waiting for a connection */
+	bool found;
+	struct event *timer;
+	rcpt_done_cb cb;
+	void *arg;
+	char filter[];
+};
+
+/* A connect running in its own thread; shared by the thread and the
+ * channel, freed by whichever lets go last. */
+struct rcpt_ldap_job {
+	_Atomic int refs;
+	pthread_mutex_t mu;
+	bool abandoned;         /* the channel went away */
+	struct rcpt_ldap *l;    /* a reference */
+	struct event *done;     /* the channel's; activated when finished */
+	LDAP *ld;               /* result: bound connection, or NULL */
+	const char *uri;        /* which one */
+	char err[400];
+};
+
+enum rcpt_ldap_state { RCPT_LDAP_DOWN, RCPT_LDAP_CONNECTING, RCPT_LDAP_UP };
+
+struct rcpt_ldap_chan {
+	struct rcpt_chan hdr;
+	struct rcpt_ldap *l; /* a reference */
+	struct event_base *base;
+	enum rcpt_ldap_state state;
+	LDAP *ld;
+	const char *uri;
+	struct event *rd;
+	struct event *done; /* the connect job finished */
+	struct event *kick; /* the connection broke inside a lookup: handle it from the loop */
+	struct rcpt_ldap_job *job;
+	uint64_t retry_at;
+	unsigned backoff;
+	unsigned timeouts;
+	struct rcpt_ldap_op *head, *tail;
+	unsigned n_ops;
+	struct log_ratelimit rl;
+};
+
+static pthread_once_t rcpt_ldap_once = PTHREAD_ONCE_INIT;
+
+static void rcpt_ldap_chan_read(evutil_socket_t fd, short what, void *arg);
+static void rcpt_ldap_chan_done(evutil_socket_t fd, short what, void *arg);
+static void rcpt_ldap_chan_kick(evutil_socket_t fd, short what, void *arg);
+static void rcpt_ldap_op_timeout(evutil_socket_t fd, short what, void *arg);
+static void rcpt_ldap_connect_start(struct rcpt_ldap_chan *ch);
+
+/* ---- the backend ------------------------------------------------------------ */
+
+static void
+rcpt_ldap_global_init(void)
+{
+	/* libldap reads its global defaults (ldap.conf) once; do it here, in
+	 * one thread, before workers and connect threads race for it */
+	int v;
+	ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &v);
+}
+
+static struct rcpt_ldap *
+rcpt_ldap_ref(struct rcpt_ldap *l)
+{
+	atomic_fetch_add(&l->refs, 1);
+	return l;
+}
+
+static void
+rcpt_ldap_unref(struct rcpt_ldap *l)
+{
+	if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < l->n_uris; i++)
+		free(l->uris[i]);
+	free(l->uris);
+	free(l->base);
+	free(l->filter);
+	free(l->bind_dn);
+	if (l->bind_pw != NULL) {
+		explicit_bzero(l->bind_pw, strlen(l->bind_pw));
+		free(l->bind_pw);
+	}
+	free(l->tls_ca);
+	free(l);
+}
+
+void *
+rcpt_ldap_open(const struct mx_config *cfg, struct config_errors *errs, char *describe, size_t dlen)
+{
+	pthread_once(&rcpt_ldap_once, rcpt_ldap_global_init);
+	size_t before = errs->n;
+	const char *why = ldap_escape_check(cfg->ldap_filter);
+	if (why != NULL)
+		config_error(errs, "%s: recipients.ldap.filter \"%s\" %s", cfg->path, cfg->ldap_filter, why);
+	for (size_t i = 0; i < cfg->n_ldap_uris; i++) {
+		LDAPURLDesc *lud = NULL;
+		if (ldap_url_parse(cfg->ldap_uris[i], &lud) != LDAP_URL_SUCCESS)
+			config_error(errs, "%s: recipients.ldap.uris: \"%s\" is not an LDAP URI", cfg->path,
+			             cfg->ldap_uris[i]);
+		else
+			ldap_free_urldesc(lud);
+	}
+	if (cfg->ldap_tls_ca != NULL && access(cfg->ldap_tls_ca, R_OK) != 0)
+		config_error(errs, "%s: recipients.ldap.tls_ca \"%s\": %s", cfg->path, cfg->ldap_tls_ca,
+		             strerror(errno));
+	if (cfg->n_ldap_uris == 0 && errs->n == before)
+		config_error(errs, "%s: recipients.ldap needs uris", cfg->path);
+	if (errs->n != before)
+		return NULL;
+	struct rcpt_ldap *l = xcalloc(1, sizeof(*l));
+	atomic_init(&l->refs, 1);
+	l->uris = xcalloc(cfg->n_ldap_uris, sizeof(char *));
+	size_t o = 0;
+	for (size_t i = 0; i < cfg->n_ldap_uris; i++) {
+		l->uris[i] = xstrdup(cfg->ldap_uris[i]);
+		if (o < sizeof(l->uri_list))
+			o += (size_t)snprintf(l->uri_list + o, sizeof(l->uri_list) - o, "%s%s", i ? "," : "",
+			                      l->uris[i]);
+	}
+	l->n_uris = cfg->n_ldap_uris;
+	l->base = xstrdup(cfg->ldap_base ? cfg->ldap_base : "");
+	l->scope = strcmp(cfg->ldap_scope, "base") == 0  ? LDAP_SCOPE_BASE
+	           : strcmp(cfg->ldap_scope, "one") == 0 ? LDAP_SCOPE_ONELEVEL
+	                                                 : LDAP_SCOPE_SUBTREE;
+	l->filter = xstrdup(cfg->ldap_filter);
+	l->filter_local = ldap_escape_uses_local(l->filter);
+	l->bind_dn = cfg->ldap_bind_dn ? xstrdup(cfg->ldap_bind_dn) : NULL;
+	l->bind_pw = cfg->ldap_bind_password ? xstrdup(cfg->ldap_bind_password) : NULL;
+	l->starttls = cfg->ldap_starttls;
+	l->tls_verify = cfg->ldap_tls_verify;
+	l->tls_ca = cfg->ldap_tls_ca ? xstrdup(cfg->ldap_tls_ca) : NULL;
+	l->timeout_ms = cfg->rcpt_timeout;
+	char tmo[32];
+	snprintf(tmo, sizeof(tmo), "%lld", l->timeout_ms);
+	const char *parts[] = {l->uri_list, l->base, cfg->ldap_scope, l->filter, l->bind_dn, l->bind_pw,
+	                       l->starttls ? "tls" : "", l->tls_verify ? "verify" : "", l->tls_ca, tmo};
+	rcpt_ident(l->ident, "ldap", parts, MX_ARRAY_LEN(parts));
+	snprintf(describe, dlen, "ldap %s base=\"%s\" filter=\"%s\" bind=%s%s", l->uri_list, l->base,
+	         l->filter, l->bind_dn ? l->bind_dn : "anonymous", l->starttls ? " starttls" : "");
+	return l;
+}
+
+static void
+rcpt_ldap_free(void *be)
+{
+	rcpt_ldap_unref(be);
+}
+
+const char *
+rcpt_ldap_uri_list(const struct rcpt_ldap *l)
+{
+	return l->uri_list;
+}
+
+/* ---- connecting (blocking; in a connect thread or the replica thread) ------- */
+
+static void
+rcpt_ldap_diag(LDAP *ld, int rc, const char *uri, const char *what, char *err, size_t errlen)
+{
+	char *diag = NULL;
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	char esc[200] = "";
+	if (diag != NULL && *diag && strcmp(diag, "(unknown error code)") != 0)
+		log_escape(esc, sizeof(esc), diag, strlen(diag));
+	snprintf(err, errlen, "%s: %s: %s%s%s", uri, what, ldap_err2string(rc), *esc ? ": " : "", esc);
+	ldap_memfree(diag);
+}
+
+/* Connects to the first URI that works; NULL with err. */
+static LDAP *
+rcpt_ldap_connect(const struct rcpt_ldap *l, const char **used, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	for (size_t i = 0; i < l->n_uris; i++) {
+		const char *uri = l->uris[i];
+		LDAP *ld = NULL;
+		int rc = ldap_initialize(&ld, uri);
+		if (rc != LDAP_SUCCESS) {
+			snprintf(err, errlen, "%s: %s", uri, ldap_err2string(rc));
+			continue;
+		}
+		int v3 = LDAP_VERSION3;
+		ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+		ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+		ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
+		struct timeval tv = {l->timeout_ms / 1000, (l->timeout_ms % 1000) * 1000};
+		ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+		ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+		int req = l->tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+		ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req);
+		if (l->tls_ca != NULL)
+			ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, l->tls_ca);
+		int zero = 0;
+		ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+		if (l->starttls && strncmp(uri, "ldap://", 7) == 0) {
+			rc = ldap_start_tls_s(ld, NULL, NULL);
+			if (rc != LDAP_SUCCESS) {
+				rcpt_ldap_diag(ld, rc, uri, "StartTLS", err, errlen);
+				ldap_unbind_ext_s(ld, NULL, NULL);
+				continue;
+			}
+		}
+		struct berval cred = {l->bind_pw ? strlen(l->bind_pw) : 0, l->bind_pw ? l->bind_pw : ""};
+		rc = ldap_sasl_bind_s(ld, l->bind_dn ? l->bind_dn : "", LDAP_SASL_SIMPLE, &cred, NULL,
+		                      NULL, NULL);
+		if (rc != LDAP_SUCCESS) {
+			rcpt_ldap_diag(ld, rc, uri, l->bind_dn ? "bind" : "anonymous bind", err, errlen);
+			ldap_unbind_ext_s(ld, NULL, NULL);
+			continue;
+		}
+		*used = uri;
+		return ld;
+	}
+	return NULL;
+}
+
+static void
+rcpt_ldap_job_unref(struct rcpt_ldap_job *j)
+{
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	if (j->ld != NULL)
+		ldap_unbind_ext_s(j->ld, NULL, NULL);
+	rcpt_ldap_unref(j->l);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
+
+static void *
+rcpt_ldap_job_main(void *arg)
+{
+	struct rcpt_ldap_job *j = arg;
+	const char *uri = NULL;
+	char err[sizeof(j->err)];
+	LDAP *ld = rcpt_ldap_connect(j->l, &uri, err, sizeof(err));
+	pthread_mutex_lock(&j->mu);
+	j->ld = ld;
+	j->uri = uri;
+	memcpy(j->err, err, sizeof(err));
+	if (!j->abandoned)
+		event_active(j->done, EV_READ, 0);
+	pthread_mutex_unlock(&j->mu);
+	rcpt_ldap_job_unref(j);
+	return NULL;
+}
+
+/* ---- the channel: one connection per worker ---------------------------------- */
+
+static void
+rcpt_ldap_op_unlink(struct rcpt_ldap_chan *ch, struct rcpt_ldap_op *op)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		ch->head = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	else
+		ch->tail = op->prev;
+	ch->n_ops--;
+}
+
+/* Unlinks op, frees it and delivers r. */
+static void
+rcpt_ldap_op_finish(struct rcpt_ldap_op *op, enum mx_lookup r)
+{
+	struct rcpt_ldap_chan *ch = op->ch;
+	rcpt_ldap_op_unlink(ch, op);
+	rcpt_done_cb cb = op->cb;
+	void *arg = op->arg;
+	event_free(op->timer);
+	free(op);
+	if (r == MX_TEMPFAIL)
+		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+	cb(r, arg);
+}
+
+/* Sends op on the live connection; -1 when the connection is broken. */
+static int
+rcpt_ldap_send(struct rcpt_ldap_chan *ch, struct rcpt_ldap_op *op)
+{
+	static char *no_attrs[] = {LDAP_NO_ATTRS, NULL};
+	int msgid = -1;
+	int rc = ldap_search_ext(ch->ld, ch->l->base, ch->l->scope, op->filter, no_attrs, 0, NULL, NULL,
+	                         NULL, 1, &msgid);
+	if (rc != LDAP_SUCCESS) {
+		op->msgid = -1;
+		return -1;
+	}
+	op->msgid = msgid;
+	op->found = false;
+	stats_inc(STAT_RCPT_DIRECTORY_QUERY);
+	return 0;
+}
+
+static void
+rcpt_ldap_warn(struct rcpt_ldap_chan *ch, const char *fmt, const char *detail)
+{
+	unsigned supp = 0;
+	if (log_ratelimit_ok(&ch->rl, 10, &supp))
+		log_warn("ldap %s: %s%s%s", ch->l->uri_list, fmt, detail ? detail : "",
+		         supp ? " (and earlier)" : "");
+}
+
+/* Drops the connection; searches in flight wait to be sent again. */
+static void
+rcpt_ldap_drop(struct rcpt_ldap_chan *ch)
+{
+	if (ch->rd != NULL) {
+		event_free(ch->rd);
+		ch->rd = NULL;
+	}
+	if (ch->ld != NULL) {
+		ldap_unbind_ext(ch->ld, NULL, NULL);
+		ch->ld = NULL;
+	}
+	for (struct rcpt_ldap_op *op = ch->head; op; op = op->next)
+		op->msgid = -1;
+	ch->state = RCPT_LDAP_DOWN;
+	ch->timeouts = 0;
+}
+
+/* Lost the connection: reconnect now, resending what was in flight. */
+static void
+rcpt_ldap_lost(struct rcpt_ldap_chan *ch, const char *why)
+{
+	rcpt_ldap_warn(ch, "connection lost: ", why);
+	rcpt_ldap_drop(ch);
+	if (ch->head != NULL)
+		rcpt_ldap_connect_start(ch);
+}
+
+static void
+rcpt_ldap_connect_start(struct rcpt_ldap_chan *ch)
+{
+	struct rcpt_ldap_job *j = xcalloc(1, sizeof(*j));
+	atomic_init(&j->refs, 2);
+	pthread_mutex_init(&j->mu, NULL);
+	j->l = rcpt_ldap_ref(ch->l);
+	j->done = ch->done;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, rcpt_ldap_job_main, j) != 0) {
+		pthread_attr_destroy(&attr);
+		snprintf(j->err, sizeof(j->err), "cannot start a thread: %s", strerror(errno));
+		atomic_store(&j->refs, 1);
+		ch->job = j;
+		ch->state = RCPT_LDAP_CONNECTING;
+		event_active(ch->done, EV_READ, 0);
+		return;
+	}
+	pthread_attr_destroy(&attr);
+	ch->job = j;
+	ch->state = RCPT_LDAP_CONNECTING;
+}
+
+/* The connect job finished (in the worker's loop). */
+static void
+rcpt_ldap_chan_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt_ldap_chan *ch = arg;
+	(void)fd;
+	(void)what;
+	struct rcpt_ldap_job *j = ch->job;
+	if (j == NULL)
+		return;
+	ch->job = NULL;
+	pthread_mutex_lock(&j->mu);
+	LDAP *ld = j->ld;
+	j->ld = NULL;
+	const char *uri = j->uri;
+	char err[sizeof(j->err)];
+	memcpy(err, j->err, sizeof(err));
+	pthread_mutex_unlock(&j->mu);
+	rcpt_ldap_job_unref(j);
+	if (ld == NULL) {
+		ch->state = RCPT_LDAP_DOWN;
+		ch->backoff = rcpt_backoff_next(ch->backoff);
+		ch->retry_at = mx_clock_mono_ms() + ch->backoff;
+		rcpt_ldap_warn(ch, "cannot connect (recipients get 451 until it is back): ", err);
+		while (ch->head != NULL)
+			rcpt_ldap_op_finish(ch->head, MX_TEMPFAIL);
+		return;
+	}
+	int sd = -1;
+	ldap_get_option(ld, LDAP_OPT_DESC, &sd);
+	if (sd < 0) {
+		ldap_unbind_ext(ld, NULL, NULL);
+		ch->state = RCPT_LDAP_DOWN;
+		ch->backoff = rcpt_backoff_next(ch->backoff);
+		ch->retry_at = mx_clock_mono_ms() + ch->backoff;
+		while (ch->head != NULL)
+			rcpt_ldap_op_finish(ch->head, MX_TEMPFAIL);
+		return;
+	}
+	evutil_make_socket_nonblocking(sd);
+	ch->ld = ld;
+	ch->uri = uri;
+	ch->state = RCPT_LDAP_UP;
+	ch->backoff = 0;
+	ch->timeouts = 0;
+	ch->rd = event_new(ch->base, sd, EV_READ | EV_PERSIST, rcpt_ldap_chan_read, ch);
+	event_add(ch->rd, NULL);
+	log_info("ldap: connected to %s%s", uri, ch->l->starttls && strncmp(uri, "ldap://", 7) == 0
+	                                           ? " (StartTLS)" : "");
+	for (struct rcpt_ldap_op *op = ch->head; op; op = op->next) {
+		if (op->msgid >= 0)
+			continue;
+		if (rcpt_ldap_send(ch, op) < 0) {
+			rcpt_ldap_lost(ch, "sending a search failed");
+			return;
+		}
+	}
+}
+
+static void
+rcpt_ldap_chan_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt_ldap_chan *ch = arg;
+	(void)fd;
+	(void)what;
+	if (ch->state == RCPT_LDAP_UP)
+		rcpt_ldap_lost(ch, "sending a search failed");
+}
+
+static struct rcpt_ldap_op *
+rcpt_ldap_op_find(struct rcpt_ldap_chan *ch, int msgid)
+{
+	for (struct rcpt_ldap_op *op = ch->head; op; op = op->next)
+		if (op->msgid == msgid)
+			return op;
+	return NULL;
+}
+
+/* The answer to one search. */
+static enum mx_lookup
+rcpt_ldap_verdict(struct rcpt_ldap_chan *ch, struct rcpt_ldap_op *op, LDAPMessage *msg)
+{
+	int rc = LDAP_OTHER;
+	char *text = NULL;
+	if (ldap_parse_result(ch->ld, msg, &rc, NULL, &text, NULL, NULL, 0) != LDAP_SUCCESS)
+		rc = LDAP_OTHER;
+	enum mx_lookup r;
+	if (op->found)
+		r = MX_FOUND;
+	else if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
+		r = MX_NOTFOUND;
+	else
+		r = MX_TEMPFAIL;
+	if (r == MX_TEMPFAIL) {
+		char detail[300], esc[200] = "";
+		if (text != NULL)
+			log_escape(esc, sizeof(esc), text, strlen(text));
+		snprintf(detail, sizeof(detail), "%s%s%s", ldap_err2string(rc), *esc ? ": " : "", esc);
+		rcpt_ldap_warn(ch, "search failed: ", detail);
+	}
+	ldap_memfree(text);
+	return r;
+}
+
+static void
+rcpt_ldap_chan_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt_ldap_chan *ch = arg;
+	(void)fd;
+	(void)what;
+	while (ch->state == RCPT_LDAP_UP) {
+		LDAPMessage *msg = NULL;
+		struct timeval zero = {0, 0};
+		int t = ldap_result(ch->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
+		if (t == 0)
+			return;
+		if (t < 0) {
+			int err = LDAP_SERVER_DOWN;
+			ldap_get_option(ch->ld, LDAP_OPT_RESULT_CODE, &err);
+			if (msg)
+				ldap_msgfree(msg);
+			rcpt_ldap_lost(ch, ldap_err2string(err));
+			return;
+		}
+		struct rcpt_ldap_op *op = rcpt_ldap_op_find(ch, ldap_msgid(msg));
+		if (op != NULL && t == LDAP_RES_SEARCH_ENTRY) {
+			op->found = true;
+		} else if (op != NULL && t == LDAP_RES_SEARCH_RESULT) {
+			ch->timeouts = 0;
+			enum mx_lookup r = rcpt_ldap_verdict(ch, op, msg);
+			ldap_msgfree(msg);
+			rcpt_ldap_op_finish(op, r);
+			continue;
+		}
+		ldap_msgfree(msg);
+	}
+}
+
+static void
+rcpt_ldap_op_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt_ldap_op *op = arg;
+	struct rcpt_ldap_chan *ch = op->ch;
+	(void)fd;
+	(void)what;
+	if (op->msgid >= 0 && ch->ld != NULL)
+		ldap_abandon_ext(ch->ld, op->msgid, NULL, NULL);
+	char detail[64];
+	snprintf(detail, sizeof(detail), "%lld ms", ch->l->timeout_ms);
+	rcpt_ldap_warn(ch, "no answer within ", detail);
+	bool hung = op->msgid >= 0 && ++ch->timeouts >= RCPT_LDAP_TIMEOUTS_MAX;
+	rcpt_ldap_op_finish(op, MX_TEMPFAIL);
+	if (hung && ch->state == RCPT_LDAP_UP)
+		rcpt_ldap_lost(ch, "the server stopped answering");
+}
+
+static bool
+rcpt_ldap_chan_busy(struct rcpt_chan *c)
+{
+	struct rcpt_ldap_chan *ch = (struct rcpt_ldap_chan *)c;
+	return ch->head != NULL || ch->state == RCPT_LDAP_CONNECTING;
+}
+
+static void
+rcpt_ldap_chan_free(struct rcpt_chan *c)
+{
+	struct rcpt_ldap_chan *ch = (struct rcpt_ldap_chan *)c;
+	if (ch->job != NULL) {
+		pthread_mutex_lock(&ch->job->mu);
+		ch->job->abandoned = true;
+		pthread_mutex_unlock(&ch->job->mu);
+		rcpt_ldap_job_unref(ch->job);
+	}
+	while (ch->head != NULL) {
+		struct rcpt_ldap_op *op = ch->head;
+		rcpt_ldap_op_unlink(ch, op);
+		event_free(op->timer);
+		free(op);
+	}
+	rcpt_ldap_drop(ch);
+	event_free(ch->done);
+	event_free(ch->kick);
+	rcpt_ldap_unref(ch->l);
+	free(ch);
+}
+
+static struct rcpt_ldap_chan *
+rcpt_ldap_chan_get(struct rcpt_ldap *l, struct event_base *base)
+{
+	struct rcpt_ldap_chan *ch = (struct rcpt_ldap_chan *)rcpt_local_find(base, l->ident);
+	if (ch != NULL)
+		return ch;
+	ch = xcalloc(1, sizeof(*ch));
+	mx_strlcpy(ch->hdr.ident, l->ident, sizeof(ch->hdr.ident));
+	ch->hdr.busy = rcpt_ldap_chan_busy;
+	ch->hdr.free = rcpt_ldap_chan_free;
+	ch->l = rcpt_ldap_ref(l);
+	ch->base = base;
+	ch->done = event_new(base, -1, 0, rcpt_ldap_chan_done, ch);
+	ch->kick = event_new(base, -1, 0, rcpt_ldap_chan_kick, ch);
+	rcpt_local_add(base, &ch->hdr);
+	return ch;
+}
+
+static enum mx_lookup
+rcpt_ldap_lookup(void *be, struct event_base *base, const char *key, rcpt_done_cb cb, void *arg)
+{
+	struct rcpt_ldap *l = be;
+	char filter[RCPT_LDAP_FILTER_MAX];
+	enum ldap_escape_rc er = ldap_escape_expand(l->filter, key, filter, sizeof(filter));
+	if (er == LDAP_ESCAPE_SUPPRESS)
+		return MX_NOTFOUND;
+	if (er != LDAP_ESCAPE_OK)
+		return MX_TEMPFAIL; /* cannot happen for keys of valid addresses */
+	struct rcpt_ldap_chan *ch = rcpt_ldap_chan_get(l, base);
+	if (ch->state == RCPT_LDAP_DOWN && mx_clock_mono_ms() < ch->retry_at) {
+		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+		return MX_TEMPFAIL; /* recently unreachable: answer at once */
+	}
+	if (ch->n_ops >= RCPT_LDAP_OPS_MAX) {
+		rcpt_ldap_warn(ch, "too many lookups waiting", NULL);
+		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+		return MX_TEMPFAIL;
+	}
+	size_t flen = strlen(filter) + 1;
+	struct rcpt_ldap_op *op = xcalloc(1, sizeof(*op) + flen);
+	memcpy(op->filter, filter, flen);
+	op->ch = ch;
+	op->msgid = -1;
+	op->cb = cb;
+	op->arg = arg;
+	op->timer = evtimer_new(base, rcpt_ldap_op_timeout, op);
+	struct timeval tv = {l->timeout_ms / 1000, (l->timeout_ms % 1000) * 1000};
+	evtimer_add(op->timer, &tv);
+	op->prev = ch->tail;
+	if (ch->tail)
+		ch->tail->next = op;
+	else
+		ch->head = op;
+	ch->tail = op;
+	ch->n_ops++;
+	if (ch->state == RCPT_LDAP_UP) {
+		if (rcpt_ldap_send(ch, op) < 0)
+			event_active(ch->kick, EV_READ, 0); /* reconnect from the loop */
+	} else if (ch->state == RCPT_LDAP_DOWN) {
+		rcpt_ldap_connect_start(ch);
+	}
+	return MX_PENDING;
+}
+
+const struct rcpt_backend_ops rcpt_ldap_ops = {
+	.name = "ldap",
+	.async = true,
+	.lookup = rcpt_ldap_lookup,
+	.free = rcpt_ldap_free,
+};
+
+/* ---- the replica's full copy (blocking) ------------------------------------- */
+
+int
+rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
+                    const atomic_bool *stop, rcpt_ldap_value_cb cb, void *arg, char *err,
+                    size_t errlen)
+{
+	const char *uri = NULL;
+	LDAP *ld = rcpt_ldap_connect(l, &uri, err, errlen);
+	if (ld == NULL)
+		return -1;
+	struct berval *cookie = NULL;
+	int ret = 0;
+	long long page_ms = MX_MAX(l->timeout_ms, 30000);
+	do {
+		LDAPControl *page = NULL;
+		int rc = ldap_create_page_control(ld, RCPT_LDAP_PAGE, cookie, 0, &page);
+		if (rc != LDAP_SUCCESS) {
+			rcpt_ldap_diag(ld, rc, uri, "paged results control", err, errlen);
+			ret = -1;
+			break;
+		}
+		LDAPControl *ctrls[2] = {page, NULL};
+		LDAPMessage *res = NULL;
+		struct timeval tv = {page_ms / 1000, (page_ms % 1000) * 1000};
+		rc = ldap_search_ext_s(ld, l->base, l->scope, filter, (char **)attrs, 0, ctrls, NULL, &tv,
+		                       0, &res);
+		ldap_control_free(page);
+		if (rc != LDAP_SUCCESS) {
+			rcpt_ldap_diag(ld, rc, uri, "search", err, errlen);
+			ldap_msgfree(res);
+			ret = -1;
+			break;
+		}
+		for (LDAPMessage *e = ldap_first_entry(ld, res); e && ret == 0;
+		     e = ldap_next_entry(ld, e)) {
+			for (size_t i = 0; attrs[i] != NULL && ret == 0; i++) {
+				struct berval **vals = ldap_get_values_len(ld, e, attrs[i]);
+				for (size_t k = 0; vals != NULL && vals[k] != NULL && ret == 0; k++)
+					ret = cb(vals[k]->bv_val, vals[k]->bv_len, arg);
+				ldap_value_free_len(vals);
+			}
+		}
+		LDAPControl **sctrls = NULL;
+		int code = LDAP_SUCCESS;
+		ldap_parse_result(ld, res, &code, NULL, NULL, NULL, &sctrls, 1);
+		ber_bvfree(cookie);
+		cookie = NULL;
+		if (code != LDAP_SUCCESS) {
+			rcpt_ldap_diag(ld, code, uri, "search result", err, errlen);
+			ret = -1;
+		}
+		LDAPControl *pr = sctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, sctrls, NULL) : NULL;
+		if (pr != NULL && ret == 0) {
+			struct berval next = {0, NULL};
+			ber_int_t count = 0;
+			if (ldap_parse_pageresponse_control(ld, pr, &count, &next) == LDAP_SUCCESS &&
+			    next.bv_len > 0)
+				cookie = ber_bvdup(&next);
+			ber_memfree(next.bv_val);
+		}
+		ldap_controls_free(sctrls);
+		if (ret == 0 && cookie != NULL && atomic_load(stop)) {
+			snprintf(err, errlen, "stopped");
+			ret = -1;
+		}
+	} while (ret == 0 && cookie != NULL);
+	ber_bvfree(cookie);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}

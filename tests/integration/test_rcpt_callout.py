@@ -1,0 +1,109 @@
+# Recipient verification by callout: mxguard asks the mailbox server (a real
+# Postfix) with RCPT TO, caches the answers, and answers 451 when the server
+# cannot be asked and nothing is cached.
+import re
+import time
+
+import pytest
+
+from conftest import Client, send_message, wait_for
+from peers import Postfix
+
+
+@pytest.fixture(scope="module")
+def postfix():
+    pf = Postfix(mode="mailbox", mailboxes=["alice@example.test", "bob@example.test"]).start()
+    yield pf
+    pf.stop()
+
+
+def rcpt(port, *addrs):
+    c = Client(port)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<sender@remote.test>")[0] == 250
+    out = [c.cmd(f"RCPT TO:<{a}>") for a in addrs]
+    c.cmd("QUIT")
+    c.close()
+    return out
+
+
+def codes(port, *addrs):
+    return [r[0] for r in rcpt(port, *addrs)]
+
+
+def rejected_at_postfix(pf, addr):
+    return len(re.findall(rf"(?:NOQUEUE|[0-9A-F]+): reject: RCPT from \S+: 550 5\.1\.1 "
+                          rf"<{re.escape(addr)}>", pf.log()))
+
+
+def test_callout_answers_and_cache(make_mx, postfix):
+    target = f"smtp:127.0.0.1:{postfix.port}"
+    mx = make_mx(target, recipients_conf='callout = {}; cache = { positive_ttl = 60; '
+                                         'negative_ttl = 60; }; timeout = "3s";')
+    assert rcpt(mx.port, "alice@example.test", "nobody@example.test") == \
+        [(250, "2.1.5 Recipient ok"),
+         (550, "5.1.1 <nobody@example.test>: Recipient address rejected: user unknown")]
+    wait_for(lambda: rejected_at_postfix(postfix, "nobody@example.test") == 1, 10,
+             "Postfix logs the probe")
+    mx.wait_log(r"callout: connected to smtp:127\.0\.0\.1:\d+")
+    # the whole address only: Postfix (no recipient_delimiter here) says no
+    assert codes(mx.port, "alice+tag@example.test") == [550]
+    # a message for a verified recipient is relayed as usual; the probes sent none
+    assert send_message(mx.port, rcpts=["bob@example.test"])[0] == 250
+    [m] = postfix.wait_delivered("bob@example.test", 1)
+    assert b"Subject: test" in m
+    assert postfix.delivered("alice@example.test") == []
+    time.sleep(0.2)  # cache writes are batched
+    # cached: asking again does not reach Postfix
+    assert codes(mx.port, "nobody@example.test", "alice@example.test") == [550, 250]
+    time.sleep(0.5)
+    assert rejected_at_postfix(postfix, "nobody@example.test") == 1
+
+
+def test_callout_many_and_server_down(make_mx, postfix):
+    target = f"smtp:127.0.0.1:{postfix.port}"
+    mx = make_mx(target, recipients_conf='callout = {}; cache = { positive_ttl = 60; '
+                                         'negative_ttl = 60; }; timeout = "3s";')
+    # more refusals than Postfix's error limits allow on one connection, and
+    # more probes than one transaction holds: pipelined from 10 sessions
+    clients = []
+    for i in range(10):
+        c = Client(mx.port)
+        c.ehlo()
+        c.cmd("MAIL FROM:<s@remote.test>")
+        c.send("".join(f"RCPT TO:<{a}>\r\n" for j in range(8)
+                       for a in (f"guess{i}-{j}@example.test", "alice@example.test")))
+        clients.append(c)
+    for c in clients:
+        got = [c.reply()[0] for _ in range(16)]
+        assert got == [550, 250] * 8, got
+        c.close()
+    time.sleep(0.2)
+    postfix.postfix("stop")
+    try:
+        time.sleep(0.5)
+        # cached answers go on; a new address cannot be verified: 451
+        assert codes(mx.port, "alice@example.test", "guess3-3@example.test",
+                     "new@example.test") == [250, 550, 451]
+        mx.wait_log(r"callout smtp:127\.0\.0\.1:\d+: (cannot reach|connection lost)")
+    finally:
+        postfix.start()
+    wait_for(lambda: codes(mx.port, "new2@example.test") == [550], 15, "callout recovers")
+    # the 451 was not cached: the address gets a real answer now (each worker
+    # thread has its own back-off, so allow the other one to recover too)
+    wait_for(lambda: codes(mx.port, "new@example.test") == [550], 15, "new@ answered")
+
+
+def test_callout_config_errors(make_mx, sink, tmp_path):
+    mail = tmp_path / "mail"
+    mx = make_mx(f"file:{mail}", start=False, recipients_conf="callout = {};")
+    import subprocess
+    from conftest import MXGUARD
+    r = subprocess.run([MXGUARD, "check-config", str(mx.conf)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"recipients.callout: target \"file:{mail}\" must be smtp:HOST:PORT" in r.stderr
+    mx.write_config(sink.target)
+    mx.recipients_conf = 'callout = {}; file = "x";'
+    mx.write_config(sink.target)
+    r = subprocess.run([MXGUARD, "check-config", str(mx.conf)], capture_output=True, text=True)
+    assert r.returncode == 1 and "names both" in r.stderr, r.stderr
