@@ -15,6 +15,7 @@
 #include "xalloc.h"
 
 #define CLI_STDIN_MAX (1LL << 30)
+#define CLI_READ_MAX (4u << 20) /* larger files are memory-mapped */
 
 /* A message starts with "From " (mbox) or with a header line "Name:". */
 static bool
@@ -80,20 +81,44 @@ cli_file(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skipp
 		(*skipped)++;
 		return 0;
 	}
-	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	/* small files are read (mapping and unmapping each one costs more,
+	 * and with worker threads every unmap interrupts all CPUs) */
+	size_t size = (size_t)st.st_size;
+	bool mapped = size > CLI_READ_MAX;
+	void *m;
+	if (mapped) {
+		m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	} else {
+		m = xmalloc(size);
+		size_t got = 0;
+		while (got < size) {
+			ssize_t r = read(fd, (char *)m + got, size - got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		size = got;
+	}
 	close(fd);
-	if (m == MAP_FAILED) {
-		fprintf(stderr, "mxguard: %s: %s\n", path, strerror(errno));
+	if (m == MAP_FAILED || size == 0) {
+		fprintf(stderr, "mxguard: %s: %s\n", path, size == 0 ? "could not be read" : strerror(errno));
+		if (!mapped)
+			free(m);
 		return -1;
 	}
 	int rc = 0;
-	if (!cli_looks_like_message(m, (size_t)st.st_size)) {
+	if (!cli_looks_like_message(m, size)) {
 		fprintf(stderr, "mxguard: %s: not a message, skipped\n", path);
 		(*skipped)++;
 	} else {
-		rc = cli_split(path, m, (size_t)st.st_size, cb, arg);
+		rc = cli_split(path, m, size, cb, arg);
 	}
-	munmap(m, (size_t)st.st_size);
+	if (mapped)
+		munmap(m, size);
+	else
+		free(m);
 	return rc;
 }
 

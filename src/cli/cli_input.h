@@ -7,7 +7,8 @@
  *	and its subfolders, in name order, hidden files skipped), an mbox
  *	file (split at "From " lines), or "-" for standard input (a message
  *	or an mbox).  Files that do not look like a message (no header line
- *	at the top) are skipped with a warning.  Files are memory-mapped.
+ *	at the top) are skipped with a warning.  Files up to 4 MB are read,
+ *	larger ones memory-mapped.
  */
 #ifndef MX_CLI_INPUT_H
 #define MX_CLI_INPUT_H

@@ -4,11 +4,16 @@
  * Adds the messages to the classifier's examples (a message learned twice
  * counts once; learning it with the other label corrects it; --forget
  * removes it), then retrains the model, all in one store transaction.
+ * Messages are analysed by one worker thread per CPU (up to LEARN_WORKERS);
+ * the walk over the inputs feeds them through a bounded queue.
  */
 #include <getopt.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_common.h"
@@ -18,6 +23,21 @@
 #include "mime.h"
 #include "xalloc.h"
 
+#define LEARN_WORKERS 8
+#define LEARN_QUEUE 16       /* batches waiting for a worker */
+#define LEARN_BATCH 32       /* messages handed over at once ... */
+#define LEARN_BATCH_BYTES (1u << 20) /* ... or this many bytes */
+
+struct learn_msg {
+	char *name, *data;
+	size_t len;
+};
+
+struct learn_batch {
+	struct learn_msg m[LEARN_BATCH];
+	size_t n, bytes;
+};
+
 struct learn_run {
 	struct classifier_batch *b;
 	enum classifier_label label;
@@ -26,22 +46,148 @@ struct learn_run {
 	size_t messages;
 	struct cli_progress prog;
 	size_t *files_done;
+	/* the worker pool; nworkers 0: everything on the calling thread */
+	int nworkers;
+	pthread_t workers[LEARN_WORKERS];
+	pthread_mutex_t mu;
+	pthread_cond_t more, room;
+	struct learn_batch *q[LEARN_QUEUE];
+	size_t head, queued;
+	bool closed;
+	struct learn_batch *filling; /* the walker's batch */
 };
+
+/* Learns one message; the result goes into counts (not locked). */
+static void
+learn_message(struct learn_run *r, const char *name, const char *data, size_t len,
+              size_t counts[CLS_ERROR + 1])
+{
+	struct mime_msg m;
+	mime_analyse(data, len, &r->lim, &m);
+	enum classifier_learn_rc rc = classifier_batch_add(r->b, &m, r->label);
+	mime_msg_clear(&m);
+	counts[rc]++;
+	if (rc == CLS_ERROR)
+		fprintf(stderr, "mxguard: %s: could not be learned\n", name);
+}
+
+static void
+learn_account(struct learn_run *r, const size_t counts[CLS_ERROR + 1])
+{
+	for (int i = 0; i <= CLS_ERROR; i++) {
+		r->counts[i] += counts[i];
+		r->messages += counts[i];
+	}
+	cli_progress_update(&r->prog, *r->files_done, r->messages);
+}
+
+static void *
+learn_worker(void *arg)
+{
+	struct learn_run *r = arg;
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (r->queued == 0 && !r->closed)
+			pthread_cond_wait(&r->more, &r->mu);
+		if (r->queued == 0)
+			break;
+		struct learn_batch *lb = r->q[r->head];
+		r->head = (r->head + 1) % LEARN_QUEUE;
+		r->queued--;
+		pthread_cond_signal(&r->room);
+		pthread_mutex_unlock(&r->mu);
+		size_t counts[CLS_ERROR + 1] = {0};
+		for (size_t i = 0; i < lb->n; i++) {
+			learn_message(r, lb->m[i].name, lb->m[i].data, lb->m[i].len, counts);
+			free(lb->m[i].name);
+			free(lb->m[i].data);
+		}
+		free(lb);
+		pthread_mutex_lock(&r->mu);
+		learn_account(r, counts);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void
+learn_hand_over(struct learn_run *r)
+{
+	struct learn_batch *lb = r->filling;
+	r->filling = NULL;
+	if (lb == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	while (r->queued == LEARN_QUEUE)
+		pthread_cond_wait(&r->room, &r->mu);
+	r->q[(r->head + r->queued) % LEARN_QUEUE] = lb;
+	r->queued++;
+	pthread_cond_signal(&r->more);
+	pthread_mutex_unlock(&r->mu);
+}
 
 static int
 learn_one(const char *name, const char *data, size_t len, void *arg)
 {
 	struct learn_run *r = arg;
-	struct mime_msg m;
-	mime_analyse(data, len, &r->lim, &m);
-	enum classifier_learn_rc rc = classifier_batch_add(r->b, &m, r->label);
-	mime_msg_clear(&m);
-	r->counts[rc]++;
-	if (rc == CLS_ERROR)
-		fprintf(stderr, "mxguard: %s: could not be learned\n", name);
-	r->messages++;
-	cli_progress_update(&r->prog, *r->files_done, r->messages);
+	if (r->nworkers == 0) {
+		size_t counts[CLS_ERROR + 1] = {0};
+		learn_message(r, name, data, len, counts);
+		learn_account(r, counts);
+		return 0;
+	}
+	/* the input is mapped or buffered only for this call: copy it */
+	if (r->filling == NULL)
+		r->filling = xcalloc(1, sizeof(*r->filling));
+	struct learn_batch *lb = r->filling;
+	lb->m[lb->n].name = xstrdup(name);
+	lb->m[lb->n].data = xmalloc(len ? len : 1);
+	memcpy(lb->m[lb->n].data, data, len);
+	lb->m[lb->n].len = len;
+	lb->n++;
+	lb->bytes += len;
+	if (lb->n == LEARN_BATCH || lb->bytes >= LEARN_BATCH_BYTES)
+		learn_hand_over(r);
 	return 0;
+}
+
+static void
+learn_pool_start(struct learn_run *r)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = ncpu > LEARN_WORKERS ? LEARN_WORKERS : (int)ncpu;
+	if (want < 2)
+		return;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->more, NULL);
+	pthread_cond_init(&r->room, NULL);
+	for (int i = 0; i < want; i++) {
+		if (pthread_create(&r->workers[i], NULL, learn_worker, r) != 0)
+			break;
+		r->nworkers++;
+	}
+	if (r->nworkers == 0) {
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->more);
+		pthread_cond_destroy(&r->room);
+	}
+}
+
+static void
+learn_pool_stop(struct learn_run *r)
+{
+	if (r->nworkers == 0)
+		return;
+	learn_hand_over(r);
+	pthread_mutex_lock(&r->mu);
+	r->closed = true;
+	pthread_cond_broadcast(&r->more);
+	pthread_mutex_unlock(&r->mu);
+	for (int i = 0; i < r->nworkers; i++)
+		pthread_join(r->workers[i], NULL);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->more);
+	pthread_cond_destroy(&r->room);
 }
 
 int
@@ -50,7 +196,6 @@ cli_learn(int argc, char **argv)
 	static const struct option opts[] = {
 		{"spam", no_argument, NULL, 's'},  {"ham", no_argument, NULL, 'H'},
 		{"forget", no_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
-		{"files-from", required_argument, NULL, 'T'},
 		{"files-from", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},  {NULL, 0, NULL, 0},
 	};
@@ -97,8 +242,15 @@ cli_learn(int argc, char **argv)
 		cli_env_close(&env);
 		return 1;
 	}
-	cli_progress_start(&r.prog, "learn", cli_input_count(paths, (int)npaths));
+	cli_progress_start(&r.prog, "learn", cli_progress_wanted() ? cli_input_count(paths, (int)npaths) : 0);
+	/* per-message buffers come and go: keep them in the heap rather than
+	 * mapping and unmapping them (each unmap stops every worker's CPU) */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
+	learn_pool_start(&r);
 	int rc = cli_input_walk(paths, (int)npaths, learn_one, &r, &done, &skipped);
+	learn_pool_stop(&r);
 	for (size_t i = 0; i < npaths; i++)
 		free(paths[i]);
 	free(paths);

@@ -6,6 +6,12 @@
 
 #include "clock.h"
 
+bool
+cli_progress_wanted(void)
+{
+	return isatty(2);
+}
+
 void
 cli_progress_start(struct cli_progress *p, const char *what, size_t total)
 {

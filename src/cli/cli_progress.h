@@ -20,6 +20,9 @@ struct cli_progress {
 	uint64_t start_ms, last_ms;
 };
 
+/* Whether a bar would show (standard error is a terminal): counting the
+ * input for its total is only worth it then. */
+bool cli_progress_wanted(void);
 void cli_progress_start(struct cli_progress *p, const char *what, size_t total);
 void cli_progress_update(struct cli_progress *p, size_t done, size_t messages);
 void cli_progress_end(struct cli_progress *p);

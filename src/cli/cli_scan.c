@@ -118,7 +118,7 @@ cli_scan(int argc, char **argv)
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	size_t done = 0, skipped = 0;
 	struct scan_run r = {.env = &env, .json = json, .files_done = &done};
-	cli_progress_start(&r.prog, "scan", cli_input_count(paths, (int)npaths));
+	cli_progress_start(&r.prog, "scan", cli_progress_wanted() ? cli_input_count(paths, (int)npaths) : 0);
 	int rc = cli_input_walk(paths, (int)npaths, scan_one, &r, &done, &skipped);
 	cli_progress_end(&r.prog);
 	fflush(stdout);

@@ -5,9 +5,9 @@
  *	models, retrained exactly from the stored examples
  * DESCRIPTION
  *	Each message becomes three sets of feature indices (tokenize.c):
- *	  R  character 4-grams of the message's first bytes
- *	  T  tokens of headers, structure and body
- *	  H  the header and structure tokens alone
+ *	  R  character 4-grams of the first bytes of the raw body
+ *	  T  tokens of the headers, the Received chain, MIME structure, body
+ *	  H  the header tokens alone
  *	Each model is logistic regression without bias over binary features
  *	scaled by 1/sqrt(n), trained online for CLS_PASSES passes in an order
  *	that depends only on the examples (splitmix64 of each message's id), so
@@ -15,7 +15,7 @@
  *	twice changes nothing, forgetting one and retraining is exact.  The
  *	spam log-odds are a weighted sum of the three models' log-odds.
  *	docs/classifier.md has the recipe and the measurements behind it.
- *	Store layout: "cls:ex:" + id (8 bytes) -> label and the three index
+ *	Store layout: "cls:e2:" + id (8 bytes) -> label and the three index
  *	lists; "cls:model" -> header + 3 x 2^20 float weights, read in place
  *	(zero-copy) by classify.
  * LIMITS
@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "clock.h"
 #include "tokenize.h"
@@ -38,21 +39,27 @@
 #include "xalloc.h"
 
 #define CLS_PASSES 10
+#define CLS_HUGE (2u << 20)
 #define CLS_LR 5.0
 #define CLASSIFIER_EXAMPLES_MAX 500000
 /* Fewer examples of either class than this: no model (the classifier says
  * nothing), as SpamAssassin's Bayes waits for 200 of each. */
 #define CLASSIFIER_MIN_EACH 50
 
-static const double cls_mix[TOKENIZE_MODELS] = {0.4, 0.4, 0.2};
+/* z = 0.2 zR + 0.4 zT + 0.4 zH; P(spam) = 1/(1+exp(-CLS_CALIB z)) */
+static const double cls_mix[TOKENIZE_MODELS] = {0.2, 0.4, 0.4};
+#define CLS_CALIB 2.0
+/* Thick threshold: an example already on the right side by this margin
+ * does not move the weights (keeps easy mail from crowding out the rest). */
+#define CLS_TONE 3.0
 
 static const char cls_model_key[] = "cls:model";
-static const char cls_ex_prefix[] = "cls:ex:";
+static const char cls_ex_prefix[] = "cls:e2:"; /* e2: the round-2 features */
 #define CLS_EX_PREFIX_LEN 7
 #define CLS_EX_KEY_LEN (CLS_EX_PREFIX_LEN + 8)
 
 struct cls_model_hdr {
-	char magic[8]; /* "MXCLS01\0" */
+	char magic[8]; /* "MXCLS02\0" */
 	uint32_t bits, models;
 	uint64_t spam, ham, version;
 	int64_t trained_at;
@@ -75,6 +82,7 @@ struct classifier_batch {
 	struct cls_item *items;
 	size_t n, cap;
 	struct strmap *index; /* id bytes -> item index + 1 */
+	pthread_mutex_t lock; /* batch_add may be called from several threads */
 };
 
 /* ---- keys and values ---------------------------------------------------- */
@@ -142,6 +150,27 @@ cls_dot(const float *w, const struct tokenize_set *s)
 	return sum / sqrt((double)s->n);
 }
 
+static double
+cls_z(const float *w, const double mix[TOKENIZE_MODELS], const struct tokenize_sets *f)
+{
+	double z = 0;
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		z += mix[k] * cls_dot(w + (size_t)k * TOKENIZE_SPACE, &f->set[k]);
+	return z;
+}
+
+double
+classifier_z(const float *w, const struct tokenize_sets *f)
+{
+	return cls_z(w, cls_mix, f);
+}
+
+double
+classifier_probability(double z)
+{
+	return 1.0 / (1.0 + exp(-CLS_CALIB * z));
+}
+
 double
 classifier_classify(struct classifier *c, const struct mime_msg *m)
 {
@@ -155,16 +184,14 @@ classifier_classify(struct classifier *c, const struct mime_msg *m)
 	double p = -1;
 	size_t want = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
 	if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
-	    len == want && memcmp(val, "MXCLS01", 8) == 0) {
+	    len == want && memcmp(val, "MXCLS02", 8) == 0) {
 		const struct cls_model_hdr *h = val;
 		const float *w = (const float *)((const char *)val + sizeof(*h));
 		struct tokenize_sets f;
 		tokenize_extract(m, &f);
-		double z = 0;
-		for (int k = 0; k < TOKENIZE_MODELS; k++)
-			z += h->mix[k] * cls_dot(w + (size_t)k * TOKENIZE_SPACE, &f.set[k]);
+		double z = cls_z(w, h->mix, &f);
 		tokenize_clear(&f);
-		p = 1.0 / (1.0 + exp(-z));
+		p = classifier_probability(z);
 	}
 	store_view_end(v);
 	return p;
@@ -180,6 +207,7 @@ classifier_batch_begin(struct classifier *c)
 	struct classifier_batch *b = xcalloc(1, sizeof(*b));
 	b->c = c;
 	b->index = strmap_new();
+	pthread_mutex_init(&b->lock, NULL);
 	return b;
 }
 
@@ -201,14 +229,15 @@ cls_stored_label(struct classifier *c, uint64_t id)
 	return label;
 }
 
-enum classifier_learn_rc
-classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
-                     enum classifier_label label)
+/* What adding id with label to the batch means; *add says whether an
+ * item must be appended for it. Called with the batch locked. */
+static enum classifier_learn_rc
+cls_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier_label label, bool *add)
 {
-	uint64_t id = tokenize_message_id(m);
 	char idb[8];
 	memcpy(idb, &id, 8);
 	void *v;
+	*add = false;
 	if (strmap_get(b->index, idb, 8, &v)) { /* seen in this batch */
 		struct cls_item *it = &b->items[(uintptr_t)v - 1];
 		if (it->label == label)
@@ -217,37 +246,62 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 		return label == CLS_FORGET ? CLS_FORGOTTEN : CLS_RELABELED;
 	}
 	int stored = cls_stored_label(b->c, id);
-	enum classifier_learn_rc rc;
-	if (label == CLS_FORGET)
-		rc = stored < 0 ? CLS_UNKNOWN : CLS_FORGOTTEN;
-	else if (stored < 0)
-		rc = CLS_LEARNED;
-	else
-		rc = stored == (int)label ? CLS_DUPLICATE : CLS_RELABELED;
-	if (rc == CLS_UNKNOWN || rc == CLS_DUPLICATE)
-		return rc;
+	if (label == CLS_FORGET) {
+		*add = stored >= 0;
+		return stored < 0 ? CLS_UNKNOWN : CLS_FORGOTTEN;
+	}
+	if (stored == (int)label)
+		return CLS_DUPLICATE;
+	*add = true;
+	return stored < 0 ? CLS_LEARNED : CLS_RELABELED;
+}
+
+static void
+cls_batch_append(struct classifier_batch *b, uint64_t id, enum classifier_label label,
+                 struct tokenize_sets *f)
+{
 	b->items = xgrow(b->items, &b->cap, b->n + 1, sizeof(*b->items));
 	struct cls_item *it = &b->items[b->n];
 	memset(it, 0, sizeof(*it));
 	it->id = id;
 	it->label = label;
-	if (label != CLS_FORGET) {
-		tokenize_extract(m, &it->f);
-		tokenize_sort(&it->f);
-	}
+	if (f)
+		it->f = *f;
 	b->n++;
+	char idb[8];
+	memcpy(idb, &id, 8);
 	strmap_put(b->index, idb, 8, (void *)(uintptr_t)b->n);
+}
+
+enum classifier_learn_rc
+classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
+                     enum classifier_label label)
+{
+	uint64_t id = tokenize_message_id(m);
+	bool add;
+	pthread_mutex_lock(&b->lock);
+	enum classifier_learn_rc rc = cls_batch_decide(b, id, label, &add);
+	if (add && label == CLS_FORGET)
+		cls_batch_append(b, id, label, NULL);
+	pthread_mutex_unlock(&b->lock);
+	if (!add || label == CLS_FORGET)
+		return rc;
+	/* the costly part, outside the lock */
+	struct tokenize_sets f;
+	tokenize_extract(m, &f);
+	tokenize_sort(&f);
+	pthread_mutex_lock(&b->lock);
+	rc = cls_batch_decide(b, id, label, &add); /* another thread may have added it */
+	if (add)
+		cls_batch_append(b, id, label, &f);
+	pthread_mutex_unlock(&b->lock);
+	if (!add)
+		tokenize_clear(&f);
 	return rc;
 }
 
 /* ---- training ----------------------------------------------------------------------- */
 
-struct cls_ex {
-	uint64_t id;
-	int label;
-	const uint32_t *idx[TOKENIZE_MODELS];
-	uint32_t n[TOKENIZE_MODELS];
-};
 
 struct cls_order {
 	uint64_t key, id;
@@ -273,7 +327,7 @@ cls_order_cmp(const void *a, const void *b)
 }
 
 struct cls_train {
-	const struct cls_ex *ex;
+	const struct classifier_example *ex;
 	size_t n;
 	struct cls_order **orders; /* one per pass, shared */
 	int model;
@@ -289,7 +343,7 @@ cls_train_model(void *arg)
 	for (int p = 0; p < CLS_PASSES; p++) {
 		const struct cls_order *ord = t->orders[p];
 		for (size_t j = 0; j < t->n; j++) {
-			const struct cls_ex *e = &t->ex[ord[j].i];
+			const struct classifier_example *e = &t->ex[ord[j].i];
 			uint32_t n = e->n[k];
 			if (n == 0)
 				continue;
@@ -298,6 +352,8 @@ cls_train_model(void *arg)
 			for (uint32_t i = 0; i < n; i++)
 				sum += w[idx[i]];
 			double z = s * sum;
+			if (e->label ? z > CLS_TONE : z < -CLS_TONE)
+				continue;
 			double g = (double)e->label - 1.0 / (1.0 + exp(-z));
 			float step = (float)(CLS_LR * g * s);
 			for (uint32_t i = 0; i < n; i++)
@@ -307,12 +363,55 @@ cls_train_model(void *arg)
 	return NULL;
 }
 
+void
+classifier_train(const struct classifier_example *ex, size_t n, float *w)
+{
+	/* the pass orders depend only on the examples */
+	struct cls_order *orders[CLS_PASSES];
+	for (int p = 0; p < CLS_PASSES; p++) {
+		orders[p] = xmalloc((n ? n : 1) * sizeof(struct cls_order));
+		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
+		for (size_t i = 0; i < n; i++) {
+			orders[p][i].key = cls_splitmix64(ex[i].id ^ salt);
+			orders[p][i].id = ex[i].id;
+			orders[p][i].i = (uint32_t)i;
+		}
+		qsort(orders[p], n, sizeof(struct cls_order), cls_order_cmp);
+	}
+	/* the three models are independent: train them side by side */
+	struct cls_train tr[TOKENIZE_MODELS];
+	pthread_t th[TOKENIZE_MODELS];
+	bool started[TOKENIZE_MODELS] = {false};
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
+		tr[k] = (struct cls_train){ex, n, orders, k, w + (size_t)k * TOKENIZE_SPACE};
+		started[k] = pthread_create(&th[k], NULL, cls_train_model, &tr[k]) == 0;
+		if (!started[k])
+			cls_train_model(&tr[k]);
+	}
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		if (started[k])
+			pthread_join(th[k], NULL);
+	for (int p = 0; p < CLS_PASSES; p++)
+		free(orders[p]);
+}
+
 struct cls_collect {
-	struct cls_ex *ex;
+	struct classifier_example *ex;
 	size_t n, cap;
 	uint64_t spam, ham;
 	bool overflow;
+	void **copies; /* values the store had at unaligned addresses */
+	size_t ncopies, ccap;
 };
+
+static void
+cls_collect_free(struct cls_collect *c)
+{
+	for (size_t i = 0; i < c->ncopies; i++)
+		free(c->copies[i]);
+	free(c->copies);
+	free(c->ex);
+}
 
 static int
 cls_collect_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -324,6 +423,15 @@ cls_collect_one(const void *key, size_t klen, const void *val, size_t vlen, void
 		c->overflow = true;
 		return 1;
 	}
+	/* read in place when aligned (large values are, on their own pages);
+	 * small ones share a page with their key and may not be */
+	if ((uintptr_t)val % sizeof(uint32_t) != 0) {
+		void *copy = xmalloc(vlen);
+		memcpy(copy, val, vlen);
+		c->copies = xgrow(c->copies, &c->ccap, c->ncopies + 1, sizeof(void *));
+		c->copies[c->ncopies++] = copy;
+		val = copy;
+	}
 	const uint32_t *v = val;
 	size_t total = 0;
 	for (int m = 0; m < TOKENIZE_MODELS; m++)
@@ -331,7 +439,7 @@ cls_collect_one(const void *key, size_t klen, const void *val, size_t vlen, void
 	if (vlen != 4 + 4 * TOKENIZE_MODELS + 4 * total)
 		return 0; /* damaged: skip */
 	c->ex = xgrow(c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
-	struct cls_ex *e = &c->ex[c->n++];
+	struct classifier_example *e = &c->ex[c->n++];
 	e->id = cls_key_id(key);
 	e->label = v[0] == CLS_SPAM;
 	const uint32_t *p = v + 1 + TOKENIZE_MODELS;
@@ -354,7 +462,7 @@ cls_retrain(struct store_txn *t, uint64_t version)
 {
 	struct cls_collect col = {0};
 	if (store_txn_scan(t, cls_ex_prefix, CLS_EX_PREFIX_LEN, cls_collect_one, &col) < 0) {
-		free(col.ex);
+		cls_collect_free(&col);
 		return -1;
 	}
 	if (col.overflow)
@@ -362,14 +470,14 @@ cls_retrain(struct store_txn *t, uint64_t version)
 		         CLASSIFIER_EXAMPLES_MAX);
 	if (col.spam < CLASSIFIER_MIN_EACH || col.ham < CLASSIFIER_MIN_EACH) {
 		/* too few to judge by: no model until there are enough of both */
-		free(col.ex);
+		cls_collect_free(&col);
 		store_txn_del(t, cls_model_key, sizeof(cls_model_key) - 1);
 		return 0;
 	}
 	size_t mlen = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
 	char *model = xcalloc(1, mlen);
 	struct cls_model_hdr *h = (struct cls_model_hdr *)model;
-	memcpy(h->magic, "MXCLS01", 8);
+	memcpy(h->magic, "MXCLS02", 8);
 	h->bits = TOKENIZE_BITS;
 	h->models = TOKENIZE_MODELS;
 	h->spam = col.spam;
@@ -378,43 +486,27 @@ cls_retrain(struct store_txn *t, uint64_t version)
 	h->trained_at = (int64_t)mx_clock_wall();
 	for (int k = 0; k < TOKENIZE_MODELS; k++)
 		h->mix[k] = cls_mix[k];
-	float *w = (float *)(model + sizeof(*h));
+	/* trained in a separate buffer on huge pages where the system has
+	 * them: the updates hit the 12 MB of weights at random, and with 4 KB
+	 * pages most of them would miss the TLB */
+	size_t wlen = sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
+	float *w = NULL;
+	if (posix_memalign((void **)&w, CLS_HUGE, wlen) != 0)
+		abort();
+	madvise(w, wlen, MADV_HUGEPAGE);
+	memset(w, 0, wlen);
 
 	uint64_t t0 = mx_clock_mono_ms();
-	/* the pass orders depend only on the examples */
-	struct cls_order *orders[CLS_PASSES];
-	for (int p = 0; p < CLS_PASSES; p++) {
-		orders[p] = xmalloc((col.n ? col.n : 1) * sizeof(struct cls_order));
-		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
-		for (size_t i = 0; i < col.n; i++) {
-			orders[p][i].key = cls_splitmix64(col.ex[i].id ^ salt);
-			orders[p][i].id = col.ex[i].id;
-			orders[p][i].i = (uint32_t)i;
-		}
-		qsort(orders[p], col.n, sizeof(struct cls_order), cls_order_cmp);
-	}
-	/* the three models are independent: train them side by side */
-	struct cls_train tr[TOKENIZE_MODELS];
-	pthread_t th[TOKENIZE_MODELS];
-	bool started[TOKENIZE_MODELS] = {false};
-	for (int k = 0; k < TOKENIZE_MODELS; k++) {
-		tr[k] = (struct cls_train){col.ex, col.n, orders, k, w + (size_t)k * TOKENIZE_SPACE};
-		started[k] = pthread_create(&th[k], NULL, cls_train_model, &tr[k]) == 0;
-		if (!started[k])
-			cls_train_model(&tr[k]);
-	}
-	for (int k = 0; k < TOKENIZE_MODELS; k++)
-		if (started[k])
-			pthread_join(th[k], NULL);
-	for (int p = 0; p < CLS_PASSES; p++)
-		free(orders[p]);
+	classifier_train(col.ex, col.n, w);
 	h->train_seconds = (double)(mx_clock_mono_ms() - t0) / 1000.0;
 	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
 	         (unsigned long long)version, (unsigned long long)col.spam,
 	         (unsigned long long)col.ham, h->train_seconds);
+	memcpy(model + sizeof(*h), w, wlen);
+	free(w);
 	int rc = store_txn_put(t, cls_model_key, sizeof(cls_model_key) - 1, model, mlen, 0);
 	free(model);
-	free(col.ex);
+	cls_collect_free(&col);
 	return rc;
 }
 
@@ -461,6 +553,7 @@ out:
 		tokenize_clear(&b->items[i].f);
 	free(b->items);
 	strmap_free(b->index);
+	pthread_mutex_destroy(&b->lock);
 	free(b);
 	return rc;
 }
@@ -474,6 +567,7 @@ classifier_batch_abort(struct classifier_batch *b)
 		tokenize_clear(&b->items[i].f);
 	free(b->items);
 	strmap_free(b->index);
+	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
 

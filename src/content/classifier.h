@@ -20,6 +20,7 @@
 
 #include "mime.h"
 #include "store.h"
+#include "tokenize.h"
 
 struct classifier;
 struct classifier_batch;
@@ -50,7 +51,9 @@ void classifier_close(struct classifier *c);
 double classifier_classify(struct classifier *c, const struct mime_msg *m);
 
 /* Learning in batches: examples are added, then commit retrains the model
- * from every stored example and writes it, all in one store transaction. */
+ * from every stored example and writes it, all in one store transaction.
+ * classifier_batch_add may be called from several threads at once (the
+ * features are extracted outside the batch's lock). */
 struct classifier_batch *classifier_batch_begin(struct classifier *c);
 enum classifier_learn_rc classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
                                               enum classifier_label label);
@@ -59,5 +62,22 @@ int classifier_batch_commit(struct classifier_batch *b);
 void classifier_batch_abort(struct classifier_batch *b);
 
 int classifier_stats(struct classifier *c, struct classifier_stats *out);
+
+/* The learner itself (exposed for tests): trains the TOKENIZE_MODELS
+ * models from the examples into w (TOKENIZE_MODELS x TOKENIZE_SPACE
+ * floats, zeroed by the caller): CLS_PASSES passes, each in the order of
+ * splitmix64(id ^ (pass+1) * golden), logistic updates with a thick
+ * threshold; docs/classifier.md has the recipe. */
+struct classifier_example {
+	uint64_t id;
+	int label; /* 1 spam, 0 ham */
+	const uint32_t *idx[TOKENIZE_MODELS]; /* each set's indices, ascending */
+	uint32_t n[TOKENIZE_MODELS];
+};
+void classifier_train(const struct classifier_example *ex, size_t n, float *w);
+/* The combined log-odds z of one message's sets under weights w, and the
+ * spam probability it means. */
+double classifier_z(const float *w, const struct tokenize_sets *f);
+double classifier_probability(double z);
 
 #endif

@@ -14,7 +14,7 @@ static const struct {
 	uint32_t cp;
 } html_entities[] = {
 	{"amp", '&'},    {"lt", '<'},      {"gt", '>'},     {"quot", '"'},    {"apos", '\''},
-	{"nbsp", ' '},   {"copy", 0xa9},   {"reg", 0xae},   {"trade", 0x2122}, {"euro", 0x20ac},
+	{"nbsp", 0xa0},  {"copy", 0xa9},   {"reg", 0xae},   {"trade", 0x2122}, {"euro", 0x20ac},
 	{"pound", 0xa3}, {"yen", 0xa5},    {"cent", 0xa2},  {"mdash", 0x2014}, {"ndash", 0x2013},
 	{"hellip", 0x2026}, {"laquo", 0xab}, {"raquo", 0xbb}, {"middot", 0xb7}, {"bull", 0x2022},
 	{"rsquo", 0x2019}, {"lsquo", 0x2018}, {"rdquo", 0x201d}, {"ldquo", 0x201c}, {"shy", 0},
@@ -145,8 +145,20 @@ html_attrs(const char *p, size_t n, html_url_cb cb, void *arg)
 		bool url = (nl == 4 && mx_str_caseprefix(p + ns, 4, "href")) ||
 		           (nl == 3 && mx_str_caseprefix(p + ns, 3, "src")) ||
 		           (nl == 6 && mx_str_caseprefix(p + ns, 6, "action"));
-		if (url && vl > 0 && vl <= HTML_ATTR_MAX && cb != NULL)
-			cb(p + vs, vl, arg);
+		if (url && vl > 0 && vl <= HTML_ATTR_MAX && cb != NULL) {
+			/* entities decoded: "&#109;ailto:" is how links hide */
+			struct buf v;
+			buf_init(&v, HTML_ATTR_MAX * 4);
+			for (size_t k = 0; k < vl; k++) {
+				if (p[vs + k] == '&')
+					k += html_entity(p + vs + k + 1, vl - k - 1, &v);
+				else
+					buf_appendc(&v, p[vs + k]);
+			}
+			if (v.len > 0)
+				cb(v.data, v.len, arg);
+			buf_clear(&v);
+		}
 	}
 }
 

@@ -37,10 +37,14 @@
 
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 
+static pthread_key_t mime_iconv_key; /* per-thread converters, see mime_iconv */
+static void mime_iconv_free(void *p);
+
 static void
 mime_init(void)
 {
 	g_mime_init();
+	pthread_key_create(&mime_iconv_key, mime_iconv_free);
 }
 
 void
@@ -181,7 +185,8 @@ mime_headers(const char *data, size_t len, struct mime_hdr *h, size_t max, size_
 	return len;
 }
 
-/* A header's value unfolded (line breaks removed), NUL-terminated, capped. */
+/* A header's value unfolded (each fold read as one space), NUL-terminated,
+ * capped. */
 static char *
 mime_unfold(const char *v, size_t vlen, size_t cap)
 {
@@ -191,8 +196,18 @@ mime_unfold(const char *v, size_t vlen, size_t cap)
 	size_t o = 0;
 	for (size_t i = 0; i < vlen; i++) {
 		char c = v[i];
-		if (c == '\r' || c == '\n')
+		if (c == '\r')
 			continue;
+		if (c == '\n') {
+			/* a fold (line break and its indent) reads as one space */
+			size_t j = i + 1;
+			while (j < vlen && (v[j] == ' ' || v[j] == '\t'))
+				j++;
+			if (j > i + 1)
+				out[o++] = ' ';
+			i = j - 1;
+			continue;
+		}
 		out[o++] = c == '\0' ? ' ' : c;
 	}
 	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
@@ -215,6 +230,59 @@ mime_find(const struct mime_hdr *h, size_t n, const char *name)
 
 /* Converts src (charset) to UTF-8 into out; unknown charsets are read as
  * Latin-1.  Bytes iconv cannot convert become U+FFFD. */
+/* Converters to UTF-8, kept per thread: opening one costs more than most
+ * messages' whole analysis. A small cache, replaced round-robin. */
+#define MIME_ICONV_CACHE 8
+struct mime_iconv_cache {
+	char name[MIME_ICONV_CACHE][40];
+	iconv_t cd[MIME_ICONV_CACHE];
+	unsigned n, next;
+};
+
+static void
+mime_iconv_free(void *p)
+{
+	struct mime_iconv_cache *c = p;
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->cd[i] != (iconv_t)-1)
+			g_mime_iconv_close(c->cd[i]);
+	free(c);
+}
+
+/* A converter from charset to UTF-8 in its initial state, or (iconv_t)-1
+ * when the charset is unknown (that answer is cached too). */
+static iconv_t
+mime_iconv(const char *charset)
+{
+	struct mime_iconv_cache *c = pthread_getspecific(mime_iconv_key);
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		pthread_setspecific(mime_iconv_key, c);
+	}
+	char name[40];
+	if (mx_strlcpy(name, charset, sizeof(name)) < 0)
+		return (iconv_t)-1; /* no charset has such a name */
+	mx_str_lower(name);
+	for (unsigned i = 0; i < c->n; i++) {
+		if (strcmp(c->name[i], name) == 0) {
+			if (c->cd[i] != (iconv_t)-1)
+				iconv(c->cd[i], NULL, NULL, NULL, NULL);
+			return c->cd[i];
+		}
+	}
+	unsigned slot;
+	if (c->n < MIME_ICONV_CACHE) {
+		slot = c->n++;
+	} else {
+		slot = c->next++ % MIME_ICONV_CACHE;
+		if (c->cd[slot] != (iconv_t)-1)
+			g_mime_iconv_close(c->cd[slot]);
+	}
+	memcpy(c->name[slot], name, sizeof(name));
+	c->cd[slot] = g_mime_iconv_open("UTF-8", name);
+	return c->cd[slot];
+}
+
 static void
 mime_charset(struct mime_walk *w, const char *charset, const char *src, size_t n, struct buf *out)
 {
@@ -223,10 +291,10 @@ mime_charset(struct mime_walk *w, const char *charset, const char *src, size_t n
 		mime_utf8_into(out, &w->m->flags, src, n);
 		return;
 	}
-	iconv_t cd = g_mime_iconv_open("UTF-8", charset);
+	iconv_t cd = mime_iconv(charset);
 	if (cd == (iconv_t)-1) {
 		w->m->flags |= MIME_F_CHARSET;
-		cd = g_mime_iconv_open("UTF-8", "iso-8859-1");
+		cd = mime_iconv("iso-8859-1");
 		if (cd == (iconv_t)-1) {
 			mime_utf8_into(out, &w->m->flags, src, n);
 			return;
@@ -252,7 +320,6 @@ mime_charset(struct mime_walk *w, const char *charset, const char *src, size_t n
 			iconv(cd, NULL, NULL, NULL, NULL);
 		}
 	}
-	g_mime_iconv_close(cd);
 }
 
 /* Decodes the transfer encoding of body into w->tmp. */
@@ -554,6 +621,18 @@ mime_analyse(const char *data, size_t len, const struct mime_limits *lim, struct
 		out->flags |= MIME_F_TEXT_CUT;
 	buf_clear(&w.tmp);
 	strmap_free(w.hosts);
+}
+
+char *
+mime_decode_words(const char *s)
+{
+	if (strstr(s, "=?") == NULL)
+		return xstrdup(s);
+	pthread_once(&mime_once, mime_init);
+	char *dec = g_mime_utils_header_decode_text(NULL, s);
+	char *out = xstrdup(dec ? dec : s);
+	g_free(dec);
+	return out;
 }
 
 void

@@ -14,6 +14,7 @@
 #ifndef MX_TOKENIZE_H
 #define MX_TOKENIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +46,11 @@ uint64_t tokenize_message_id(const struct mime_msg *m);
 uint32_t tokenize_fnv1a32(const void *p, size_t n, uint32_t h);
 uint32_t tokenize_fold(uint32_t h);
 uint64_t tokenize_fnv1a64(const void *p, size_t n);
+size_t tokenize_shape(const char *s, size_t n, char *out); /* out: n bytes */
+void tokenize_regdom(const char *host, size_t n, char *out, size_t outlen);
+bool tokenize_excluded(const char *name); /* lowercase header name */
+/* Tests and debugging: when set, called with every token (not the R
+ * 4-grams) as it is emitted; header is true for tokens of both T and H. */
+extern void (*tokenize_trace)(bool header, const char *prefix, size_t plen, const char *s, size_t n);
 
 #endif

@@ -173,10 +173,13 @@ test_html(void **state)
 	const char *h = "<html><head><style>p{x}</style><script>evil()</script></head><body>"
 	                "<p>Hi&nbsp;there &amp; &#169; &#x20AC; &bogus;</p><!-- hidden -->"
 	                "<a href='http://one.test/'>one</a><img src=\"https://two.test/i.png\">"
+	                "<a href=\"&#104;ttp://three.test/?a=1&amp;b=2\">3</a>"
 	                "<br>line&lt;2&gt; a < b</body></html>";
 	html_to_text(h, strlen(h), &b, html_url, urls);
-	assert_string_equal(b.data, "Hi there & \xc2\xa9 \xe2\x82\xac &bogus;\none\nline<2> a < b");
-	assert_string_equal(urls, "http://one.test/|https://two.test/i.png|");
+	/* &nbsp; is U+00A0, as written; links keep no text of their own */
+	assert_string_equal(b.data, "Hi\xc2\xa0there & \xc2\xa9 \xe2\x82\xac &bogus;\none3\nline<2> a < b");
+	/* entities in links are decoded: that is how links hide from filters */
+	assert_string_equal(urls, "http://one.test/|https://two.test/i.png|http://three.test/?a=1&b=2|");
 	buf_clear(&b);
 	/* unterminated constructs */
 	buf_init(&b, 1 << 16);

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests: tokenize and the learner, against the reference vectors of
+ * the research behind docs/classifier.md (hashes, header shapes, registered
+ * domains, exclusions, one learner run), the tokens of a hand-made message,
+ * hostile header values, and, when the corpus is at hand (MX_CORPUS, set by
+ * ./mxg test), the feature sets of five training messages.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "classifier.h"
+#include "mime.h"
+#include "tokenize.h"
+
+/* ---- tokens seen through the trace hook ------------------------------------------ */
+
+static char seen[1 << 20];
+static size_t seen_len;
+
+static void
+trace(bool header, const char *pre, size_t pl, const char *s, size_t n)
+{
+	if (seen_len + pl + n + 4 >= sizeof(seen))
+		return;
+	seen[seen_len++] = header ? 'H' : 'T';
+	seen[seen_len++] = ' ';
+	memcpy(seen + seen_len, pre, pl);
+	seen_len += pl;
+	memcpy(seen + seen_len, s, n);
+	seen_len += n;
+	seen[seen_len++] = '\n';
+	seen[seen_len] = '\0';
+}
+
+static void
+extract(const char *msg, size_t len, struct tokenize_sets *f)
+{
+	struct mime_limits lim;
+	mime_limits_default(&lim);
+	struct mime_msg m;
+	mime_analyse(msg, len, &lim, &m);
+	seen_len = 0;
+	seen[0] = '\0';
+	tokenize_trace = trace;
+	tokenize_extract(&m, f);
+	tokenize_trace = NULL;
+	tokenize_sort(f);
+	mime_msg_clear(&m);
+}
+
+static bool
+has(const char *line)
+{
+	char want[512];
+	snprintf(want, sizeof(want), "\n%s\n", line);
+	char *all = malloc(seen_len + 2);
+	all[0] = '\n';
+	memcpy(all + 1, seen, seen_len + 1);
+	bool r = strstr(all, want) != NULL;
+	free(all);
+	return r;
+}
+
+/* ---- reference vectors -------------------------------------------------------------- */
+
+static void
+test_hashes(void **state)
+{
+	(void)state;
+	assert_int_equal(tokenize_fnv1a32("", 0, 0x811c9dc5u), 0x811c9dc5u);
+	assert_int_equal(tokenize_fold(0x811c9dc5u), 824788);
+	assert_int_equal(tokenize_fnv1a32("a", 1, 0x811c9dc5u), 0xe40c292cu);
+	assert_int_equal(tokenize_fold(0xe40c292cu), 796524);
+	assert_int_equal(tokenize_fold(tokenize_fnv1a32("spam", 4, 0x811c9dc5u)), 97384);
+	assert_int_equal(tokenize_fold(tokenize_fnv1a32("cons:fromname=match", 19, 0x811c9dc5u)), 17244);
+	assert_int_equal(tokenize_fold(tokenize_fnv1a32("rx0:helo=fqdn", 13, 0x811c9dc5u)), 179176);
+	const char *sd = "shape:date=Aa, 99 Aa 9999 99:99:99 -9999";
+	assert_int_equal(tokenize_fold(tokenize_fnv1a32(sd, strlen(sd), 0x811c9dc5u)), 396838);
+	assert_true(tokenize_fnv1a64("", 0) == 0xcbf29ce484222325ull);
+	assert_true(tokenize_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cull);
+	assert_true(tokenize_fnv1a64("foobar", 6) == 0x85944171f73967e8ull);
+}
+
+static void
+test_excluded(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {"x-spam-status", "x-spamcop-disposition", "x-virus-scanned",
+	                                  "x-mailscanner", "x-ucsc-cats-mailscanner", "x-uvscan-result",
+	                                  "x-scanned-by", "x-junk1", "dcc", "x-keywords", "x-razor-id",
+	                                  "x-antiabuse", NULL};
+	static const char *const no[] = {"received", "x-mailer", "x-status", "list-id", "x-dumb-filters",
+	                                 "delivered-to", NULL};
+	for (int i = 0; yes[i]; i++)
+		assert_true(tokenize_excluded(yes[i]));
+	for (int i = 0; no[i]; i++)
+		assert_false(tokenize_excluded(no[i]));
+}
+
+static void
+test_shape(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+		{"Tue, 3 Sep 2002 15:02:41 -0500 (CDT)", "Aa, 9 Aa 9999 99:99:99 -9999 (A)"},
+		{"<200209032002.g83K2buK013193@lerami.lerc", "<9999.a99A9aA9999@a.a"},
+		{"\"FOXSports FLASH\" <FOXSportsFLASH@mailin", "\"Aa A\" <AaA@a"},
+		{"text/html; charset=\"us-ascii\"", "a/a; a=\"a-a\""},
+		{"caf\xe9 12345 ABCdef", "a8 9999 Aa"},
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char out[64];
+		size_t n = tokenize_shape(v[i].in, strlen(v[i].in), out);
+		out[n] = '\0';
+		assert_string_equal(out, v[i].out);
+	}
+}
+
+static void
+test_regdom(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+		{"mail.example.com", "example.com"}, {"a.b.example.co.uk", "example.co.uk"},
+		{"example.com", "example.com"},      {"192.168.1.20", "192.168.1.20"},
+		{"www.foo.com.au", "foo.com.au"},    {"x.y.z.de", "y.z.de"},
+		{".host.example.org.", "example.org"}, {"1..2", ".2"},
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char out[128];
+		tokenize_regdom(v[i].in, strlen(v[i].in), out, sizeof(out));
+		assert_string_equal(out, v[i].out);
+	}
+}
+
+/* The learner on four tiny examples (model R only), as the reference ran it. */
+static void
+test_learner(void **state)
+{
+	(void)state;
+	static const uint32_t x0[] = {1, 2, 3}, x1[] = {3, 4}, x2[] = {5}, x3[] = {1, 4, 5, 6};
+	struct classifier_example ex[4] = {
+		{1, 1, {x0, NULL, NULL}, {3, 0, 0}},
+		{2, 0, {x1, NULL, NULL}, {2, 0, 0}},
+		{3, 1, {x2, NULL, NULL}, {1, 0, 0}},
+		{4, 0, {x3, NULL, NULL}, {4, 0, 0}},
+	};
+	float *w = calloc((size_t)TOKENIZE_MODELS * TOKENIZE_SPACE, sizeof(float));
+	classifier_train(ex, 4, w);
+	static const double want[7] = {0, 0.328268111, 3.8840282, 1.24147439, -6.19831419, 3.05664039,
+	                               -3.55576038};
+	for (int i = 0; i < 7; i++)
+		assert_true(fabs((double)w[i] - want[i]) < 1e-5);
+	/* models without features stay at zero */
+	for (size_t i = 0; i < 16; i++)
+		assert_true(w[TOKENIZE_SPACE + i] == 0 && w[2 * TOKENIZE_SPACE + i] == 0);
+	free(w);
+}
+
+/* ---- a hand-made message ---------------------------------------------------------------- */
+
+static const char msg1[] =
+	"Return-Path: <bounce@lists.example.org>\r\n"
+	"Received: from mx.example.net (mx.example.net [192.0.2.7])\r\n"
+	"\tby gw.example.com (mxguard) with ESMTP id 1 for <bob@example.com>; Tue, 3 Sep 2002 15:02:41 -0500\r\n"
+	"Received: from [10.1.2.3] (helo=laptop) by mx.example.net; Tue, 3 Sep 2002 15:02:40 -0500\r\n"
+	"X-Spam-Status: No, score=-2.0\r\n"
+	"X-Virus-Scanned: clean\r\n"
+	"From: \"Example News\" <news@example.org>\r\n"
+	"To: Bob <bob@example.com>, carol@example.com\r\n"
+	"Subject: =?utf-8?q?Caf=C3=A9_news?=\r\n"
+	"Date: Tue, 3 Sep 2002 15:02:41 -0500 (CDT)\r\n"
+	"Message-ID: <abc123@example.org>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: text/plain; charset=us-ascii\r\n"
+	"\r\n"
+	"Hello Bob, visit http://www.example.org/a?b=1 today.\r\n";
+
+static void
+test_message_tokens(void **state)
+{
+	(void)state;
+	struct tokenize_sets f;
+	extract(msg1, sizeof(msg1) - 1, &f);
+	/* group 1: values by header; dates reduced to weekday, hour, zone */
+	assert_true(has("H from:news@example.org"));
+	assert_true(has("H from:dom=example.org"));
+	assert_true(has("H to:dom=example.com"));
+	assert_true(has("H subject:caf\xc3\xa9"));
+	assert_true(has("H date:wd=tue"));
+	assert_true(has("H date:hh=15"));
+	assert_true(has("H date:tz=-0500"));
+	assert_false(has("H date:2002"));
+	assert_true(has("H received:mx.example.net"));
+	assert_true(has("H rcv:dom=example.net"));
+	/* group 2: the Received chain, bottom hop first */
+	assert_true(has("H rx0:helo=ip"));
+	assert_true(has("H rx0:ip=priv"));
+	assert_true(has("H rx1:helo=fqdn"));
+	assert_true(has("H rx1:rdns=some"));
+	assert_true(has("H rx1:ip=pub"));
+	assert_true(has("H rx1:hr=same"));
+	assert_true(has("H rt0:helo=fqdn"));
+	assert_true(has("H rx:n=2"));
+	assert_true(has("H cons:fromrcv=nomatch"));
+	assert_true(has("H rcpt:n=2"));
+	assert_true(has("H rcpt:env_in_to=addr"));
+	/* 2b: "Example News" <news@example.org>: a name word is in the address */
+	assert_true(has("H cons:fromname=match"));
+	/* 3, 4: shapes and header names; excluded headers give nothing */
+	assert_true(has("H shape:date=Aa, 9 Aa 9999 99:99:99 -9999 (A)"));
+	assert_true(has("H hn:received"));
+	assert_true(has("H ho:^>return-path"));
+	assert_false(strstr(seen, "x-spam") != NULL);
+	assert_false(strstr(seen, "x-virus") != NULL);
+	assert_true(has("H ho:received>from"));
+	/* T only: structure, consistency, body words */
+	assert_true(has("T mime:text/plain"));
+	assert_true(has("T cons:urlfrom=match"));
+	assert_true(has("T cons:message-id=match"));
+	assert_true(has("T hello"));
+	assert_true(has("T http://www.example.org/a?b=1"));
+	/* R: 4-grams of the body ("hello bob, ...", 53 bytes with its LF) */
+	assert_true(f.set[TOKENIZE_R].n > 30 && f.set[TOKENIZE_R].n <= 50);
+	/* H is the header part of T */
+	assert_true(f.set[TOKENIZE_H].n > 20 && f.set[TOKENIZE_H].n < f.set[TOKENIZE_T].n);
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		for (size_t i = 1; i < f.set[k].n; i++)
+			assert_true(f.set[k].v[i - 1] < f.set[k].v[i]); /* sorted sets */
+	tokenize_clear(&f);
+}
+
+/* Hostile headers: long runs that a naive matcher would rescan at every
+ * position; they must take linear time and give sane tokens. */
+static void
+test_hostile(void **state)
+{
+	(void)state;
+	size_t big = 60000;
+	char *msg = malloc(4 * big + 256);
+	size_t o = 0;
+	o += (size_t)sprintf(msg + o, "Received: from ");
+	for (size_t i = 0; i < big; i++)
+		msg[o++] = 'a';
+	o += (size_t)sprintf(msg + o, " (");
+	for (size_t i = 0; i < big; i++)
+		msg[o++] = i % 2 ? '.' : '1';
+	o += (size_t)sprintf(msg + o, ")\r\nTo: ");
+	for (size_t i = 0; i < big; i++)
+		msg[o++] = i % 3 ? 'x' : '@';
+	o += (size_t)sprintf(msg + o, "\r\nFrom: ");
+	for (size_t i = 0; i < big / 2; i++)
+		msg[o++] = "for "[i % 4];
+	o += (size_t)sprintf(msg + o, "\r\n\r\nbody\r\n");
+	struct tokenize_sets f;
+	clock_t t0 = clock();
+	for (int r = 0; r < 20; r++) {
+		extract(msg, o, &f);
+		tokenize_clear(&f);
+	}
+	/* generous: a quadratic matcher takes minutes here */
+	assert_true((double)(clock() - t0) / CLOCKS_PER_SEC < 20.0);
+	extract(msg, o, &f);
+	assert_true(has("H rx0:helo=fqdn") || has("H rx0:helo=nodot"));
+	assert_int_equal(f.set[TOKENIZE_R].n, 2); /* "body\n": "body", "ody\n" */
+	tokenize_clear(&f);
+	/* nothing at all, and no body */
+	extract("", 0, &f);
+	assert_int_equal(f.set[TOKENIZE_R].n, 0);
+	tokenize_clear(&f);
+	extract("Subject: x\r\n", 12, &f);
+	assert_int_equal(f.set[TOKENIZE_R].n, 0);
+	assert_true(has("H subject:x"));
+	tokenize_clear(&f);
+	free(msg);
+}
+
+/* ---- the corpus (reference feature sets of five training messages) ----------------------- */
+
+static const struct {
+	const char *path;
+	uint64_t id;
+	size_t n[3];
+	uint32_t first[3], last[3];
+} corpus_vec[] = {
+	{"easy-ham-1/00003.860e3c3cee1b42ead714c5c874fe25f7.txt", 0xe845f65b2ba212b3ull, {1172, 344, 186},
+	 {1286, 758, 758}, {1046019, 1043550, 1033045}},
+	{"easy-ham-1/00004.864220c5b6930b209cc287c361c99af1.txt", 0xb6dffda2128942f9ull, {865, 305, 183},
+	 {2241, 3065, 3065}, {1048511, 1045862, 1031737}},
+	{"easy-ham-1/00006.253ea2f9a9cc36fa0b1129b04b806608.txt", 0xef468a2d94f343baull, {543, 270, 198},
+	 {3092, 3792, 3792}, {1047518, 1033045, 1033045}},
+	{"spam-1/00032.7b07a09236ce9feb12d80197144d3206.txt", 0x37f99073398d0585ull, {550, 274, 200},
+	 {68, 10980, 10980}, {1046070, 1045035, 1021466}},
+	{"spam-2/00939.8d335bc76836e51b449de9f6b38aa0f8.txt", 0x5ede8c1b006a1703ull, {640, 301, 221},
+	 {697, 3356, 3356}, {1047836, 1047374, 1047374}},
+};
+
+static void
+test_corpus(void **state)
+{
+	(void)state;
+	const char *dir = getenv("MX_CORPUS");
+	if (dir == NULL || *dir == '\0') {
+		print_message("MX_CORPUS not set: corpus vectors skipped (./mxg test sets it)\n");
+		skip();
+	}
+	for (size_t i = 0; i < sizeof(corpus_vec) / sizeof(corpus_vec[0]); i++) {
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/%s", dir, corpus_vec[i].path);
+		FILE *fp = fopen(path, "rb");
+		if (fp == NULL)
+			fail_msg("%s: not found (scripts/corpus.sh fetches the corpus)", path);
+		static char buf[1 << 20];
+		size_t n = fread(buf, 1, sizeof(buf), fp);
+		fclose(fp);
+		struct mime_limits lim;
+		mime_limits_default(&lim);
+		struct mime_msg m;
+		mime_analyse(buf, n, &lim, &m);
+		assert_true(tokenize_message_id(&m) == corpus_vec[i].id);
+		struct tokenize_sets f;
+		tokenize_extract(&m, &f);
+		tokenize_sort(&f);
+		for (int k = 0; k < 3; k++) {
+			assert_int_equal(f.set[k].n, corpus_vec[i].n[k]);
+			assert_int_equal(f.set[k].v[0], corpus_vec[i].first[k]);
+			assert_int_equal(f.set[k].v[f.set[k].n - 1], corpus_vec[i].last[k]);
+		}
+		tokenize_clear(&f);
+		mime_msg_clear(&m);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hashes),  cmocka_unit_test(test_excluded),
+		cmocka_unit_test(test_shape),   cmocka_unit_test(test_regdom),
+		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens),
+		cmocka_unit_test(test_hostile), cmocka_unit_test(test_corpus),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
