@@ -262,6 +262,11 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 	         scan_action_name(res.action), *syms ? syms : "none");
 	bool final = false;
 	ws->nodsn = res.action != SCAN_ACCEPT;
+	stats_inc(STAT_CONTENT_SCANNED);
+	if (res.action != SCAN_ACCEPT)
+		stats_inc(res.action == SCAN_REJECT     ? STAT_CONTENT_REJECT
+		          : res.action == SCAN_TEMPFAIL ? STAT_CONTENT_TEMPFAIL
+		                                        : STAT_CONTENT_TAG);
 	if (res.action == SCAN_REJECT) {
 		smtpd_verdict_custom(v, 550, "5.7.1", "Message rejected as spam (score %.1f)", res.score);
 		mx_strlcpy(v->log, ws->scanlog, sizeof(v->log));

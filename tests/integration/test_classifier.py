@@ -16,8 +16,9 @@ import subprocess
 
 import pytest
 
-from conftest import MXGUARD, SOURCE
+from conftest import MXGUARD, SOURCE, free_port
 import test_scan_malformed
+from test_admin import get, metric
 
 CORPUS = pathlib.Path(SOURCE) / ".cache" / "corpus"
 
@@ -244,8 +245,10 @@ def test_gateway_rejects_tags_and_relays(trained, make_mx, sink):
     (reject_path,) = pick(trained, 12.0, 1e9)
     (tag_path,) = pick(trained, 3.5, 11.0)
     (ham_path,) = pick(trained, -1e9, 0.0, spam=False)
+    aport = free_port()
     mx = make_mx(sink.target, start=False,
-                 extra='content = { tag_score = 3.0; reject_score = 12.0; subject_prefix = "[SPAM] "; };')
+                 extra='content = { tag_score = 3.0; reject_score = 12.0; subject_prefix = "[SPAM] "; };'
+                       f'admin = {{ listen = "127.0.0.1:{aport}"; }};')
     shutil.copytree(trained[1], mx.tmp / "store")
     mx.start()
 
@@ -280,3 +283,9 @@ def test_gateway_rejects_tags_and_relays(trained, make_mx, sink):
     want = b"\n".join(kept) + b"\n\n" + body
     assert ham["message"].rstrip(b"\n") == want.rstrip(b"\n")
     assert os.path.getsize(sink.dump) > 0
+    # counters an admin can graph
+    text = get(aport, "/metrics")[1]
+    assert metric(text, "mxguard_content_scanned_total") == 3
+    assert metric(text, "mxguard_content_reject_total") == 1
+    assert metric(text, "mxguard_content_tag_total") == 1
+    assert metric(text, "mxguard_content_tempfail_total") == 0
