@@ -16,12 +16,12 @@
  *	spam log-odds are a weighted sum of the three models' log-odds.
  *	docs/classifier.md has the recipe and the measurements behind it.
  *	Store layout: "cls:e2:" + id (8 bytes) -> label and the three index
- *	lists; "cls:model" -> header + 3 x 2^20 float weights, read in place
- *	(zero-copy) by classify.
+ *	lists, delta-coded varints (about 2 KB); "cls:model" -> header + 3 x
+ *	2^20 float weights, read in place (zero-copy) by classify.
  * LIMITS
  *	CLASSIFIER_EXAMPLES_MAX examples; a retrain holds them all in memory
- *	(about 6 KB each).  No model until there are CLASSIFIER_MIN_EACH
- *	examples of each class.
+ *	(about 6 KB each, decoded).  No model until there are
+ *	CLASSIFIER_MIN_EACH examples of each class.
  */
 #include "classifier.h"
 
@@ -104,22 +104,56 @@ cls_key_id(const char *key)
 	return id;
 }
 
-/* value: label (4 bytes), counts (3 x 4), then the indices */
+/* An example's value: the label (1 byte), then for each model the number
+ * of indices and the indices, ascending, as differences from the previous
+ * one (from 0 for the first), all as LEB128 varints: about 1.5 bytes an
+ * index instead of 4. */
+static size_t
+cls_varint_put(unsigned char *p, uint32_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* Reads a varint of at most 32 bits; 0 when p..end holds none. */
+static size_t
+cls_varint_get(const unsigned char *p, const unsigned char *end, uint32_t *v)
+{
+	uint32_t r = 0;
+	for (size_t i = 0; i < 5 && p + i < end; i++) {
+		r |= (uint32_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80)) {
+			*v = r;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
 static void *
 cls_ex_encode(const struct cls_item *it, size_t *len)
 {
 	size_t n = 0;
 	for (int m = 0; m < TOKENIZE_MODELS; m++)
 		n += it->f.set[m].n;
-	*len = 4 + 4 * TOKENIZE_MODELS + 4 * n;
-	uint32_t *v = xmalloc(*len);
-	v[0] = (uint32_t)it->label;
-	size_t o = 1 + TOKENIZE_MODELS;
+	unsigned char *v = xmalloc(1 + 5 * (TOKENIZE_MODELS + n));
+	size_t o = 0;
+	v[o++] = (unsigned char)it->label;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
-		v[1 + m] = (uint32_t)it->f.set[m].n;
-		memcpy(v + o, it->f.set[m].v, 4 * it->f.set[m].n);
-		o += it->f.set[m].n;
+		const struct tokenize_set *s = &it->f.set[m];
+		o += cls_varint_put(v + o, (uint32_t)s->n);
+		uint32_t prev = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			o += cls_varint_put(v + o, s->v[i] - prev);
+			prev = s->v[i];
+		}
 	}
+	*len = o;
 	return v;
 }
 
@@ -223,8 +257,8 @@ cls_stored_label(struct classifier *c, uint64_t id)
 	const void *val;
 	size_t len;
 	int label = -1;
-	if (store_view_get(v, key, sizeof(key), &val, &len) == MX_FOUND && len >= 4)
-		label = (int)*(const uint32_t *)val;
+	if (store_view_get(v, key, sizeof(key), &val, &len) == MX_FOUND && len >= 1)
+		label = *(const unsigned char *)val;
 	store_view_end(v);
 	return label;
 }
@@ -400,16 +434,14 @@ struct cls_collect {
 	size_t n, cap;
 	uint64_t spam, ham;
 	bool overflow;
-	void **copies; /* values the store had at unaligned addresses */
-	size_t ncopies, ccap;
+	uint32_t *idx; /* every example's indices, decoded, one after another */
+	size_t nidx, idxcap;
 };
 
 static void
 cls_collect_free(struct cls_collect *c)
 {
-	for (size_t i = 0; i < c->ncopies; i++)
-		free(c->copies[i]);
-	free(c->copies);
+	free(c->idx);
 	free(c->ex);
 }
 
@@ -417,36 +449,55 @@ static int
 cls_collect_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct cls_collect *c = arg;
-	if (klen != CLS_EX_KEY_LEN || vlen < 4 + 4 * TOKENIZE_MODELS)
+	if (klen != CLS_EX_KEY_LEN || vlen < 1 + TOKENIZE_MODELS)
 		return 0;
 	if (c->n >= CLASSIFIER_EXAMPLES_MAX) {
 		c->overflow = true;
 		return 1;
 	}
-	/* read in place when aligned (large values are, on their own pages);
-	 * small ones share a page with their key and may not be */
-	if ((uintptr_t)val % sizeof(uint32_t) != 0) {
-		void *copy = xmalloc(vlen);
-		memcpy(copy, val, vlen);
-		c->copies = xgrow(c->copies, &c->ccap, c->ncopies + 1, sizeof(void *));
-		c->copies[c->ncopies++] = copy;
-		val = copy;
-	}
-	const uint32_t *v = val;
-	size_t total = 0;
-	for (int m = 0; m < TOKENIZE_MODELS; m++)
-		total += v[1 + m];
-	if (vlen != 4 + 4 * TOKENIZE_MODELS + 4 * total)
+	const unsigned char *p = val, *end = p + vlen;
+	unsigned label = *p++;
+	if (label > CLS_SPAM)
 		return 0; /* damaged: skip */
+	size_t start = c->nidx;
+	uint32_t n[TOKENIZE_MODELS];
+	for (int m = 0; m < TOKENIZE_MODELS; m++) {
+		size_t used = cls_varint_get(p, end, &n[m]);
+		/* each index takes at least a byte: a count beyond that is damage */
+		if (used == 0 || n[m] > (size_t)(end - p)) {
+			c->nidx = start;
+			return 0;
+		}
+		p += used;
+		if (c->nidx + n[m] > c->idxcap)
+			c->idx = xgrow(c->idx, &c->idxcap, c->nidx + n[m], sizeof(uint32_t));
+		uint32_t prev = 0;
+		for (uint32_t i = 0; i < n[m]; i++) {
+			uint32_t d;
+			used = cls_varint_get(p, end, &d);
+			if (used == 0 || (i > 0 && d == 0) || d >= TOKENIZE_SPACE - prev) {
+				c->nidx = start;
+				return 0;
+			}
+			p += used;
+			prev += d;
+			c->idx[c->nidx++] = prev;
+		}
+	}
+	if (p != end) {
+		c->nidx = start;
+		return 0;
+	}
 	c->ex = xgrow(c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
 	struct classifier_example *e = &c->ex[c->n++];
 	e->id = cls_key_id(key);
-	e->label = v[0] == CLS_SPAM;
-	const uint32_t *p = v + 1 + TOKENIZE_MODELS;
+	e->label = label == CLS_SPAM;
+	/* offsets for now: the array may still move */
+	size_t off = start;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
-		e->n[m] = v[1 + m];
-		e->idx[m] = p;
-		p += v[1 + m];
+		e->n[m] = n[m];
+		e->idx[m] = (const uint32_t *)(uintptr_t)off;
+		off += n[m];
 	}
 	if (e->label)
 		c->spam++;
@@ -468,16 +519,16 @@ cls_retrain(struct store_txn *t, uint64_t version)
 	if (col.overflow)
 		log_warn("classifier: more than %d examples; the rest are not used",
 		         CLASSIFIER_EXAMPLES_MAX);
+	for (size_t i = 0; i < col.n; i++)
+		for (int m = 0; m < TOKENIZE_MODELS; m++)
+			col.ex[i].idx[m] = col.idx + (uintptr_t)col.ex[i].idx[m];
 	if (col.spam < CLASSIFIER_MIN_EACH || col.ham < CLASSIFIER_MIN_EACH) {
 		/* too few to judge by: no model until there are enough of both */
 		cls_collect_free(&col);
 		store_txn_del(t, cls_model_key, sizeof(cls_model_key) - 1);
 		return 0;
 	}
-	size_t mlen = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
-	char *model = xcalloc(1, mlen);
-	struct cls_model_hdr *h = (struct cls_model_hdr *)model;
-	memcpy(h->magic, "MXCLS02", 8);
+	struct cls_model_hdr hdr = {.magic = "MXCLS02"}, *h = &hdr;
 	h->bits = TOKENIZE_BITS;
 	h->models = TOKENIZE_MODELS;
 	h->spam = col.spam;
@@ -502,12 +553,15 @@ cls_retrain(struct store_txn *t, uint64_t version)
 	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
 	         (unsigned long long)version, (unsigned long long)col.spam,
 	         (unsigned long long)col.ham, h->train_seconds);
-	memcpy(model + sizeof(*h), w, wlen);
+	/* written straight into the store: no 12 MB copy on the heap */
+	char *model = store_txn_reserve(t, cls_model_key, sizeof(cls_model_key) - 1, sizeof(hdr) + wlen, 0);
+	if (model != NULL) {
+		memcpy(model, &hdr, sizeof(hdr));
+		memcpy(model + sizeof(hdr), w, wlen);
+	}
 	free(w);
-	int rc = store_txn_put(t, cls_model_key, sizeof(cls_model_key) - 1, model, mlen, 0);
-	free(model);
 	cls_collect_free(&col);
-	return rc;
+	return model != NULL ? 0 : -1;
 }
 
 int

@@ -63,6 +63,11 @@ void store_view_end(struct store_view *v);
 struct store_txn *store_txn_begin(struct store *s);
 int store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
                   uint32_t ttl_s);
+/* Like store_txn_put, but the value is written by the caller into the
+ * returned space (vlen bytes, valid until the next call on t): a large
+ * value is built in place rather than copied.  NULL on error. */
+void *store_txn_reserve(struct store_txn *t, const void *key, size_t klen, size_t vlen,
+                        uint32_t ttl_s);
 int store_txn_del(struct store_txn *t, const void *key, size_t klen);
 enum mx_lookup store_txn_get(struct store_txn *t, const void *key, size_t klen, const void **val,
                              size_t *vlen);

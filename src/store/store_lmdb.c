@@ -289,21 +289,30 @@ store_txn_begin(struct store *s)
 	return t;
 }
 
-int
-store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
-              uint32_t ttl_s)
+void *
+store_txn_reserve(struct store_txn *t, const void *key, size_t klen, size_t vlen, uint32_t ttl_s)
 {
 	if (klen == 0 || klen > STORE_KEY_MAX)
-		return -1;
+		return NULL;
 	MDB_val k = {klen, (void *)key}, d = {vlen + STORE_HDR, NULL};
 	int rc = mdb_put(t->txn, t->s->dbi, &k, &d, MDB_RESERVE);
 	if (rc != 0) {
 		store_log_error(t->s, "put", rc);
-		return -1;
+		return NULL;
 	}
 	store_hdr_set(d.mv_data, ttl_s ? (uint64_t)mx_clock_wall() + ttl_s : 0);
+	return (char *)d.mv_data + STORE_HDR;
+}
+
+int
+store_txn_put(struct store_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
+              uint32_t ttl_s)
+{
+	void *d = store_txn_reserve(t, key, klen, vlen, ttl_s);
+	if (d == NULL)
+		return -1;
 	if (vlen)
-		memcpy((char *)d.mv_data + STORE_HDR, val, vlen);
+		memcpy(d, val, vlen);
 	return 0;
 }
 
