@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests: the classifier over a real LMDB store - learning in batches,
+ * duplicates, relabelling, forgetting, the minimum before a model exists,
+ * and damaged examples in the store (skipped, never trusted).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "classifier.h"
+#include "mime.h"
+#include "store.h"
+
+static char dir[64];
+
+static struct store *
+open_store(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/mx-test-cls-%d", (int)getpid());
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	struct store_opts o = {dir, 64u << 20, false};
+	char err[256];
+	struct store *s = store_open(&o, err, sizeof(err));
+	assert_non_null(s);
+	return s;
+}
+
+static void
+close_store(struct store *s)
+{
+	store_close(s);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A message: spam ones talk of pills, ham ones of meetings; i makes each
+ * one different. */
+static char *
+message(bool spam, int i)
+{
+	char *m = malloc(1024);
+	snprintf(m, 1024,
+	         "From: %s <%s@%s.test>\r\nTo: bob@example.test\r\nSubject: %s %d\r\n"
+	         "Message-ID: <%d@%s.test>\r\n\r\n%s number %d\r\n",
+	         spam ? "Best Pharmacy" : "Alice Smith", spam ? "offers" : "alice",
+	         spam ? "cheap-meds" : "example", spam ? "Cheap pills online" : "Meeting notes", i, i,
+	         spam ? "cheap-meds" : "example",
+	         spam ? "Buy cheap pills now, lowest prices, click here" : "Notes from the meeting, see you",
+	         i);
+	return m;
+}
+
+static enum classifier_learn_rc
+learn(struct classifier_batch *b, const char *text, enum classifier_label label)
+{
+	struct mime_limits lim;
+	mime_limits_default(&lim);
+	struct mime_msg m;
+	mime_analyse(text, strlen(text), &lim, &m);
+	enum classifier_learn_rc rc = classifier_batch_add(b, &m, label);
+	mime_msg_clear(&m);
+	return rc;
+}
+
+static double
+classify(struct classifier *c, const char *text)
+{
+	struct mime_limits lim;
+	mime_limits_default(&lim);
+	struct mime_msg m;
+	mime_analyse(text, strlen(text), &lim, &m);
+	double p = classifier_classify(c, &m);
+	mime_msg_clear(&m);
+	return p;
+}
+
+static void
+learn_many(struct classifier *c, int spam, int ham, int from)
+{
+	struct classifier_batch *b = classifier_batch_begin(c);
+	for (int i = 0; i < spam + ham; i++) {
+		char *m = message(i < spam, from + i);
+		assert_int_equal(learn(b, m, i < spam ? CLS_SPAM : CLS_HAM), CLS_LEARNED);
+		free(m);
+	}
+	assert_int_equal(classifier_batch_commit(b), 0);
+}
+
+static void
+test_minimum_then_model(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	char *probe = message(true, 10000);
+	learn_many(c, 49, 60, 0);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_false(st.trained); /* 49 spam: too few to judge by */
+	assert_true(classify(c, probe) < 0);
+	learn_many(c, 1, 0, 500);
+	classifier_stats(c, &st);
+	assert_true(st.trained);
+	assert_int_equal(st.spam, 50);
+	assert_int_equal(st.ham, 60);
+	assert_true(classify(c, probe) > 0.9);
+	char *ham = message(false, 10001);
+	assert_true(classify(c, ham) < 0.1);
+	free(ham);
+	free(probe);
+	classifier_close(c);
+	close_store(s);
+}
+
+static void
+test_duplicates_relabel_forget(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	learn_many(c, 60, 60, 0);
+	char *m = message(true, 0);
+	struct classifier_batch *b = classifier_batch_begin(c);
+	assert_int_equal(learn(b, m, CLS_SPAM), CLS_DUPLICATE);  /* stored */
+	assert_int_equal(learn(b, m, CLS_HAM), CLS_RELABELED);   /* corrected */
+	assert_int_equal(learn(b, m, CLS_HAM), CLS_DUPLICATE);   /* in this batch already */
+	assert_int_equal(classifier_batch_commit(b), 0);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_int_equal(st.spam, 59);
+	assert_int_equal(st.ham, 61);
+	b = classifier_batch_begin(c);
+	assert_int_equal(learn(b, m, CLS_FORGET), CLS_FORGOTTEN);
+	char *never = message(false, 99999);
+	assert_int_equal(learn(b, never, CLS_FORGET), CLS_UNKNOWN);
+	assert_int_equal(classifier_batch_commit(b), 0);
+	classifier_stats(c, &st);
+	assert_int_equal(st.spam, 59);
+	assert_int_equal(st.ham, 60);
+	/* an empty batch changes nothing, not even the version */
+	uint64_t v = st.model_version;
+	b = classifier_batch_begin(c);
+	assert_int_equal(classifier_batch_commit(b), 0);
+	classifier_stats(c, &st);
+	assert_int_equal(st.model_version, v);
+	free(never);
+	free(m);
+	classifier_close(c);
+	close_store(s);
+}
+
+/* Damaged example values are skipped at retrain; the good ones count. */
+static void
+test_damaged_examples(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	struct store_txn *t = store_txn_begin(s);
+	static const struct {
+		const char *v;
+		size_t n;
+	} bad[] = {
+		{"\x01", 1},                         /* no counts */
+		{"\x07\x01\x05\x00\x00", 5},        /* label 7 */
+		{"\x01\x05\x01\x00\x00", 5},        /* 5 indices announced, 1 there */
+		{"\x01\x02\x01\x00\x00\x00", 6},    /* index repeated (delta 0) */
+		{"\x01\x01\xff\xff\xff\xff\x7f\x00\x00", 9}, /* index beyond 2^20, varint too long */
+		{"\x01\x01\x80\x80\x40\x00\x00", 7}, /* index 2^20 exactly */
+		{"\x01\x01\x01\x00\x00\x00\x00", 7}, /* bytes left over */
+		{"\x00\xff\xff\xff\xff\xff\xff", 7}, /* count varint overlong */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char key[15] = "cls:e2:";
+		memset(key + 7, 0, 8);
+		key[14] = (char)(i + 1);
+		assert_int_equal(store_txn_put(t, key, sizeof(key), bad[i].v, bad[i].n, 0), 0);
+	}
+	assert_int_equal(store_txn_commit(t), 0);
+	learn_many(c, 55, 56, 0);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_true(st.trained);
+	assert_int_equal(st.spam, 55);
+	assert_int_equal(st.ham, 56);
+	char *probe = message(true, 777);
+	assert_true(classify(c, probe) > 0.9);
+	free(probe);
+	classifier_close(c);
+	close_store(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimum_then_model),
+		cmocka_unit_test(test_duplicates_relabel_forget),
+		cmocka_unit_test(test_damaged_examples),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
