@@ -98,11 +98,17 @@ html_entity(const char *p, size_t n, struct buf *out)
 static bool
 html_is_block(const char *name, size_t len)
 {
-	static const char *const blocks[] = {"br", "p", "div", "tr", "td", "th", "li", "ul", "ol",
-	                                     "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-	                                     "blockquote", "pre", "title", "center", "form"};
+	static const struct {
+		const char *name;
+		size_t len;
+	} blocks[] = {
+		{"br", 2},    {"p", 1},      {"div", 3},        {"tr", 2},     {"td", 2},  {"th", 2},
+		{"li", 2},    {"ul", 2},     {"ol", 2},         {"table", 5},  {"h1", 2},  {"h2", 2},
+		{"h3", 2},    {"h4", 2},     {"h5", 2},         {"h6", 2},     {"hr", 2},  {"blockquote", 10},
+		{"pre", 3},   {"title", 5},  {"center", 6},     {"form", 4},
+	};
 	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
-		if (strlen(blocks[i]) == len && mx_str_caseprefix(name, len, blocks[i]))
+		if (blocks[i].len == len && mx_str_caseprefix(name, len, blocks[i].name))
 			return true;
 	return false;
 }

@@ -591,6 +591,29 @@ feat_kind(const char *name)
 	return (f ? f->kind : 0) | (feat_excluded(name) ? FH_EXCL : 0);
 }
 
+/* Header names repeat from message to message: their kinds are cached per
+ * thread (direct-mapped by hash; a collision just recomputes). */
+#define FEAT_KIND_CACHE 512
+struct feat_kind_slot {
+	char name[32];
+	unsigned kind;
+};
+static _Thread_local struct feat_kind_slot feat_kind_cache[FEAT_KIND_CACHE];
+
+static unsigned
+feat_kind_cached(const char *name, size_t nl)
+{
+	if (nl >= sizeof(feat_kind_cache[0].name))
+		return feat_kind(name);
+	struct feat_kind_slot *slot =
+		&feat_kind_cache[tokenize_fnv1a32(name, nl, FNV32_INIT) % FEAT_KIND_CACHE];
+	if (memcmp(slot->name, name, nl + 1) != 0) {
+		memcpy(slot->name, name, nl + 1);
+		slot->kind = feat_kind(name);
+	}
+	return slot->kind;
+}
+
 static void
 feat_msg_init(struct feat_msg *fm, const struct mime_msg *m)
 {
@@ -613,7 +636,7 @@ feat_msg_init(struct feat_msg *fm, const struct mime_msg *m)
 		for (size_t k = 0; k <= h->nl; k++)
 			a[k] = mx_tolower(m->hdrs[i].name[k]);
 		a += h->nl + 1;
-		h->kind = feat_kind(h->name);
+		h->kind = feat_kind_cached(h->name, h->nl);
 		const char *rv = m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "";
 		h->rawq = a;
 		for (size_t k = 0; k <= h->rl; k++)

@@ -65,9 +65,9 @@ url_scan(const char *text, size_t n, url_found_cb cb, void *arg)
 {
 	size_t i = 0;
 	while (i + 4 < n) {
-		char c = text[i] | 0x20;
-		if (c != 'h' && c != 'w') {
-			i++;
+		char c = text[i] | 0x20, c2 = text[i + 1] | 0x20;
+		if (!(c == 'h' && c2 == 't') && !(c == 'w' && c2 == 'w')) {
+			i++; /* the common case, without a call */
 			continue;
 		}
 		const char *best = text + i;
