@@ -289,3 +289,48 @@ def test_gateway_rejects_tags_and_relays(trained, make_mx, sink):
     assert metric(text, "mxguard_content_reject_total") == 1
     assert metric(text, "mxguard_content_tag_total") == 1
     assert metric(text, "mxguard_content_tempfail_total") == 0
+
+
+def vm_kb(pid, field):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def test_huge_message_memory(trained, make_mx, sink, tmp_path):
+    """A 50 MB message is filtered on its first content.scan_limit bytes and
+    relayed whole, without costing its size in memory: not in `scan`, not in
+    the gateway (whose body beyond limits.memory_per_message is on disk)."""
+    import base64
+    big = tmp_path / "big.eml"
+    with open(big, "wb") as f:
+        f.write(b"From: a@remote.test\r\nTo: alice@example.test\r\nSubject: big\r\n"
+                b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+        chunk = base64.encodebytes(bytes(range(256)) * 223).replace(b"\n", b"\r\n")
+        while f.tell() < 50_000_000:
+            f.write(chunk)
+    asan = "asan" in MXGUARD
+    r = subprocess.run(["/usr/bin/time", "-f", "maxrss=%M", MXGUARD, "scan", "-c", str(trained[0]),
+                        str(big)], capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert r.stdout.decode().startswith(str(big) + " ")
+    maxrss_kb = int(re.search(rb"maxrss=(\d+)", r.stderr).group(1))
+    if not asan:
+        assert maxrss_kb < 40_000, maxrss_kb  # the file is 49,000 KB
+
+    mx = make_mx(sink.target, start=False, extra="limits = { message_size = \"60M\"; };")
+    shutil.copytree(trained[1], mx.tmp / "store")
+    mx.start()
+    before = vm_kb(mx.proc.pid, "VmRSS")
+    data = big.read_bytes()
+    with smtplib.SMTP("127.0.0.1", mx.port, timeout=120) as s:
+        s.sendmail("sender@remote.test", ["alice@example.test"], data)
+    peak = vm_kb(mx.proc.pid, "VmHWM")
+    msgs = sink.wait_messages(1, timeout=60)
+    # relayed whole, byte for byte (the sink writes LF line ends)
+    assert msgs[0]["message"].rstrip(b"\n") == data.replace(b"\r\n", b"\n").rstrip(b"\n")
+    mx.wait_log(r"result=relayed.*action=accept")
+    print(f"scan: max RSS {maxrss_kb} KB; gateway: RSS {before} KB before, peak {peak} KB")
+    if not asan:
+        assert peak - before < 25_000, (before, peak)
