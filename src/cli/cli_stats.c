@@ -29,7 +29,7 @@ cli_stats(int argc, char **argv)
 		return 1;
 	printf("store: %s\n", env.store ? store_describe(env.store) : "(none)");
 	struct classifier_stats st = {0};
-	if (env.cls != NULL && classifier_stats(env.cls, &st) == 0) {
+	if (env.cls != NULL && classifier_stats(env.cls, &st) == 0 && st.trained) {
 		char when[64] = "never";
 		if (st.trained_at) {
 			time_t t = (time_t)st.trained_at;
@@ -38,6 +38,9 @@ cli_stats(int argc, char **argv)
 		printf("classifier: %llu spam, %llu ham learned; model version %llu, trained %s\n",
 		       (unsigned long long)st.spam, (unsigned long long)st.ham,
 		       (unsigned long long)st.model_version, when);
+	} else if (st.outdated) {
+		printf("classifier: the stored model is an older version's and is not used; "
+		       "learn again (docs/classifier.md)\n");
 	} else {
 		printf("classifier: nothing learned\n");
 	}

@@ -637,7 +637,10 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 	const void *val;
 	size_t len;
 	if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
-	    len >= sizeof(struct cls_model_hdr)) {
+	    len >= 8 && memcmp(val, "MXCLS", 5) == 0 && memcmp(val, "MXCLS02", 8) != 0) {
+		out->outdated = true; /* made by an older version: scoring ignores it */
+	} else if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
+	           len >= sizeof(struct cls_model_hdr)) {
 		const struct cls_model_hdr *h = val;
 		out->spam = h->spam;
 		out->ham = h->ham;

@@ -201,6 +201,34 @@ test_damaged_examples(void **state)
 	close_store(s);
 }
 
+/* A model written by an older version is not used, and stats says so. */
+static void
+test_outdated_model(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	char old[256] = "MXCLS01";
+	struct store_txn *t = store_txn_begin(s);
+	assert_int_equal(store_txn_put(t, "cls:model", 9, old, sizeof(old), 0), 0);
+	assert_int_equal(store_txn_commit(t), 0);
+	struct classifier_stats st;
+	assert_int_equal(classifier_stats(c, &st), 0);
+	assert_true(st.outdated);
+	assert_false(st.trained);
+	char *m = message(true, 1);
+	assert_true(classify(c, m) < 0);
+	/* learning replaces it */
+	learn_many(c, 50, 50, 100);
+	classifier_stats(c, &st);
+	assert_false(st.outdated);
+	assert_true(st.trained);
+	assert_true(classify(c, m) > 0.5);
+	free(m);
+	classifier_close(c);
+	close_store(s);
+}
+
 int
 main(void)
 {
@@ -208,6 +236,7 @@ main(void)
 		cmocka_unit_test(test_minimum_then_model),
 		cmocka_unit_test(test_duplicates_relabel_forget),
 		cmocka_unit_test(test_damaged_examples),
+		cmocka_unit_test(test_outdated_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
