@@ -218,12 +218,16 @@ classifier_classify(struct classifier *c, const struct mime_msg *m)
 	double p = -1;
 	size_t want = sizeof(struct cls_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
 	if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
-	    len == want && memcmp(val, "MXCLS02", 8) == 0) {
-		const struct cls_model_hdr *h = val;
-		const float *w = (const float *)((const char *)val + sizeof(*h));
+	    len == want && memcmp(val, "MXCLS02", 8) == 0 &&
+	    (uintptr_t)((const char *)val + sizeof(struct cls_model_hdr)) % sizeof(float) == 0) {
+		/* a value this large sits on pages of its own: the weights are
+		 * aligned and read in place; the header is copied */
+		struct cls_model_hdr h;
+		memcpy(&h, val, sizeof(h));
+		const float *w = (const float *)((const char *)val + sizeof(h));
 		struct tokenize_sets f;
 		tokenize_extract(m, &f);
-		double z = cls_z(w, h->mix, &f);
+		double z = cls_z(w, h.mix, &f);
 		tokenize_clear(&f);
 		p = classifier_probability(z);
 	}
@@ -576,8 +580,11 @@ classifier_batch_commit(struct classifier_batch *b)
 	const void *val;
 	size_t len;
 	if (store_txn_get(t, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
-	    len >= sizeof(struct cls_model_hdr))
-		version = ((const struct cls_model_hdr *)val)->version + 1;
+	    len >= sizeof(struct cls_model_hdr)) {
+		struct cls_model_hdr h;
+		memcpy(&h, val, sizeof(h)); /* small values may sit unaligned */
+		version = h.version + 1;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct cls_item *it = &b->items[i];
 		char key[CLS_EX_KEY_LEN];
@@ -641,12 +648,13 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 		out->outdated = true; /* made by an older version: scoring ignores it */
 	} else if (store_view_get(v, cls_model_key, sizeof(cls_model_key) - 1, &val, &len) == MX_FOUND &&
 	           len >= sizeof(struct cls_model_hdr)) {
-		const struct cls_model_hdr *h = val;
-		out->spam = h->spam;
-		out->ham = h->ham;
-		out->model_version = h->version;
-		out->trained_at = h->trained_at;
-		out->train_seconds = h->train_seconds;
+		struct cls_model_hdr h;
+		memcpy(&h, val, sizeof(h));
+		out->spam = h.spam;
+		out->ham = h.ham;
+		out->model_version = h.version;
+		out->trained_at = h.trained_at;
+		out->train_seconds = h.train_seconds;
 		out->trained = true;
 	}
 	store_view_end(v);
