@@ -42,7 +42,7 @@ struct learn_run {
 	struct classifier_batch *b;
 	enum classifier_label label;
 	struct mime_limits lim;
-	size_t counts[CLS_ERROR + 1];
+	size_t counts[CLASSIFIER_ERROR + 1];
 	size_t messages;
 	struct cli_progress prog;
 	size_t *files_done;
@@ -60,21 +60,21 @@ struct learn_run {
 /* Learns one message; the result goes into counts (not locked). */
 static void
 learn_message(struct learn_run *r, const char *name, const char *data, size_t len,
-              size_t counts[CLS_ERROR + 1])
+              size_t counts[CLASSIFIER_ERROR + 1])
 {
 	struct mime_msg m;
 	mime_analyse(data, len, &r->lim, &m);
 	enum classifier_learn_rc rc = classifier_batch_add(r->b, &m, r->label);
 	mime_msg_clear(&m);
 	counts[rc]++;
-	if (rc == CLS_ERROR)
+	if (rc == CLASSIFIER_ERROR)
 		fprintf(stderr, "mxguard: %s: could not be learned\n", name);
 }
 
 static void
-learn_account(struct learn_run *r, const size_t counts[CLS_ERROR + 1])
+learn_account(struct learn_run *r, const size_t counts[CLASSIFIER_ERROR + 1])
 {
-	for (int i = 0; i <= CLS_ERROR; i++) {
+	for (int i = 0; i <= CLASSIFIER_ERROR; i++) {
 		r->counts[i] += counts[i];
 		r->messages += counts[i];
 	}
@@ -96,7 +96,7 @@ learn_worker(void *arg)
 		r->queued--;
 		pthread_cond_signal(&r->room);
 		pthread_mutex_unlock(&r->mu);
-		size_t counts[CLS_ERROR + 1] = {0};
+		size_t counts[CLASSIFIER_ERROR + 1] = {0};
 		for (size_t i = 0; i < lb->n; i++) {
 			learn_message(r, lb->m[i].name, lb->m[i].data, lb->m[i].len, counts);
 			free(lb->m[i].name);
@@ -131,7 +131,7 @@ learn_one(const char *name, const char *data, size_t len, void *arg)
 {
 	struct learn_run *r = arg;
 	if (r->nworkers == 0) {
-		size_t counts[CLS_ERROR + 1] = {0};
+		size_t counts[CLASSIFIER_ERROR + 1] = {0};
 		learn_message(r, name, data, len, counts);
 		learn_account(r, counts);
 		return 0;
@@ -211,9 +211,9 @@ cli_learn(int argc, char **argv)
 			if (cli_input_files_from(optarg, &paths, &npaths, &cap) < 0)
 				return 1;
 			break;
-		case 's': label = label < 0 ? CLS_SPAM : 99; break;
-		case 'H': label = label < 0 ? CLS_HAM : 99; break;
-		case 'f': label = label < 0 ? CLS_FORGET : 99; break;
+		case 's': label = label < 0 ? CLASSIFIER_SPAM : 99; break;
+		case 'H': label = label < 0 ? CLASSIFIER_HAM : 99; break;
+		case 'f': label = label < 0 ? CLASSIFIER_FORGET : 99; break;
 		case 'c': config = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
@@ -266,10 +266,10 @@ cli_learn(int argc, char **argv)
 	printf("learned %zu, already known %zu, corrected %zu, forgotten %zu, not known %zu, "
 	       "failed %zu, skipped %zu; model: %llu spam, %llu ham, trained in %.2f s "
 	       "(%.2f s, %.0f msg/s in all)\n",
-	       r.counts[CLS_LEARNED], r.counts[CLS_DUPLICATE], r.counts[CLS_RELABELED],
-	       r.counts[CLS_FORGOTTEN], r.counts[CLS_UNKNOWN], r.counts[CLS_ERROR], skipped,
+	       r.counts[CLASSIFIER_LEARNED], r.counts[CLASSIFIER_DUPLICATE], r.counts[CLASSIFIER_RELABELED],
+	       r.counts[CLASSIFIER_FORGOTTEN], r.counts[CLASSIFIER_UNKNOWN], r.counts[CLASSIFIER_ERROR], skipped,
 	       (unsigned long long)st.spam, (unsigned long long)st.ham, st.train_seconds, secs,
 	       secs > 0 ? (double)r.messages / secs : 0.0);
 	cli_env_close(&env);
-	return rc < 0 || r.counts[CLS_ERROR] ? 1 : 0;
+	return rc < 0 || r.counts[CLASSIFIER_ERROR] ? 1 : 0;
 }

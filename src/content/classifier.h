@@ -25,15 +25,15 @@
 struct classifier;
 struct classifier_batch;
 
-enum classifier_label { CLS_HAM = 0, CLS_SPAM = 1, CLS_FORGET = 2 };
+enum classifier_label { CLASSIFIER_HAM = 0, CLASSIFIER_SPAM = 1, CLASSIFIER_FORGET = 2 };
 
 enum classifier_learn_rc {
-	CLS_LEARNED,   /* new example */
-	CLS_DUPLICATE, /* already learned with this label: nothing changes */
-	CLS_RELABELED, /* learned before with the other label: corrected */
-	CLS_FORGOTTEN, /* removed */
-	CLS_UNKNOWN,   /* forget: it was never learned */
-	CLS_ERROR,
+	CLASSIFIER_LEARNED,   /* new example */
+	CLASSIFIER_DUPLICATE, /* already learned with this label: nothing changes */
+	CLASSIFIER_RELABELED, /* learned before with the other label: corrected */
+	CLASSIFIER_FORGOTTEN, /* removed */
+	CLASSIFIER_UNKNOWN,   /* forget: it was never learned */
+	CLASSIFIER_ERROR,
 };
 
 struct classifier_stats {
@@ -66,7 +66,7 @@ int classifier_stats(struct classifier *c, struct classifier_stats *out);
 
 /* The learner itself (exposed for tests): trains the TOKENIZE_MODELS
  * models from the examples into w (TOKENIZE_MODELS x TOKENIZE_SPACE
- * floats, zeroed by the caller): CLS_PASSES passes, each in the order of
+ * floats, zeroed by the caller): CLASSIFIER_PASSES (10) passes, each in the order of
  * splitmix64(id ^ (pass+1) * golden), logistic updates with a thick
  * threshold; docs/classifier.md has the recipe. */
 struct classifier_example {

@@ -91,7 +91,7 @@ learn_many(struct classifier *c, int spam, int ham, int from)
 	struct classifier_batch *b = classifier_batch_begin(c);
 	for (int i = 0; i < spam + ham; i++) {
 		char *m = message(i < spam, from + i);
-		assert_int_equal(learn(b, m, i < spam ? CLS_SPAM : CLS_HAM), CLS_LEARNED);
+		assert_int_equal(learn(b, m, i < spam ? CLASSIFIER_SPAM : CLASSIFIER_HAM), CLASSIFIER_LEARNED);
 		free(m);
 	}
 	assert_int_equal(classifier_batch_commit(b), 0);
@@ -132,18 +132,18 @@ test_duplicates_relabel_forget(void **state)
 	learn_many(c, 60, 60, 0);
 	char *m = message(true, 0);
 	struct classifier_batch *b = classifier_batch_begin(c);
-	assert_int_equal(learn(b, m, CLS_SPAM), CLS_DUPLICATE);  /* stored */
-	assert_int_equal(learn(b, m, CLS_HAM), CLS_RELABELED);   /* corrected */
-	assert_int_equal(learn(b, m, CLS_HAM), CLS_DUPLICATE);   /* in this batch already */
+	assert_int_equal(learn(b, m, CLASSIFIER_SPAM), CLASSIFIER_DUPLICATE);  /* stored */
+	assert_int_equal(learn(b, m, CLASSIFIER_HAM), CLASSIFIER_RELABELED);   /* corrected */
+	assert_int_equal(learn(b, m, CLASSIFIER_HAM), CLASSIFIER_DUPLICATE);   /* in this batch already */
 	assert_int_equal(classifier_batch_commit(b), 0);
 	struct classifier_stats st;
 	classifier_stats(c, &st);
 	assert_int_equal(st.spam, 59);
 	assert_int_equal(st.ham, 61);
 	b = classifier_batch_begin(c);
-	assert_int_equal(learn(b, m, CLS_FORGET), CLS_FORGOTTEN);
+	assert_int_equal(learn(b, m, CLASSIFIER_FORGET), CLASSIFIER_FORGOTTEN);
 	char *never = message(false, 99999);
-	assert_int_equal(learn(b, never, CLS_FORGET), CLS_UNKNOWN);
+	assert_int_equal(learn(b, never, CLASSIFIER_FORGET), CLASSIFIER_UNKNOWN);
 	assert_int_equal(classifier_batch_commit(b), 0);
 	classifier_stats(c, &st);
 	assert_int_equal(st.spam, 59);
