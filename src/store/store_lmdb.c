@@ -49,7 +49,8 @@ store_log_error(struct store *s, const char *what, int rc)
 {
 	unsigned supp = 0;
 	if (log_ratelimit_ok(&s->rl, 10, &supp))
-		log_err("store %s: %s: %s%s", s->describe, what, mdb_strerror(rc),
+		log_err("store %s: %s: %s%s%s", s->describe, what, mdb_strerror(rc),
+		        rc == MDB_MAP_FULL ? " (the store is full: raise store.size)" : "",
 		        supp ? " (repeated)" : "");
 }
 
