@@ -74,7 +74,18 @@ struct classifier {
 struct classifier_item {
 	uint64_t id;
 	enum classifier_label label;
-	struct tokenize_sets f;
+	uint32_t n[TOKENIZE_MODELS];         /* none for a forget */
+	const uint32_t *v[TOKENIZE_MODELS]; /* each set's indices, ascending, in the arena */
+};
+
+/* The batch's feature indices, one after another in large chunks on huge
+ * pages where the system has them: thousands of messages' sets, kept
+ * until the commit, would otherwise fault in page by page. */
+#define CLASSIFIER_ARENA_CHUNK (8u << 20)
+struct classifier_arena {
+	struct classifier_arena *next;
+	size_t used, cap; /* in uint32_t */
+	uint32_t v[];
 };
 
 struct classifier_batch {
@@ -82,6 +93,7 @@ struct classifier_batch {
 	struct classifier_item *items;
 	size_t n, cap;
 	struct strmap *index; /* id bytes -> item index + 1 */
+	struct classifier_arena *arena;
 	pthread_mutex_t lock; /* batch_add may be called from several threads */
 };
 
@@ -140,17 +152,16 @@ classifier_ex_encode(const struct classifier_item *it, size_t *len)
 {
 	size_t n = 0;
 	for (int m = 0; m < TOKENIZE_MODELS; m++)
-		n += it->f.set[m].n;
+		n += it->n[m];
 	unsigned char *v = xmalloc(1 + 5 * (TOKENIZE_MODELS + n));
 	size_t o = 0;
 	v[o++] = (unsigned char)it->label;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
-		const struct tokenize_set *s = &it->f.set[m];
-		o += classifier_varint_put(v + o, (uint32_t)s->n);
+		o += classifier_varint_put(v + o, it->n[m]);
 		uint32_t prev = 0;
-		for (size_t i = 0; i < s->n; i++) {
-			o += classifier_varint_put(v + o, s->v[i] - prev);
-			prev = s->v[i];
+		for (size_t i = 0; i < it->n[m]; i++) {
+			o += classifier_varint_put(v + o, it->v[m][i] - prev);
+			prev = it->v[m][i];
 		}
 	}
 	*len = o;
@@ -267,10 +278,12 @@ classifier_stored_label(struct classifier *c, uint64_t id)
 	return label;
 }
 
-/* What adding id with label to the batch means; *add says whether an
- * item must be appended for it. Called with the batch locked. */
+/* What adding id with label to the batch means, given the label the store
+ * holds for it (-1: none); *add says whether an item must be appended for
+ * it. Called with the batch locked. */
 static enum classifier_learn_rc
-classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier_label label, bool *add)
+classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier_label label, int stored,
+                        bool *add)
 {
 	char idb[8];
 	memcpy(idb, &id, 8);
@@ -283,7 +296,6 @@ classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier
 		it->label = label;
 		return label == CLASSIFIER_FORGET ? CLASSIFIER_FORGOTTEN : CLASSIFIER_RELABELED;
 	}
-	int stored = classifier_stored_label(b->c, id);
 	if (label == CLASSIFIER_FORGET) {
 		*add = stored >= 0;
 		return stored < 0 ? CLASSIFIER_UNKNOWN : CLASSIFIER_FORGOTTEN;
@@ -294,17 +306,58 @@ classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier
 	return stored < 0 ? CLASSIFIER_LEARNED : CLASSIFIER_RELABELED;
 }
 
+/* Room for n indices in the batch's arena. Called with the batch locked. */
+static uint32_t *
+classifier_arena_take(struct classifier_batch *b, size_t n)
+{
+	struct classifier_arena *a = b->arena;
+	if (a == NULL || a->cap - a->used < n) {
+		size_t bytes = sizeof(*a) + n * sizeof(uint32_t);
+		if (bytes < CLASSIFIER_ARENA_CHUNK)
+			bytes = CLASSIFIER_ARENA_CHUNK;
+		if (posix_memalign((void **)&a, CLASSIFIER_HUGE, bytes) != 0)
+			abort();
+		madvise(a, bytes, MADV_HUGEPAGE);
+		a->next = b->arena;
+		a->used = 0;
+		a->cap = (bytes - sizeof(*a)) / sizeof(uint32_t);
+		b->arena = a;
+	}
+	uint32_t *v = a->v + a->used;
+	a->used += n;
+	return v;
+}
+
+static void
+classifier_batch_free(struct classifier_batch *b)
+{
+	while (b->arena != NULL) {
+		struct classifier_arena *a = b->arena;
+		b->arena = a->next;
+		free(a);
+	}
+	free(b->items);
+	strmap_free(b->index);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* Appends an item; its sets (f may be NULL) are copied into the arena. */
 static void
 classifier_batch_append(struct classifier_batch *b, uint64_t id, enum classifier_label label,
-                 struct tokenize_sets *f)
+                        const struct tokenize_sets *f)
 {
 	b->items = xgrow(b->items, &b->cap, b->n + 1, sizeof(*b->items));
 	struct classifier_item *it = &b->items[b->n];
 	memset(it, 0, sizeof(*it));
 	it->id = id;
 	it->label = label;
-	if (f)
-		it->f = *f;
+	for (int m = 0; m < TOKENIZE_MODELS && f; m++) {
+		uint32_t *v = classifier_arena_take(b, f->set[m].n);
+		memcpy(v, f->set[m].v, f->set[m].n * sizeof(uint32_t));
+		it->n[m] = (uint32_t)f->set[m].n;
+		it->v[m] = v;
+	}
 	b->n++;
 	char idb[8];
 	memcpy(idb, &id, 8);
@@ -317,8 +370,10 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 {
 	uint64_t id = tokenize_message_id(m);
 	bool add;
+	/* the store does not change until the commit: ask it once, unlocked */
+	int stored = classifier_stored_label(b->c, id);
 	pthread_mutex_lock(&b->lock);
-	enum classifier_learn_rc rc = classifier_batch_decide(b, id, label, &add);
+	enum classifier_learn_rc rc = classifier_batch_decide(b, id, label, stored, &add);
 	if (add && label == CLASSIFIER_FORGET)
 		classifier_batch_append(b, id, label, NULL);
 	pthread_mutex_unlock(&b->lock);
@@ -329,12 +384,11 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	tokenize_extract(m, &f);
 	tokenize_sort(&f);
 	pthread_mutex_lock(&b->lock);
-	rc = classifier_batch_decide(b, id, label, &add); /* another thread may have added it */
+	rc = classifier_batch_decide(b, id, label, stored, &add); /* another thread may have added it */
 	if (add)
 		classifier_batch_append(b, id, label, &f);
 	pthread_mutex_unlock(&b->lock);
-	if (!add)
-		tokenize_clear(&f);
+	tokenize_clear(&f);
 	return rc;
 }
 
@@ -364,20 +418,38 @@ classifier_order_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* One thread's share of a training: models first..last. */
 struct classifier_job {
 	const struct classifier_example *ex;
 	size_t n;
-	struct classifier_order **orders; /* one per pass, shared */
-	int model;
-	float *w;
+	struct classifier_order *const *orders; /* one per pass, shared */
+	int first, last;
+	float *w; /* all the models' weights */
 };
 
-static void *
-classifier_train_model(void *arg)
+/* The sum of w over the indices, in four running sums: one sum would
+ * wait on each addition before the next. The order is fixed, so the
+ * result is too. */
+static inline double
+classifier_sum(const float *w, const uint32_t *idx, uint32_t n)
 {
-	struct classifier_job *t = arg;
-	int k = t->model;
-	float *w = t->w;
+	double a = 0, b = 0, c = 0, d = 0;
+	uint32_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		a += w[idx[i]];
+		b += w[idx[i + 1]];
+		c += w[idx[i + 2]];
+		d += w[idx[i + 3]];
+	}
+	for (; i < n; i++)
+		a += w[idx[i]];
+	return (a + b) + (c + d);
+}
+
+static void
+classifier_train_model(const struct classifier_job *t, int k)
+{
+	float *w = t->w + (size_t)k * TOKENIZE_SPACE;
 	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
 		const struct classifier_order *ord = t->orders[p];
 		for (size_t j = 0; j < t->n; j++) {
@@ -386,10 +458,8 @@ classifier_train_model(void *arg)
 			if (n == 0)
 				continue;
 			const uint32_t *idx = e->idx[k];
-			double s = 1.0 / sqrt((double)n), sum = 0;
-			for (uint32_t i = 0; i < n; i++)
-				sum += w[idx[i]];
-			double z = s * sum;
+			double s = 1.0 / sqrt((double)n);
+			double z = s * classifier_sum(w, idx, n);
 			if (e->label ? z > CLASSIFIER_TONE : z < -CLASSIFIER_TONE)
 				continue;
 			double g = (double)e->label - 1.0 / (1.0 + exp(-z));
@@ -398,44 +468,77 @@ classifier_train_model(void *arg)
 				w[idx[i]] += step;
 		}
 	}
+}
+
+static void *
+classifier_train_job(void *arg)
+{
+	const struct classifier_job *t = arg;
+	for (int k = t->first; k <= t->last; k++)
+		classifier_train_model(t, k);
 	return NULL;
+}
+
+/* A training under way. The models are independent; R has about as many
+ * features as T and H together, so a thread of its own trains R while
+ * the caller goes on (writing the examples), then trains T and H in
+ * classifier_train_wait(): two CPUs busy, not three threads on them. */
+#define CLASSIFIER_THREADS 2
+struct classifier_training {
+	struct classifier_order *orders[CLASSIFIER_PASSES];
+	struct classifier_job job[CLASSIFIER_THREADS];
+	pthread_t th[CLASSIFIER_THREADS];
+	bool started[CLASSIFIER_THREADS];
+};
+
+static void
+classifier_train_start(struct classifier_training *tr, const struct classifier_example *ex, size_t n,
+                       float *w)
+{
+	/* the pass orders depend only on the examples */
+	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
+		struct classifier_order *o = xmalloc((n ? n : 1) * sizeof(*o));
+		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
+		for (size_t i = 0; i < n; i++) {
+			o[i].key = classifier_splitmix64(ex[i].id ^ salt);
+			o[i].id = ex[i].id;
+			o[i].i = (uint32_t)i;
+		}
+		qsort(o, n, sizeof(*o), classifier_order_cmp);
+		tr->orders[p] = o;
+	}
+	tr->job[0] = (struct classifier_job){ex, n, tr->orders, 0, 0, w};
+	tr->job[1] = (struct classifier_job){ex, n, tr->orders, 1, TOKENIZE_MODELS - 1, w};
+	tr->started[0] = pthread_create(&tr->th[0], NULL, classifier_train_job, &tr->job[0]) == 0;
+	tr->started[1] = false;
+}
+
+static void
+classifier_train_wait(struct classifier_training *tr)
+{
+	for (int i = CLASSIFIER_THREADS - 1; i >= 0; i--) {
+		if (tr->started[i])
+			pthread_join(tr->th[i], NULL);
+		else
+			classifier_train_job(&tr->job[i]); /* no thread: here and now */
+	}
+	for (int p = 0; p < CLASSIFIER_PASSES; p++)
+		free(tr->orders[p]);
 }
 
 void
 classifier_train(const struct classifier_example *ex, size_t n, float *w)
 {
-	/* the pass orders depend only on the examples */
-	struct classifier_order *orders[CLASSIFIER_PASSES];
-	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
-		orders[p] = xmalloc((n ? n : 1) * sizeof(struct classifier_order));
-		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
-		for (size_t i = 0; i < n; i++) {
-			orders[p][i].key = classifier_splitmix64(ex[i].id ^ salt);
-			orders[p][i].id = ex[i].id;
-			orders[p][i].i = (uint32_t)i;
-		}
-		qsort(orders[p], n, sizeof(struct classifier_order), classifier_order_cmp);
-	}
-	/* the three models are independent: train them side by side */
-	struct classifier_job tr[TOKENIZE_MODELS];
-	pthread_t th[TOKENIZE_MODELS];
-	bool started[TOKENIZE_MODELS] = {false};
-	for (int k = 0; k < TOKENIZE_MODELS; k++) {
-		tr[k] = (struct classifier_job){ex, n, orders, k, w + (size_t)k * TOKENIZE_SPACE};
-		started[k] = pthread_create(&th[k], NULL, classifier_train_model, &tr[k]) == 0;
-		if (!started[k])
-			classifier_train_model(&tr[k]);
-	}
-	for (int k = 0; k < TOKENIZE_MODELS; k++)
-		if (started[k])
-			pthread_join(th[k], NULL);
-	for (int p = 0; p < CLASSIFIER_PASSES; p++)
-		free(orders[p]);
+	struct classifier_training tr;
+	classifier_train_start(&tr, ex, n, w);
+	classifier_train_wait(&tr);
 }
 
 struct classifier_collect {
+	const struct classifier_batch *b; /* its items are taken as they are */
 	struct classifier_example *ex;
-	size_t n, cap;
+	unsigned char *decoded; /* per example: idx holds offsets into idx below */
+	size_t n, cap, dcap;
 	uint64_t spam, ham;
 	bool overflow;
 	uint32_t *idx; /* every example's indices, decoded, one after another */
@@ -447,6 +550,44 @@ classifier_collect_free(struct classifier_collect *c)
 {
 	free(c->idx);
 	free(c->ex);
+	free(c->decoded);
+}
+
+/* Appends an example; its index lists are filled by the caller. */
+static struct classifier_example *
+classifier_collect_add(struct classifier_collect *c, uint64_t id, unsigned label, bool decoded)
+{
+	c->ex = xgrow(c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
+	c->decoded = xgrow(c->decoded, &c->dcap, c->n + 1, 1);
+	c->decoded[c->n] = decoded;
+	struct classifier_example *e = &c->ex[c->n++];
+	e->id = id;
+	e->label = label == CLASSIFIER_SPAM;
+	if (e->label)
+		c->spam++;
+	else
+		c->ham++;
+	return e;
+}
+
+/* The batch's item for id, or NULL. */
+static const struct classifier_item *
+classifier_batch_item(const struct classifier_batch *b, uint64_t id)
+{
+	char idb[8];
+	memcpy(idb, &id, 8);
+	void *v;
+	if (!strmap_get(b->index, idb, 8, &v))
+		return NULL;
+	return &b->items[(uintptr_t)v - 1];
+}
+
+/* Whether the item holds a message's features (a forget-only item
+ * relabelled within its batch holds none: the stored example stays). */
+static bool
+classifier_item_full(const struct classifier_item *it)
+{
+	return it->n[0] || it->n[1] || it->n[2];
 }
 
 static int
@@ -463,6 +604,9 @@ classifier_collect_one(const void *key, size_t klen, const void *val, size_t vle
 	unsigned label = *p++;
 	if (label > CLASSIFIER_SPAM)
 		return 0; /* damaged: skip */
+	const struct classifier_item *it = c->b ? classifier_batch_item(c->b, classifier_key_id(key)) : NULL;
+	if (it != NULL && (it->label == CLASSIFIER_FORGET || classifier_item_full(it)))
+		return 0; /* the batch forgets or replaces it */
 	size_t start = c->nidx;
 	uint32_t n[TOKENIZE_MODELS];
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
@@ -475,27 +619,33 @@ classifier_collect_one(const void *key, size_t klen, const void *val, size_t vle
 		p += used;
 		if (c->nidx + n[m] > c->idxcap)
 			c->idx = xgrow(c->idx, &c->idxcap, c->nidx + n[m], sizeof(uint32_t));
-		uint32_t prev = 0;
+		uint32_t *out = c->idx + c->nidx, prev = 0;
 		for (uint32_t i = 0; i < n[m]; i++) {
 			uint32_t d;
-			used = classifier_varint_get(p, end, &d);
-			if (used == 0 || (i > 0 && d == 0) || d >= TOKENIZE_SPACE - prev) {
+			if (p < end && *p < 0x80) { /* most differences take one byte */
+				d = *p++;
+			} else {
+				used = classifier_varint_get(p, end, &d);
+				if (used == 0) {
+					c->nidx = start;
+					return 0;
+				}
+				p += used;
+			}
+			if ((i > 0 && d == 0) || d >= TOKENIZE_SPACE - prev) {
 				c->nidx = start;
 				return 0;
 			}
-			p += used;
 			prev += d;
-			c->idx[c->nidx++] = prev;
+			out[i] = prev;
 		}
+		c->nidx += n[m];
 	}
 	if (p != end) {
 		c->nidx = start;
 		return 0;
 	}
-	c->ex = xgrow(c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
-	struct classifier_example *e = &c->ex[c->n++];
-	e->id = classifier_key_id(key);
-	e->label = label == CLASSIFIER_SPAM;
+	struct classifier_example *e = classifier_collect_add(c, classifier_key_id(key), label, true);
 	/* offsets for now: the array may still move */
 	size_t off = start;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
@@ -503,69 +653,144 @@ classifier_collect_one(const void *key, size_t klen, const void *val, size_t vle
 		e->idx[m] = (const uint32_t *)(uintptr_t)off;
 		off += n[m];
 	}
-	if (e->label)
-		c->spam++;
-	else
-		c->ham++;
 	return 0;
 }
 
-/* Retrains every model from the examples the transaction sees and writes
- * the model into it. */
+/* A retrain under way: the examples and the weights being trained. */
+struct classifier_retrain {
+	struct classifier_collect col;
+	struct classifier_training tr;
+	float *w;
+	uint64_t t0;
+};
+
+/* Gathers the examples the store holds once the batch is written (the
+ * stored ones the batch leaves alone, decoded, and the batch's own, as
+ * they are in memory) and, with enough of both classes, starts training
+ * on them; classifier_retrain_end() finishes. The training order depends
+ * only on the examples' ids, so the model is the same as if the store
+ * had been read after the writes. */
 static int
-classifier_retrain(struct store_txn *t, uint64_t version)
+classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, struct classifier_retrain *r)
 {
-	struct classifier_collect col = {0};
-	if (store_txn_scan(t, classifier_ex_prefix, CLASSIFIER_EX_PREFIX_LEN, classifier_collect_one, &col) < 0) {
-		classifier_collect_free(&col);
+	memset(r, 0, sizeof(*r));
+	struct classifier_collect *col = &r->col;
+	col->b = b;
+	if (store_txn_scan(t, classifier_ex_prefix, CLASSIFIER_EX_PREFIX_LEN, classifier_collect_one, col) < 0) {
+		classifier_collect_free(col);
 		return -1;
 	}
-	if (col.overflow)
+	for (size_t i = 0; i < b->n && !col->overflow; i++) {
+		const struct classifier_item *it = &b->items[i];
+		if (it->label == CLASSIFIER_FORGET || !classifier_item_full(it))
+			continue;
+		if (col->n >= CLASSIFIER_EXAMPLES_MAX) {
+			col->overflow = true;
+			break;
+		}
+		struct classifier_example *e = classifier_collect_add(col, it->id, it->label, false);
+		for (int m = 0; m < TOKENIZE_MODELS; m++) {
+			e->n[m] = it->n[m];
+			e->idx[m] = it->v[m];
+		}
+	}
+	if (col->overflow)
 		log_warn("classifier: more than %d examples; the rest are not used",
 		         CLASSIFIER_EXAMPLES_MAX);
-	for (size_t i = 0; i < col.n; i++)
-		for (int m = 0; m < TOKENIZE_MODELS; m++)
-			col.ex[i].idx[m] = col.idx + (uintptr_t)col.ex[i].idx[m];
-	if (col.spam < CLASSIFIER_MIN_EACH || col.ham < CLASSIFIER_MIN_EACH) {
-		/* too few to judge by: no model until there are enough of both */
-		classifier_collect_free(&col);
-		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
-		return 0;
-	}
-	struct classifier_model_hdr hdr = {.magic = "MXCLS02"}, *h = &hdr;
-	h->bits = TOKENIZE_BITS;
-	h->models = TOKENIZE_MODELS;
-	h->spam = col.spam;
-	h->ham = col.ham;
-	h->version = version;
-	h->trained_at = (int64_t)mx_clock_wall();
-	for (int k = 0; k < TOKENIZE_MODELS; k++)
-		h->mix[k] = classifier_mix[k];
+	for (size_t i = 0; i < col->n; i++)
+		for (int m = 0; m < TOKENIZE_MODELS && col->decoded[i]; m++)
+			col->ex[i].idx[m] = col->idx + (uintptr_t)col->ex[i].idx[m];
+	if (col->spam < CLASSIFIER_MIN_EACH || col->ham < CLASSIFIER_MIN_EACH)
+		return 0; /* too few to judge by: no model until there are enough of both */
 	/* trained in a separate buffer on huge pages where the system has
 	 * them: the updates hit the 12 MB of weights at random, and with 4 KB
 	 * pages most of them would miss the TLB */
 	size_t wlen = sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
-	float *w = NULL;
-	if (posix_memalign((void **)&w, CLASSIFIER_HUGE, wlen) != 0)
+	if (posix_memalign((void **)&r->w, CLASSIFIER_HUGE, wlen) != 0)
 		abort();
-	madvise(w, wlen, MADV_HUGEPAGE);
-	memset(w, 0, wlen);
+	madvise(r->w, wlen, MADV_HUGEPAGE);
+	memset(r->w, 0, wlen);
+	r->t0 = mx_clock_mono_ms();
+	classifier_train_start(&r->tr, col->ex, col->n, r->w);
+	return 0;
+}
 
-	uint64_t t0 = mx_clock_mono_ms();
-	classifier_train(col.ex, col.n, w);
-	h->train_seconds = (double)(mx_clock_mono_ms() - t0) / 1000.0;
+/* Waits for the training and frees what the retrain holds. */
+static void
+classifier_retrain_cancel(struct classifier_retrain *r)
+{
+	if (r->w != NULL)
+		classifier_train_wait(&r->tr);
+	free(r->w);
+	r->w = NULL;
+	classifier_collect_free(&r->col);
+}
+
+/* Writes the model the retrain made into t (or, with too few examples,
+ * removes the model), and frees the retrain. */
+static int
+classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_retrain *r)
+{
+	if (r->w == NULL) {
+		classifier_retrain_cancel(r);
+		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
+		return 0;
+	}
+	classifier_train_wait(&r->tr);
+	struct classifier_model_hdr hdr = {.magic = "MXCLS02"}, *h = &hdr;
+	h->bits = TOKENIZE_BITS;
+	h->models = TOKENIZE_MODELS;
+	h->spam = r->col.spam;
+	h->ham = r->col.ham;
+	h->version = version;
+	h->trained_at = (int64_t)mx_clock_wall();
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		h->mix[k] = classifier_mix[k];
+	h->train_seconds = (double)(mx_clock_mono_ms() - r->t0) / 1000.0;
 	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
-	         (unsigned long long)version, (unsigned long long)col.spam,
-	         (unsigned long long)col.ham, h->train_seconds);
+	         (unsigned long long)version, (unsigned long long)h->spam,
+	         (unsigned long long)h->ham, h->train_seconds);
 	/* written straight into the store: no 12 MB copy on the heap */
+	size_t wlen = sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
 	char *model = store_txn_reserve(t, classifier_model_key, sizeof(classifier_model_key) - 1, sizeof(hdr) + wlen, 0);
 	if (model != NULL) {
 		memcpy(model, &hdr, sizeof(hdr));
-		memcpy(model + sizeof(hdr), w, wlen);
+		memcpy(model + sizeof(hdr), r->w, wlen);
 	}
-	free(w);
-	classifier_collect_free(&col);
+	free(r->w);
+	r->w = NULL;
+	classifier_collect_free(&r->col);
 	return model != NULL ? 0 : -1;
+}
+
+/* Writes the batch's examples (while the new model trains) and the model. */
+static int
+classifier_batch_write(struct classifier_batch *b, struct store_txn *t, uint64_t version)
+{
+	struct classifier_retrain r;
+	if (b->n == 0)
+		return 0;
+	if (classifier_retrain_begin(t, b, &r) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct classifier_item *it = &b->items[i];
+		char key[CLASSIFIER_EX_KEY_LEN];
+		classifier_ex_key(it->id, key);
+		int prc = 0;
+		if (it->label == CLASSIFIER_FORGET) {
+			prc = store_txn_del(t, key, sizeof(key));
+		} else if (classifier_item_full(it)) {
+			size_t vlen;
+			void *v = classifier_ex_encode(it, &vlen);
+			prc = store_txn_put(t, key, sizeof(key), v, vlen, 0);
+			free(v);
+		} /* else relabelled back to a forget-only item: nothing to store */
+		if (prc < 0) {
+			classifier_retrain_cancel(&r);
+			return -1;
+		}
+	}
+	return classifier_retrain_end(t, version, &r);
 }
 
 int
@@ -585,37 +810,13 @@ classifier_batch_commit(struct classifier_batch *b)
 		memcpy(&h, val, sizeof(h)); /* small values may sit unaligned */
 		version = h.version + 1;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		struct classifier_item *it = &b->items[i];
-		char key[CLASSIFIER_EX_KEY_LEN];
-		classifier_ex_key(it->id, key);
-		if (it->label == CLASSIFIER_FORGET) {
-			if (store_txn_del(t, key, sizeof(key)) < 0)
-				goto abort;
-			continue;
-		}
-		if (it->f.set[0].n == 0 && it->f.set[1].n == 0 && it->f.set[2].n == 0)
-			continue; /* relabelled back to a forget-only item: nothing to store */
-		size_t vlen;
-		void *v = classifier_ex_encode(it, &vlen);
-		int prc = store_txn_put(t, key, sizeof(key), v, vlen, 0);
-		free(v);
-		if (prc < 0)
-			goto abort;
+	if (classifier_batch_write(b, t, version) < 0) {
+		store_txn_abort(t);
+		goto out;
 	}
-	if (b->n > 0 && classifier_retrain(t, version) < 0)
-		goto abort;
 	rc = store_txn_commit(t);
-	goto out;
-abort:
-	store_txn_abort(t);
 out:
-	for (size_t i = 0; i < b->n; i++)
-		tokenize_clear(&b->items[i].f);
-	free(b->items);
-	strmap_free(b->index);
-	pthread_mutex_destroy(&b->lock);
-	free(b);
+	classifier_batch_free(b);
 	return rc;
 }
 
@@ -624,12 +825,7 @@ classifier_batch_abort(struct classifier_batch *b)
 {
 	if (b == NULL)
 		return;
-	for (size_t i = 0; i < b->n; i++)
-		tokenize_clear(&b->items[i].f);
-	free(b->items);
-	strmap_free(b->index);
-	pthread_mutex_destroy(&b->lock);
-	free(b);
+	classifier_batch_free(b);
 }
 
 int
