@@ -62,19 +62,12 @@ cli_split(const char *name, const char *d, size_t n, cli_msg_cb cb, void *arg)
 	}
 }
 
+/* Reads the regular file open on fd (and closes it). */
 static int
-cli_file(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped)
+cli_file(const char *path, int fd, const struct stat *sp, cli_msg_cb cb, void *arg, size_t *done,
+         size_t *skipped)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "mxguard: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -1;
-	}
+	struct stat st = *sp;
 	(*done)++;
 	if (st.st_size == 0) {
 		close(fd);
@@ -174,15 +167,21 @@ cli_dir(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skippe
 static int
 cli_path(const char *p, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth)
 {
+	/* opened first and asked what it is: one path lookup, not two
+	 * (O_NONBLOCK: a FIFO or device named by mistake must not hang) */
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
-	if (stat(p, &st) < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		fprintf(stderr, "mxguard: %s: %s\n", p, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
+	if (S_ISREG(st.st_mode))
+		return cli_file(p, fd, &st, cb, arg, done, skipped);
+	close(fd);
 	if (S_ISDIR(st.st_mode))
 		return depth > 32 ? 0 : cli_dir(p, cb, arg, done, skipped, depth);
-	if (S_ISREG(st.st_mode))
-		return cli_file(p, cb, arg, done, skipped);
 	return 0;
 }
 

@@ -40,6 +40,7 @@
 
 #define CLASSIFIER_PASSES 10
 #define CLASSIFIER_HUGE (2u << 20)
+#define CLASSIFIER_WEIGHTS (sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE)
 #define CLASSIFIER_LR 5.0
 #define CLASSIFIER_EXAMPLES_MAX 500000
 /* Fewer examples of either class than this: no model (the classifier says
@@ -84,6 +85,7 @@ struct classifier_item {
 #define CLASSIFIER_ARENA_CHUNK (8u << 20)
 struct classifier_arena {
 	struct classifier_arena *next;
+	size_t bytes;
 	size_t used, cap; /* in uint32_t */
 	uint32_t v[];
 };
@@ -306,6 +308,32 @@ classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier
 	return stored < 0 ? CLASSIFIER_LEARNED : CLASSIFIER_RELABELED;
 }
 
+/* len bytes of zeroed memory on huge pages where the system has them
+ * (fresh anonymous pages are zero: no memset). */
+static void *
+classifier_huge_alloc(size_t len)
+{
+	size_t map = len + CLASSIFIER_HUGE;
+	char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		abort(); /* as xmalloc does */
+	char *a = (char *)(((uintptr_t)p + CLASSIFIER_HUGE - 1) & ~(uintptr_t)(CLASSIFIER_HUGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	size_t tail = (size_t)(p + map - (a + len));
+	if (tail > 0)
+		munmap(a + len, tail);
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+static void
+classifier_huge_free(void *p, size_t len)
+{
+	if (p != NULL)
+		munmap(p, len);
+}
+
 /* Room for n indices in the batch's arena. Called with the batch locked. */
 static uint32_t *
 classifier_arena_take(struct classifier_batch *b, size_t n)
@@ -315,11 +343,10 @@ classifier_arena_take(struct classifier_batch *b, size_t n)
 		size_t bytes = sizeof(*a) + n * sizeof(uint32_t);
 		if (bytes < CLASSIFIER_ARENA_CHUNK)
 			bytes = CLASSIFIER_ARENA_CHUNK;
-		if (posix_memalign((void **)&a, CLASSIFIER_HUGE, bytes) != 0)
-			abort();
-		madvise(a, bytes, MADV_HUGEPAGE);
+		a = classifier_huge_alloc(bytes);
 		a->next = b->arena;
 		a->used = 0;
+		a->bytes = bytes;
 		a->cap = (bytes - sizeof(*a)) / sizeof(uint32_t);
 		b->arena = a;
 	}
@@ -334,7 +361,7 @@ classifier_batch_free(struct classifier_batch *b)
 	while (b->arena != NULL) {
 		struct classifier_arena *a = b->arena;
 		b->arena = a->next;
-		free(a);
+		classifier_huge_free(a, a->bytes);
 	}
 	free(b->items);
 	strmap_free(b->index);
@@ -396,7 +423,7 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 
 
 struct classifier_order {
-	uint64_t key, id;
+	uint64_t key;
 	uint32_t i;
 };
 
@@ -409,13 +436,35 @@ classifier_splitmix64(uint64_t x)
 	return z ^ (z >> 31);
 }
 
-static int
-classifier_order_cmp(const void *a, const void *b)
+/* Sorts o by key: LSD radix sort, 11 bits a round (a comparison sort of
+ * each pass's order was a tenth of the training). The keys are distinct:
+ * splitmix64 is a bijection, so id ^ salt -> key is one too. */
+static void
+classifier_order_sort(struct classifier_order *o, size_t n)
 {
-	const struct classifier_order *x = a, *y = b;
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
+	enum { BITS = 11, BUCKETS = 1 << BITS };
+	struct classifier_order *tmp = xmalloc((n ? n : 1) * sizeof(*tmp)), *from = o, *to = tmp;
+	size_t *count = xmalloc(BUCKETS * sizeof(size_t));
+	for (int shift = 0; shift < 64; shift += BITS) {
+		memset(count, 0, BUCKETS * sizeof(size_t));
+		for (size_t i = 0; i < n; i++)
+			count[(from[i].key >> shift) & (BUCKETS - 1)]++;
+		size_t sum = 0;
+		for (size_t b = 0; b < BUCKETS; b++) {
+			size_t c = count[b];
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(from[i].key >> shift) & (BUCKETS - 1)]++] = from[i];
+		struct classifier_order *t = from;
+		from = to;
+		to = t;
+	}
+	if (from != o) /* an odd number of rounds */
+		memcpy(o, from, n * sizeof(*o));
+	free(count);
+	free(tmp);
 }
 
 /* One thread's share of a training: models first..last. */
@@ -482,7 +531,7 @@ classifier_train_job(void *arg)
 /* A training under way. The models are independent; R has about as many
  * features as T and H together, so a thread of its own trains R while
  * the caller goes on (writing the examples), then trains T and H in
- * classifier_train_wait(): two CPUs busy, not three threads on them. */
+ * classifier_train_rest(): two CPUs busy, not three threads on them. */
 #define CLASSIFIER_THREADS 2
 struct classifier_training {
 	struct classifier_order *orders[CLASSIFIER_PASSES];
@@ -501,10 +550,9 @@ classifier_train_start(struct classifier_training *tr, const struct classifier_e
 		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
 		for (size_t i = 0; i < n; i++) {
 			o[i].key = classifier_splitmix64(ex[i].id ^ salt);
-			o[i].id = ex[i].id;
 			o[i].i = (uint32_t)i;
 		}
-		qsort(o, n, sizeof(*o), classifier_order_cmp);
+		classifier_order_sort(o, n);
 		tr->orders[p] = o;
 	}
 	tr->job[0] = (struct classifier_job){ex, n, tr->orders, 0, 0, w};
@@ -513,15 +561,22 @@ classifier_train_start(struct classifier_training *tr, const struct classifier_e
 	tr->started[1] = false;
 }
 
+/* Trains the models that have no thread of their own, here. */
 static void
-classifier_train_wait(struct classifier_training *tr)
+classifier_train_rest(struct classifier_training *tr)
 {
-	for (int i = CLASSIFIER_THREADS - 1; i >= 0; i--) {
+	for (int i = 0; i < CLASSIFIER_THREADS; i++)
+		if (!tr->started[i])
+			classifier_train_job(&tr->job[i]);
+}
+
+/* Waits for the threads; after classifier_train_rest(), the training is done. */
+static void
+classifier_train_join(struct classifier_training *tr)
+{
+	for (int i = 0; i < CLASSIFIER_THREADS; i++)
 		if (tr->started[i])
 			pthread_join(tr->th[i], NULL);
-		else
-			classifier_train_job(&tr->job[i]); /* no thread: here and now */
-	}
 	for (int p = 0; p < CLASSIFIER_PASSES; p++)
 		free(tr->orders[p]);
 }
@@ -531,7 +586,8 @@ classifier_train(const struct classifier_example *ex, size_t n, float *w)
 {
 	struct classifier_training tr;
 	classifier_train_start(&tr, ex, n, w);
-	classifier_train_wait(&tr);
+	classifier_train_rest(&tr);
+	classifier_train_join(&tr);
 }
 
 struct classifier_collect {
@@ -705,11 +761,7 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 	/* trained in a separate buffer on huge pages where the system has
 	 * them: the updates hit the 12 MB of weights at random, and with 4 KB
 	 * pages most of them would miss the TLB */
-	size_t wlen = sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
-	if (posix_memalign((void **)&r->w, CLASSIFIER_HUGE, wlen) != 0)
-		abort();
-	madvise(r->w, wlen, MADV_HUGEPAGE);
-	memset(r->w, 0, wlen);
+	r->w = classifier_huge_alloc(CLASSIFIER_WEIGHTS);
 	r->t0 = mx_clock_mono_ms();
 	classifier_train_start(&r->tr, col->ex, col->n, r->w);
 	return 0;
@@ -719,9 +771,11 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 static void
 classifier_retrain_cancel(struct classifier_retrain *r)
 {
-	if (r->w != NULL)
-		classifier_train_wait(&r->tr);
-	free(r->w);
+	if (r->w != NULL) {
+		classifier_train_rest(&r->tr);
+		classifier_train_join(&r->tr);
+	}
+	classifier_huge_free(r->w, CLASSIFIER_WEIGHTS);
 	r->w = NULL;
 	classifier_collect_free(&r->col);
 }
@@ -736,7 +790,18 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
 		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
 		return 0;
 	}
-	classifier_train_wait(&r->tr);
+	/* the model goes straight into the store (no 12 MB copy on the
+	 * heap); R's part of it is faulted in and T's and H's copied while R
+	 * still trains, so that only R's copy is left when it is done */
+	size_t off = sizeof(struct classifier_model_hdr), part = sizeof(float) * TOKENIZE_SPACE;
+	char *model = store_txn_reserve(t, classifier_model_key, sizeof(classifier_model_key) - 1,
+	                                off + CLASSIFIER_WEIGHTS, 0);
+	if (model != NULL)
+		memset(model + off, 0, part);
+	classifier_train_rest(&r->tr);
+	if (model != NULL)
+		memcpy(model + off + part, r->w + TOKENIZE_SPACE, CLASSIFIER_WEIGHTS - part);
+	classifier_train_join(&r->tr);
 	struct classifier_model_hdr hdr = {.magic = "MXCLS02"}, *h = &hdr;
 	h->bits = TOKENIZE_BITS;
 	h->models = TOKENIZE_MODELS;
@@ -750,14 +815,11 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
 	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
 	         (unsigned long long)version, (unsigned long long)h->spam,
 	         (unsigned long long)h->ham, h->train_seconds);
-	/* written straight into the store: no 12 MB copy on the heap */
-	size_t wlen = sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
-	char *model = store_txn_reserve(t, classifier_model_key, sizeof(classifier_model_key) - 1, sizeof(hdr) + wlen, 0);
 	if (model != NULL) {
 		memcpy(model, &hdr, sizeof(hdr));
-		memcpy(model + sizeof(hdr), r->w, wlen);
+		memcpy(model + off, r->w, part);
 	}
-	free(r->w);
+	classifier_huge_free(r->w, CLASSIFIER_WEIGHTS);
 	r->w = NULL;
 	classifier_collect_free(&r->col);
 	return model != NULL ? 0 : -1;

@@ -1355,22 +1355,34 @@ tokenize_body_groups(struct tokenize_ctx *c, const struct tokenize_msg *fm)
 
 /* ---- sorting and the entry points ------------------------------------------------------- */
 
-/* LSD radix sort of indices below 2^TOKENIZE_BITS, two passes of 10 bits. */
+/* LSD radix sort of indices below 2^TOKENIZE_BITS: three rounds of 7
+ * bits, their counts taken in one read (a set holds a few hundred
+ * indices: small count tables beat few rounds). */
+#define TOKENIZE_RADIX 7
+#define TOKENIZE_ROUNDS ((TOKENIZE_BITS + TOKENIZE_RADIX - 1) / TOKENIZE_RADIX)
 static void
 tokenize_radix_sort(uint32_t *v, size_t n)
 {
 	if (n < 2)
 		return;
+	enum { B = 1 << TOKENIZE_RADIX };
+	uint32_t count[TOKENIZE_ROUNDS][B];
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; r < TOKENIZE_ROUNDS; r++)
+			count[r][(v[i] >> (r * TOKENIZE_RADIX)) & (B - 1)]++;
 	uint32_t *tmp = xmalloc(n * sizeof(uint32_t));
 	uint32_t *src = v, *dst = tmp;
-	for (int shift = 0; shift < TOKENIZE_BITS; shift += 10) {
-		size_t count[1025] = {0};
+	for (int r = 0; r < TOKENIZE_ROUNDS; r++) {
+		uint32_t sum = 0;
+		for (int b = 0; b < B; b++) {
+			uint32_t c = count[r][b];
+			count[r][b] = sum;
+			sum += c;
+		}
+		int shift = r * TOKENIZE_RADIX;
 		for (size_t i = 0; i < n; i++)
-			count[((src[i] >> shift) & 1023) + 1]++;
-		for (int b = 0; b < 1024; b++)
-			count[b + 1] += count[b];
-		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i] >> shift) & 1023]++] = src[i];
+			dst[count[r][(src[i] >> shift) & (B - 1)]++] = src[i];
 		uint32_t *t = src;
 		src = dst;
 		dst = t;
