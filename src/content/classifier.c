@@ -75,19 +75,21 @@ struct classifier {
 struct classifier_item {
 	uint64_t id;
 	enum classifier_label label;
-	uint32_t n[TOKENIZE_MODELS];         /* none for a forget */
-	const uint32_t *v[TOKENIZE_MODELS]; /* each set's indices, ascending, in the arena */
+	uint32_t n[TOKENIZE_MODELS]; /* none for a forget */
+	uint32_t *v[TOKENIZE_MODELS]; /* each set's indices, ascending, in the arena */
+	const unsigned char *enc;     /* the sets as stored (after the label byte) */
+	size_t enc_len;
 };
 
-/* The batch's feature indices, one after another in large chunks on huge
- * pages where the system has them: thousands of messages' sets, kept
- * until the commit, would otherwise fault in page by page. */
+/* The batch's feature sets and their encodings, one after another in
+ * large chunks on huge pages where the system has them: thousands of
+ * messages' sets, kept until the commit, would otherwise fault in page
+ * by page. */
 #define CLASSIFIER_ARENA_CHUNK (8u << 20)
 struct classifier_arena {
 	struct classifier_arena *next;
-	size_t bytes;
-	size_t used, cap; /* in uint32_t */
-	uint32_t v[];
+	size_t bytes, used;
+	_Alignas(8) unsigned char v[];
 };
 
 struct classifier_batch {
@@ -149,21 +151,22 @@ classifier_varint_get(const unsigned char *p, const unsigned char *end, uint32_t
 	return 0;
 }
 
-static void *
-classifier_ex_encode(const struct classifier_item *it, size_t *len)
+/* The sets as an example's value holds them after its label byte. */
+static unsigned char *
+classifier_sets_encode(const struct tokenize_sets *f, size_t *len)
 {
 	size_t n = 0;
 	for (int m = 0; m < TOKENIZE_MODELS; m++)
-		n += it->n[m];
-	unsigned char *v = xmalloc(1 + 5 * (TOKENIZE_MODELS + n));
+		n += f->set[m].n;
+	unsigned char *v = xmalloc(5 * (TOKENIZE_MODELS + n));
 	size_t o = 0;
-	v[o++] = (unsigned char)it->label;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
-		o += classifier_varint_put(v + o, it->n[m]);
+		const struct tokenize_set *st = &f->set[m];
+		o += classifier_varint_put(v + o, (uint32_t)st->n);
 		uint32_t prev = 0;
-		for (size_t i = 0; i < it->n[m]; i++) {
-			o += classifier_varint_put(v + o, it->v[m][i] - prev);
-			prev = it->v[m][i];
+		for (size_t i = 0; i < st->n; i++) {
+			o += classifier_varint_put(v + o, st->v[i] - prev);
+			prev = st->v[i];
 		}
 	}
 	*len = o;
@@ -334,24 +337,25 @@ classifier_huge_free(void *p, size_t len)
 		munmap(p, len);
 }
 
-/* Room for n indices in the batch's arena. Called with the batch locked. */
-static uint32_t *
-classifier_arena_take(struct classifier_batch *b, size_t n)
+/* Room for len bytes (4-byte aligned) in the batch's arena. Called with
+ * the batch locked. */
+static void *
+classifier_arena_take(struct classifier_batch *b, size_t len)
 {
+	len = (len + 3) & ~(size_t)3;
 	struct classifier_arena *a = b->arena;
-	if (a == NULL || a->cap - a->used < n) {
-		size_t bytes = sizeof(*a) + n * sizeof(uint32_t);
+	if (a == NULL || a->bytes - sizeof(*a) - a->used < len) {
+		size_t bytes = sizeof(*a) + len;
 		if (bytes < CLASSIFIER_ARENA_CHUNK)
 			bytes = CLASSIFIER_ARENA_CHUNK;
 		a = classifier_huge_alloc(bytes);
 		a->next = b->arena;
 		a->used = 0;
 		a->bytes = bytes;
-		a->cap = (bytes - sizeof(*a)) / sizeof(uint32_t);
 		b->arena = a;
 	}
-	uint32_t *v = a->v + a->used;
-	a->used += n;
+	void *v = a->v + a->used;
+	a->used += len;
 	return v;
 }
 
@@ -369,10 +373,11 @@ classifier_batch_free(struct classifier_batch *b)
 	free(b);
 }
 
-/* Appends an item; its sets (f may be NULL) are copied into the arena. */
+/* Appends an item; its sets (f may be NULL) and their encoding are copied
+ * into the arena. */
 static void
 classifier_batch_append(struct classifier_batch *b, uint64_t id, enum classifier_label label,
-                        const struct tokenize_sets *f)
+                        const struct tokenize_sets *f, const unsigned char *enc, size_t enc_len)
 {
 	b->items = xgrow(b->items, &b->cap, b->n + 1, sizeof(*b->items));
 	struct classifier_item *it = &b->items[b->n];
@@ -380,10 +385,16 @@ classifier_batch_append(struct classifier_batch *b, uint64_t id, enum classifier
 	it->id = id;
 	it->label = label;
 	for (int m = 0; m < TOKENIZE_MODELS && f; m++) {
-		uint32_t *v = classifier_arena_take(b, f->set[m].n);
+		uint32_t *v = classifier_arena_take(b, f->set[m].n * sizeof(uint32_t));
 		memcpy(v, f->set[m].v, f->set[m].n * sizeof(uint32_t));
 		it->n[m] = (uint32_t)f->set[m].n;
 		it->v[m] = v;
+	}
+	if (enc != NULL) {
+		unsigned char *e = classifier_arena_take(b, enc_len);
+		memcpy(e, enc, enc_len);
+		it->enc = e;
+		it->enc_len = enc_len;
 	}
 	b->n++;
 	char idb[8];
@@ -402,19 +413,23 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	pthread_mutex_lock(&b->lock);
 	enum classifier_learn_rc rc = classifier_batch_decide(b, id, label, stored, &add);
 	if (add && label == CLASSIFIER_FORGET)
-		classifier_batch_append(b, id, label, NULL);
+		classifier_batch_append(b, id, label, NULL, NULL, 0);
 	pthread_mutex_unlock(&b->lock);
 	if (!add || label == CLASSIFIER_FORGET)
 		return rc;
-	/* the costly part, outside the lock */
+	/* the costly part, outside the lock; encoded here too, so that the
+	 * commit only copies */
 	struct tokenize_sets f;
 	tokenize_extract(m, &f);
 	tokenize_sort(&f);
+	size_t enc_len;
+	unsigned char *enc = classifier_sets_encode(&f, &enc_len);
 	pthread_mutex_lock(&b->lock);
 	rc = classifier_batch_decide(b, id, label, stored, &add); /* another thread may have added it */
 	if (add)
-		classifier_batch_append(b, id, label, &f);
+		classifier_batch_append(b, id, label, &f, enc, enc_len);
 	pthread_mutex_unlock(&b->lock);
+	free(enc);
 	tokenize_clear(&f);
 	return rc;
 }
@@ -469,11 +484,11 @@ classifier_order_sort(struct classifier_order *o, size_t n)
 
 /* One thread's share of a training: models first..last. */
 struct classifier_job {
-	const struct classifier_example *ex;
+	struct classifier_example *ex;
 	size_t n;
 	struct classifier_order *const *orders; /* one per pass, shared */
 	int first, last;
-	float *w; /* all the models' weights */
+	struct classifier_dense *dense; /* the models' results */
 };
 
 /* The sum of w over the indices, in four running sums: one sum would
@@ -495,10 +510,72 @@ classifier_sum(const float *w, const uint32_t *idx, uint32_t n)
 	return (a + b) + (c + d);
 }
 
+/* A model trained on its weights renumbered densely: of the 2^20 slots
+ * the examples use a few hundred thousand (R: 270,000 for the 4,334 of
+ * the corpus), which fit in the L2 cache where the whole model (4 MB)
+ * does not, and every pass reads each example's weights. A slot's new
+ * number is its rank among the slots in use, so the lists, rewritten in
+ * place, stay ascending. The arithmetic is the same, so the weights are
+ * too. */
+struct classifier_dense {
+	uint32_t *index; /* slot -> index */
+	float *w;        /* slot -> weight */
+	uint32_t n;      /* slots in use */
+};
+
+static void
+classifier_dense_make(struct classifier_dense *d, struct classifier_example *ex, size_t n, int k)
+{
+	uint64_t *used = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t));
+	uint32_t *rank = xmalloc(TOKENIZE_SPACE / 64 * sizeof(uint32_t));
+	for (size_t j = 0; j < n; j++)
+		for (uint32_t i = 0; i < ex[j].n[k]; i++)
+			used[ex[j].idx[k][i] >> 6] |= 1ull << (ex[j].idx[k][i] & 63);
+	uint32_t slots = 0;
+	for (size_t i = 0; i < TOKENIZE_SPACE / 64; i++) {
+		rank[i] = slots;
+		slots += (uint32_t)__builtin_popcountll(used[i]);
+	}
+	d->n = slots;
+	d->w = xcalloc(slots ? slots : 1, sizeof(float));
+	d->index = xmalloc((slots ? slots : 1) * sizeof(uint32_t));
+	for (size_t i = 0, s = 0; i < TOKENIZE_SPACE / 64; i++)
+		for (uint64_t b = used[i]; b != 0; b &= b - 1)
+			d->index[s++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(b));
+	for (size_t j = 0; j < n; j++) {
+		uint32_t *v = ex[j].idx[k];
+		for (uint32_t i = 0; i < ex[j].n[k]; i++) {
+			uint32_t g = v[i];
+			v[i] = rank[g >> 6] + (uint32_t)__builtin_popcountll(used[g >> 6] & ((1ull << (g & 63)) - 1));
+		}
+	}
+	free(rank);
+	free(used);
+}
+
+static void
+classifier_dense_free(struct classifier_dense *d)
+{
+	free(d->w);
+	free(d->index);
+	d->w = NULL;
+	d->index = NULL;
+}
+
+/* Writes the weights to their indices in w (the model's 2^20, zeroed). */
+static void
+classifier_dense_put(const struct classifier_dense *d, float *w)
+{
+	for (uint32_t s = 0; s < d->n; s++)
+		w[d->index[s]] = d->w[s];
+}
+
 static void
 classifier_train_model(const struct classifier_job *t, int k)
 {
-	float *w = t->w + (size_t)k * TOKENIZE_SPACE;
+	struct classifier_dense *d = &t->dense[k];
+	classifier_dense_make(d, t->ex, t->n, k);
+	float *w = d->w;
 	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
 		const struct classifier_order *ord = t->orders[p];
 		for (size_t j = 0; j < t->n; j++) {
@@ -507,12 +584,12 @@ classifier_train_model(const struct classifier_job *t, int k)
 			if (n == 0)
 				continue;
 			const uint32_t *idx = e->idx[k];
-			double s = 1.0 / sqrt((double)n);
-			double z = s * classifier_sum(w, idx, n);
+			double sc = 1.0 / sqrt((double)n);
+			double z = sc * classifier_sum(w, idx, n);
 			if (e->label ? z > CLASSIFIER_TONE : z < -CLASSIFIER_TONE)
 				continue;
 			double g = (double)e->label - 1.0 / (1.0 + exp(-z));
-			float step = (float)(CLASSIFIER_LR * g * s);
+			float step = (float)(CLASSIFIER_LR * g * sc);
 			for (uint32_t i = 0; i < n; i++)
 				w[idx[i]] += step;
 		}
@@ -536,14 +613,16 @@ classifier_train_job(void *arg)
 struct classifier_training {
 	struct classifier_order *orders[CLASSIFIER_PASSES];
 	struct classifier_job job[CLASSIFIER_THREADS];
+	struct classifier_dense dense[TOKENIZE_MODELS];
 	pthread_t th[CLASSIFIER_THREADS];
 	bool started[CLASSIFIER_THREADS];
 };
 
+/* Starts training on ex (whose index lists it rewrites). */
 static void
-classifier_train_start(struct classifier_training *tr, const struct classifier_example *ex, size_t n,
-                       float *w)
+classifier_train_start(struct classifier_training *tr, struct classifier_example *ex, size_t n)
 {
+	memset(tr, 0, sizeof(*tr));
 	/* the pass orders depend only on the examples */
 	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
 		struct classifier_order *o = xmalloc((n ? n : 1) * sizeof(*o));
@@ -555,10 +634,9 @@ classifier_train_start(struct classifier_training *tr, const struct classifier_e
 		classifier_order_sort(o, n);
 		tr->orders[p] = o;
 	}
-	tr->job[0] = (struct classifier_job){ex, n, tr->orders, 0, 0, w};
-	tr->job[1] = (struct classifier_job){ex, n, tr->orders, 1, TOKENIZE_MODELS - 1, w};
+	tr->job[0] = (struct classifier_job){ex, n, tr->orders, 0, 0, tr->dense};
+	tr->job[1] = (struct classifier_job){ex, n, tr->orders, 1, TOKENIZE_MODELS - 1, tr->dense};
 	tr->started[0] = pthread_create(&tr->th[0], NULL, classifier_train_job, &tr->job[0]) == 0;
-	tr->started[1] = false;
 }
 
 /* Trains the models that have no thread of their own, here. */
@@ -570,7 +648,8 @@ classifier_train_rest(struct classifier_training *tr)
 			classifier_train_job(&tr->job[i]);
 }
 
-/* Waits for the threads; after classifier_train_rest(), the training is done. */
+/* Waits for the threads; after classifier_train_rest(), the training is
+ * done and the weights are in tr->dense. */
 static void
 classifier_train_join(struct classifier_training *tr)
 {
@@ -581,13 +660,38 @@ classifier_train_join(struct classifier_training *tr)
 		free(tr->orders[p]);
 }
 
+static void
+classifier_train_free(struct classifier_training *tr)
+{
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		classifier_dense_free(&tr->dense[k]);
+}
+
 void
 classifier_train(const struct classifier_example *ex, size_t n, float *w)
 {
+	/* the training rewrites the lists: on copies */
+	struct classifier_example *cp = xmalloc((n ? n : 1) * sizeof(*cp));
+	if (n > 0)
+		memcpy(cp, ex, n * sizeof(*cp));
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < TOKENIZE_MODELS; k++) {
+			uint32_t *v = xmalloc((cp[i].n[k] ? cp[i].n[k] : 1) * sizeof(uint32_t));
+			if (cp[i].n[k] > 0)
+				memcpy(v, ex[i].idx[k], cp[i].n[k] * sizeof(uint32_t));
+			cp[i].idx[k] = v;
+		}
 	struct classifier_training tr;
-	classifier_train_start(&tr, ex, n, w);
+	classifier_train_start(&tr, cp, n);
 	classifier_train_rest(&tr);
 	classifier_train_join(&tr);
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		classifier_dense_put(&tr.dense[k], w + (size_t)k * TOKENIZE_SPACE);
+	classifier_train_free(&tr);
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < TOKENIZE_MODELS; k++)
+			free(cp[i].idx[k]);
+	free(cp);
 }
 
 struct classifier_collect {
@@ -706,17 +810,17 @@ classifier_collect_one(const void *key, size_t klen, const void *val, size_t vle
 	size_t off = start;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
 		e->n[m] = n[m];
-		e->idx[m] = (const uint32_t *)(uintptr_t)off;
+		e->idx[m] = (uint32_t *)(uintptr_t)off;
 		off += n[m];
 	}
 	return 0;
 }
 
-/* A retrain under way: the examples and the weights being trained. */
+/* A retrain under way: the examples and the training. */
 struct classifier_retrain {
 	struct classifier_collect col;
 	struct classifier_training tr;
-	float *w;
+	bool training;
 	uint64_t t0;
 };
 
@@ -758,12 +862,9 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 			col->ex[i].idx[m] = col->idx + (uintptr_t)col->ex[i].idx[m];
 	if (col->spam < CLASSIFIER_MIN_EACH || col->ham < CLASSIFIER_MIN_EACH)
 		return 0; /* too few to judge by: no model until there are enough of both */
-	/* trained in a separate buffer on huge pages where the system has
-	 * them: the updates hit the 12 MB of weights at random, and with 4 KB
-	 * pages most of them would miss the TLB */
-	r->w = classifier_huge_alloc(CLASSIFIER_WEIGHTS);
 	r->t0 = mx_clock_mono_ms();
-	classifier_train_start(&r->tr, col->ex, col->n, r->w);
+	classifier_train_start(&r->tr, col->ex, col->n);
+	r->training = true;
 	return 0;
 }
 
@@ -771,12 +872,12 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 static void
 classifier_retrain_cancel(struct classifier_retrain *r)
 {
-	if (r->w != NULL) {
+	if (r->training) {
 		classifier_train_rest(&r->tr);
 		classifier_train_join(&r->tr);
+		classifier_train_free(&r->tr);
+		r->training = false;
 	}
-	classifier_huge_free(r->w, CLASSIFIER_WEIGHTS);
-	r->w = NULL;
 	classifier_collect_free(&r->col);
 }
 
@@ -785,23 +886,32 @@ classifier_retrain_cancel(struct classifier_retrain *r)
 static int
 classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_retrain *r)
 {
-	if (r->w == NULL) {
+	if (!r->training) {
 		classifier_retrain_cancel(r);
 		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
 		return 0;
 	}
 	/* the model goes straight into the store (no 12 MB copy on the
-	 * heap); R's part of it is faulted in and T's and H's copied while R
-	 * still trains, so that only R's copy is left when it is done */
-	size_t off = sizeof(struct classifier_model_hdr), part = sizeof(float) * TOKENIZE_SPACE;
+	 * heap); its pages are faulted in and T's and H's weights put while
+	 * R still trains */
+	size_t off = sizeof(struct classifier_model_hdr);
 	char *model = store_txn_reserve(t, classifier_model_key, sizeof(classifier_model_key) - 1,
 	                                off + CLASSIFIER_WEIGHTS, 0);
-	if (model != NULL)
-		memset(model + off, 0, part);
+	float *w = NULL;
+	if (model != NULL) {
+		memset(model + off, 0, CLASSIFIER_WEIGHTS);
+		w = (float *)(void *)(model + off);
+	}
 	classifier_train_rest(&r->tr);
-	if (model != NULL)
-		memcpy(model + off + part, r->w + TOKENIZE_SPACE, CLASSIFIER_WEIGHTS - part);
+	if (((uintptr_t)w % sizeof(float)) != 0)
+		w = NULL; /* cannot happen: a value this large has pages of its own */
+	for (int k = 1; k < TOKENIZE_MODELS && w != NULL; k++)
+		classifier_dense_put(&r->tr.dense[k], w + (size_t)k * TOKENIZE_SPACE);
 	classifier_train_join(&r->tr);
+	if (w != NULL)
+		classifier_dense_put(&r->tr.dense[0], w);
+	classifier_train_free(&r->tr);
+	r->training = false;
 	struct classifier_model_hdr hdr = {.magic = "MXCLS02"}, *h = &hdr;
 	h->bits = TOKENIZE_BITS;
 	h->models = TOKENIZE_MODELS;
@@ -815,14 +925,10 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
 	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
 	         (unsigned long long)version, (unsigned long long)h->spam,
 	         (unsigned long long)h->ham, h->train_seconds);
-	if (model != NULL) {
+	if (w != NULL)
 		memcpy(model, &hdr, sizeof(hdr));
-		memcpy(model + off, r->w, part);
-	}
-	classifier_huge_free(r->w, CLASSIFIER_WEIGHTS);
-	r->w = NULL;
 	classifier_collect_free(&r->col);
-	return model != NULL ? 0 : -1;
+	return w != NULL ? 0 : -1;
 }
 
 /* Writes the batch's examples (while the new model trains) and the model. */
@@ -842,10 +948,12 @@ classifier_batch_write(struct classifier_batch *b, struct store_txn *t, uint64_t
 		if (it->label == CLASSIFIER_FORGET) {
 			prc = store_txn_del(t, key, sizeof(key));
 		} else if (classifier_item_full(it)) {
-			size_t vlen;
-			void *v = classifier_ex_encode(it, &vlen);
-			prc = store_txn_put(t, key, sizeof(key), v, vlen, 0);
-			free(v);
+			unsigned char *v = store_txn_reserve(t, key, sizeof(key), 1 + it->enc_len, 0);
+			if (v != NULL) {
+				v[0] = (unsigned char)it->label;
+				memcpy(v + 1, it->enc, it->enc_len);
+			}
+			prc = v != NULL ? 0 : -1;
 		} /* else relabelled back to a forget-only item: nothing to store */
 		if (prc < 0) {
 			classifier_retrain_cancel(&r);

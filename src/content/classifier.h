@@ -68,11 +68,13 @@ int classifier_stats(struct classifier *c, struct classifier_stats *out);
  * models from the examples into w (TOKENIZE_MODELS x TOKENIZE_SPACE
  * floats, zeroed by the caller): CLASSIFIER_PASSES (10) passes, each in the order of
  * splitmix64(id ^ (pass+1) * golden), logistic updates with a thick
- * threshold; docs/classifier.md has the recipe. */
+ * threshold; docs/classifier.md has the recipe. The examples are left
+ * as they are (the retrain inside classifier_batch_commit renumbers its
+ * own lists in place). */
 struct classifier_example {
 	uint64_t id;
 	int label; /* 1 spam, 0 ham */
-	const uint32_t *idx[TOKENIZE_MODELS]; /* each set's indices, ascending */
+	uint32_t *idx[TOKENIZE_MODELS]; /* each set's indices, ascending */
 	uint32_t n[TOKENIZE_MODELS];
 };
 void classifier_train(const struct classifier_example *ex, size_t n, float *w);

@@ -152,7 +152,7 @@ static void
 test_learner(void **state)
 {
 	(void)state;
-	static const uint32_t x0[] = {1, 2, 3}, x1[] = {3, 4}, x2[] = {5}, x3[] = {1, 4, 5, 6};
+	uint32_t x0[] = {1, 2, 3}, x1[] = {3, 4}, x2[] = {5}, x3[] = {1, 4, 5, 6};
 	struct classifier_example ex[4] = {
 		{1, 1, {x0, NULL, NULL}, {3, 0, 0}},
 		{2, 0, {x1, NULL, NULL}, {2, 0, 0}},
