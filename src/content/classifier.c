@@ -694,32 +694,54 @@ classifier_train(const struct classifier_example *ex, size_t n, float *w)
 	free(cp);
 }
 
+/* A stored example before decoding: its value after the label byte. */
+struct classifier_raw {
+	const unsigned char *p;
+	size_t len;
+	uint64_t id;
+	unsigned label;
+};
+
+/* One thread's share of the decoding. */
+struct classifier_decode {
+	const struct classifier_raw *raw;
+	size_t n;
+	uint32_t *idx; /* the lists, one after another */
+	size_t nidx, cap;
+	size_t *off;                      /* per example: its lists' start, SIZE_MAX if damaged */
+	uint32_t (*cnt)[TOKENIZE_MODELS]; /* per example: the lists' lengths */
+};
+
+/* The examples a retrain uses: the stored ones the batch leaves alone,
+ * decoded (on two threads), and the batch's own. */
 struct classifier_collect {
 	const struct classifier_batch *b; /* its items are taken as they are */
+	struct classifier_raw *raw;
+	size_t nraw, rawcap;
+	struct classifier_decode dec[2];
 	struct classifier_example *ex;
-	unsigned char *decoded; /* per example: idx holds offsets into idx below */
-	size_t n, cap, dcap;
+	size_t n, cap;
 	uint64_t spam, ham;
 	bool overflow;
-	uint32_t *idx; /* every example's indices, decoded, one after another */
-	size_t nidx, idxcap;
 };
 
 static void
 classifier_collect_free(struct classifier_collect *c)
 {
-	free(c->idx);
+	for (int i = 0; i < 2; i++) {
+		free(c->dec[i].idx);
+		free(c->dec[i].off);
+		free(c->dec[i].cnt);
+	}
+	free(c->raw);
 	free(c->ex);
-	free(c->decoded);
 }
 
 /* Appends an example; its index lists are filled by the caller. */
 static struct classifier_example *
-classifier_collect_add(struct classifier_collect *c, uint64_t id, unsigned label, bool decoded)
+classifier_collect_add(struct classifier_collect *c, uint64_t id, unsigned label)
 {
 	c->ex = xgrow(c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
-	c->decoded = xgrow(c->decoded, &c->dcap, c->n + 1, 1);
-	c->decoded[c->n] = decoded;
 	struct classifier_example *e = &c->ex[c->n++];
 	e->id = id;
 	e->label = label == CLASSIFIER_SPAM;
@@ -756,64 +778,106 @@ classifier_collect_one(const void *key, size_t klen, const void *val, size_t vle
 	struct classifier_collect *c = arg;
 	if (klen != CLASSIFIER_EX_KEY_LEN || vlen < 1 + TOKENIZE_MODELS)
 		return 0;
-	if (c->n >= CLASSIFIER_EXAMPLES_MAX) {
+	if (c->nraw >= CLASSIFIER_EXAMPLES_MAX) {
 		c->overflow = true;
 		return 1;
 	}
-	const unsigned char *p = val, *end = p + vlen;
-	unsigned label = *p++;
+	const unsigned char *p = val;
+	unsigned label = *p;
 	if (label > CLASSIFIER_SPAM)
 		return 0; /* damaged: skip */
-	const struct classifier_item *it = c->b ? classifier_batch_item(c->b, classifier_key_id(key)) : NULL;
+	uint64_t id = classifier_key_id(key);
+	const struct classifier_item *it = c->b ? classifier_batch_item(c->b, id) : NULL;
 	if (it != NULL && (it->label == CLASSIFIER_FORGET || classifier_item_full(it)))
 		return 0; /* the batch forgets or replaces it */
-	size_t start = c->nidx;
-	uint32_t n[TOKENIZE_MODELS];
+	c->raw = xgrow(c->raw, &c->rawcap, c->nraw + 1, sizeof(*c->raw));
+	c->raw[c->nraw++] = (struct classifier_raw){p + 1, vlen - 1, id, label};
+	return 0;
+}
+
+/* Decodes one example's lists onto d->idx; false if it is damaged. */
+static bool
+classifier_decode_one(struct classifier_decode *d, const struct classifier_raw *r, uint32_t cnt[TOKENIZE_MODELS])
+{
+	const unsigned char *p = r->p, *end = p + r->len;
+	size_t start = d->nidx;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
-		size_t used = classifier_varint_get(p, end, &n[m]);
+		uint32_t n;
+		size_t used = classifier_varint_get(p, end, &n);
 		/* each index takes at least a byte: a count beyond that is damage */
-		if (used == 0 || n[m] > (size_t)(end - p)) {
-			c->nidx = start;
-			return 0;
-		}
+		if (used == 0 || n > (size_t)(end - p))
+			goto damaged;
 		p += used;
-		if (c->nidx + n[m] > c->idxcap)
-			c->idx = xgrow(c->idx, &c->idxcap, c->nidx + n[m], sizeof(uint32_t));
-		uint32_t *out = c->idx + c->nidx, prev = 0;
-		for (uint32_t i = 0; i < n[m]; i++) {
-			uint32_t d;
+		if (d->nidx + n > d->cap)
+			d->idx = xgrow(d->idx, &d->cap, d->nidx + n, sizeof(uint32_t));
+		uint32_t *out = d->idx + d->nidx, prev = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t v;
 			if (p < end && *p < 0x80) { /* most differences take one byte */
-				d = *p++;
+				v = *p++;
 			} else {
-				used = classifier_varint_get(p, end, &d);
-				if (used == 0) {
-					c->nidx = start;
-					return 0;
-				}
+				used = classifier_varint_get(p, end, &v);
+				if (used == 0)
+					goto damaged;
 				p += used;
 			}
-			if ((i > 0 && d == 0) || d >= TOKENIZE_SPACE - prev) {
-				c->nidx = start;
-				return 0;
-			}
-			prev += d;
+			if ((i > 0 && v == 0) || v >= TOKENIZE_SPACE - prev)
+				goto damaged;
+			prev += v;
 			out[i] = prev;
 		}
-		c->nidx += n[m];
+		d->nidx += n;
+		cnt[m] = n;
 	}
-	if (p != end) {
-		c->nidx = start;
-		return 0;
+	if (p == end)
+		return true;
+damaged:
+	d->nidx = start;
+	return false;
+}
+
+static void *
+classifier_decode_run(void *arg)
+{
+	struct classifier_decode *d = arg;
+	d->off = xmalloc((d->n ? d->n : 1) * sizeof(size_t));
+	d->cnt = xmalloc((d->n ? d->n : 1) * sizeof(*d->cnt));
+	for (size_t i = 0; i < d->n; i++) {
+		size_t start = d->nidx;
+		d->off[i] = classifier_decode_one(d, &d->raw[i], d->cnt[i]) ? start : SIZE_MAX;
 	}
-	struct classifier_example *e = classifier_collect_add(c, classifier_key_id(key), label, true);
-	/* offsets for now: the array may still move */
-	size_t off = start;
-	for (int m = 0; m < TOKENIZE_MODELS; m++) {
-		e->n[m] = n[m];
-		e->idx[m] = (uint32_t *)(uintptr_t)off;
-		off += n[m];
+	return NULL;
+}
+
+/* Decodes the stored examples gathered by the scan, half on a thread of
+ * its own, and adds them. */
+static void
+classifier_collect_decode(struct classifier_collect *c)
+{
+	size_t half = c->nraw >= 256 ? c->nraw / 2 : 0;
+	c->dec[0] = (struct classifier_decode){.raw = c->raw, .n = half};
+	c->dec[1] = (struct classifier_decode){.raw = c->raw + half, .n = c->nraw - half};
+	pthread_t th;
+	bool started = half > 0 && pthread_create(&th, NULL, classifier_decode_run, &c->dec[0]) == 0;
+	classifier_decode_run(&c->dec[1]);
+	if (started)
+		pthread_join(th, NULL);
+	else
+		classifier_decode_run(&c->dec[0]);
+	for (int h = 0; h < 2; h++) {
+		const struct classifier_decode *d = &c->dec[h];
+		for (size_t i = 0; i < d->n; i++) {
+			if (d->off[i] == SIZE_MAX)
+				continue; /* damaged: skipped */
+			struct classifier_example *e = classifier_collect_add(c, d->raw[i].id, d->raw[i].label);
+			size_t off = d->off[i];
+			for (int m = 0; m < TOKENIZE_MODELS; m++) {
+				e->n[m] = d->cnt[i][m];
+				e->idx[m] = d->idx + off;
+				off += d->cnt[i][m];
+			}
+		}
 	}
-	return 0;
 }
 
 /* A retrain under way: the examples and the training. */
@@ -840,6 +904,7 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 		classifier_collect_free(col);
 		return -1;
 	}
+	classifier_collect_decode(col);
 	for (size_t i = 0; i < b->n && !col->overflow; i++) {
 		const struct classifier_item *it = &b->items[i];
 		if (it->label == CLASSIFIER_FORGET || !classifier_item_full(it))
@@ -848,7 +913,7 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 			col->overflow = true;
 			break;
 		}
-		struct classifier_example *e = classifier_collect_add(col, it->id, it->label, false);
+		struct classifier_example *e = classifier_collect_add(col, it->id, it->label);
 		for (int m = 0; m < TOKENIZE_MODELS; m++) {
 			e->n[m] = it->n[m];
 			e->idx[m] = it->v[m];
@@ -857,9 +922,6 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 	if (col->overflow)
 		log_warn("classifier: more than %d examples; the rest are not used",
 		         CLASSIFIER_EXAMPLES_MAX);
-	for (size_t i = 0; i < col->n; i++)
-		for (int m = 0; m < TOKENIZE_MODELS && col->decoded[i]; m++)
-			col->ex[i].idx[m] = col->idx + (uintptr_t)col->ex[i].idx[m];
 	if (col->spam < CLASSIFIER_MIN_EACH || col->ham < CLASSIFIER_MIN_EACH)
 		return 0; /* too few to judge by: no model until there are enough of both */
 	r->t0 = mx_clock_mono_ms();
