@@ -221,6 +221,26 @@ classifier_probability(double z)
 	return 1.0 / (1.0 + exp(-CLASSIFIER_CALIB * z));
 }
 
+/* The model in v: 1 with its header copied into *h and its weights read
+ * in place (*w), 0 when there is none, -1 when the one stored is not
+ * usable (an older version's, or damaged). A value this large sits on
+ * pages of its own, so the weights are aligned. */
+static int
+classifier_model_read(struct store_view *v, struct classifier_model_hdr *h, const float **w)
+{
+	const void *val;
+	size_t len;
+	if (store_view_get(v, classifier_model_key, sizeof(classifier_model_key) - 1, &val, &len) != MX_FOUND)
+		return 0;
+	const char *weights = (const char *)val + sizeof(*h);
+	if (len != sizeof(*h) + CLASSIFIER_WEIGHTS || memcmp(val, "MXCLS02", 8) != 0 ||
+	    (uintptr_t)weights % sizeof(float) != 0)
+		return -1;
+	memcpy(h, val, sizeof(*h));
+	*w = (const float *)(const void *)weights;
+	return 1;
+}
+
 double
 classifier_classify(struct classifier *c, const struct mime_msg *m)
 {
@@ -229,23 +249,14 @@ classifier_classify(struct classifier *c, const struct mime_msg *m)
 	struct store_view *v = store_view_begin(c->st);
 	if (v == NULL)
 		return -1;
-	const void *val;
-	size_t len;
 	double p = -1;
-	size_t want = sizeof(struct classifier_model_hdr) + sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE;
-	if (store_view_get(v, classifier_model_key, sizeof(classifier_model_key) - 1, &val, &len) == MX_FOUND &&
-	    len == want && memcmp(val, "MXCLS02", 8) == 0 &&
-	    (uintptr_t)((const char *)val + sizeof(struct classifier_model_hdr)) % sizeof(float) == 0) {
-		/* a value this large sits on pages of its own: the weights are
-		 * aligned and read in place; the header is copied */
-		struct classifier_model_hdr h;
-		memcpy(&h, val, sizeof(h));
-		const float *w = (const float *)((const char *)val + sizeof(h));
+	struct classifier_model_hdr h;
+	const float *w;
+	if (classifier_model_read(v, &h, &w) == 1) {
 		struct tokenize_sets f;
 		tokenize_extract(m, &f);
-		double z = classifier_z_mix(w, h.mix, &f);
+		p = classifier_probability(classifier_z_mix(w, h.mix, &f));
 		tokenize_clear(&f);
-		p = classifier_probability(z);
 	}
 	store_view_end(v);
 	return p;
@@ -1069,15 +1080,12 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 	struct store_view *v = store_view_begin(c->st);
 	if (v == NULL)
 		return -1;
-	const void *val;
-	size_t len;
-	if (store_view_get(v, classifier_model_key, sizeof(classifier_model_key) - 1, &val, &len) == MX_FOUND &&
-	    len >= 8 && memcmp(val, "MXCLS", 5) == 0 && memcmp(val, "MXCLS02", 8) != 0) {
-		out->outdated = true; /* made by an older version: scoring ignores it */
-	} else if (store_view_get(v, classifier_model_key, sizeof(classifier_model_key) - 1, &val, &len) == MX_FOUND &&
-	           len >= sizeof(struct classifier_model_hdr)) {
-		struct classifier_model_hdr h;
-		memcpy(&h, val, sizeof(h));
+	struct classifier_model_hdr h;
+	const float *w;
+	int rc = classifier_model_read(v, &h, &w);
+	if (rc < 0) {
+		out->outdated = true; /* scoring ignores it */
+	} else if (rc > 0) {
 		out->spam = h.spam;
 		out->ham = h.ham;
 		out->model_version = h.version;

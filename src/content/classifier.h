@@ -42,7 +42,7 @@ struct classifier_stats {
 	int64_t trained_at;      /* unix time of the last retrain, 0 = never */
 	double train_seconds;    /* how long that retrain took */
 	bool trained;
-	bool outdated; /* the stored model is an older version's: relearn */
+	bool outdated; /* the stored model is an older version's (or damaged): relearn */
 };
 
 struct classifier *classifier_open(struct store *st);
