@@ -295,8 +295,9 @@ classifier_stored_label(struct classifier *c, uint64_t id)
 }
 
 /* What adding id with label to the batch means, given the label the store
- * holds for it (-1: none); *add says whether an item must be appended for
- * it. Called with the batch locked. */
+ * holds for it (-1: none); *add says whether the message's features must
+ * be put in an item for it (a new one, or the batch's forget-only one
+ * that is learned after all). Called with the batch locked. */
 static enum classifier_learn_rc
 classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier_label label, int stored,
                         bool *add)
@@ -309,6 +310,10 @@ classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier
 		struct classifier_item *it = &b->items[(uintptr_t)v - 1];
 		if (it->label == label)
 			return CLASSIFIER_DUPLICATE;
+		if (label != CLASSIFIER_FORGET && it->enc == NULL) {
+			*add = true; /* forgotten first: its features are needed now */
+			return CLASSIFIER_RELABELED;
+		}
 		it->label = label;
 		return label == CLASSIFIER_FORGET ? CLASSIFIER_FORGOTTEN : CLASSIFIER_RELABELED;
 	}
@@ -384,15 +389,31 @@ classifier_batch_free(struct classifier_batch *b)
 	free(b);
 }
 
-/* Appends an item; its sets (f may be NULL) and their encoding are copied
- * into the arena. */
-static void
-classifier_batch_append(struct classifier_batch *b, uint64_t id, enum classifier_label label,
-                        const struct tokenize_sets *f, const unsigned char *enc, size_t enc_len)
+/* The batch's item for id, or NULL. */
+static const struct classifier_item *
+classifier_batch_item(const struct classifier_batch *b, uint64_t id)
 {
-	b->items = xgrow(b->items, &b->cap, b->n + 1, sizeof(*b->items));
-	struct classifier_item *it = &b->items[b->n];
-	memset(it, 0, sizeof(*it));
+	char idb[8];
+	memcpy(idb, &id, 8);
+	void *v;
+	if (!strmap_get(b->index, idb, 8, &v))
+		return NULL;
+	return &b->items[(uintptr_t)v - 1];
+}
+
+/* Puts id in the batch: a new item, or the forget-only one it has; the
+ * sets (f may be NULL) and their encoding are copied into the arena. */
+static void
+classifier_batch_put(struct classifier_batch *b, uint64_t id, enum classifier_label label,
+                     const struct tokenize_sets *f, const unsigned char *enc, size_t enc_len)
+{
+	struct classifier_item *it = (struct classifier_item *)classifier_batch_item(b, id);
+	bool fresh = it == NULL;
+	if (fresh) {
+		b->items = xgrow(b->items, &b->cap, b->n + 1, sizeof(*b->items));
+		it = &b->items[b->n];
+		memset(it, 0, sizeof(*it));
+	}
 	it->id = id;
 	it->label = label;
 	for (int m = 0; m < TOKENIZE_MODELS && f; m++) {
@@ -407,6 +428,8 @@ classifier_batch_append(struct classifier_batch *b, uint64_t id, enum classifier
 		it->enc = e;
 		it->enc_len = enc_len;
 	}
+	if (!fresh)
+		return;
 	b->n++;
 	char idb[8];
 	memcpy(idb, &id, 8);
@@ -424,7 +447,7 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	pthread_mutex_lock(&b->lock);
 	enum classifier_learn_rc rc = classifier_batch_decide(b, id, label, stored, &add);
 	if (add && label == CLASSIFIER_FORGET)
-		classifier_batch_append(b, id, label, NULL, NULL, 0);
+		classifier_batch_put(b, id, label, NULL, NULL, 0);
 	pthread_mutex_unlock(&b->lock);
 	if (!add || label == CLASSIFIER_FORGET)
 		return rc;
@@ -438,7 +461,7 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	pthread_mutex_lock(&b->lock);
 	rc = classifier_batch_decide(b, id, label, stored, &add); /* another thread may have added it */
 	if (add)
-		classifier_batch_append(b, id, label, &f, enc, enc_len);
+		classifier_batch_put(b, id, label, &f, enc, enc_len);
 	pthread_mutex_unlock(&b->lock);
 	free(enc);
 	tokenize_clear(&f);
@@ -763,20 +786,7 @@ classifier_collect_add(struct classifier_collect *c, uint64_t id, unsigned label
 	return e;
 }
 
-/* The batch's item for id, or NULL. */
-static const struct classifier_item *
-classifier_batch_item(const struct classifier_batch *b, uint64_t id)
-{
-	char idb[8];
-	memcpy(idb, &id, 8);
-	void *v;
-	if (!strmap_get(b->index, idb, 8, &v))
-		return NULL;
-	return &b->items[(uintptr_t)v - 1];
-}
-
-/* Whether the item holds a message's features (a forget-only item
- * relabelled within its batch holds none: the stored example stays). */
+/* Whether the item holds a message's features (a forget's does not). */
 static bool
 classifier_item_full(const struct classifier_item *it)
 {
@@ -1027,7 +1037,7 @@ classifier_batch_write(struct classifier_batch *b, struct store_txn *t, uint64_t
 				memcpy(v + 1, it->enc, it->enc_len);
 			}
 			prc = v != NULL ? 0 : -1;
-		} /* else relabelled back to a forget-only item: nothing to store */
+		}
 		if (prc < 0) {
 			classifier_retrain_cancel(&r);
 			return -1;

@@ -160,6 +160,41 @@ test_duplicates_relabel_forget(void **state)
 	close_store(s);
 }
 
+/* Forgotten and learned again in one batch: the second word counts. */
+static void
+test_forget_then_learn(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	learn_many(c, 60, 60, 0);
+	char *m = message(true, 3); /* stored as spam */
+	struct classifier_batch *b = classifier_batch_begin(c);
+	assert_int_equal(learn(b, m, CLASSIFIER_FORGET), CLASSIFIER_FORGOTTEN);
+	assert_int_equal(learn(b, m, CLASSIFIER_HAM), CLASSIFIER_RELABELED);
+	assert_int_equal(learn(b, m, CLASSIFIER_HAM), CLASSIFIER_DUPLICATE);
+	assert_int_equal(classifier_batch_commit(b), 0);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_int_equal(st.spam, 59);
+	assert_int_equal(st.ham, 61);
+	/* and the other way round: learned, then forgotten */
+	char *n = message(false, 5000);
+	b = classifier_batch_begin(c);
+	assert_int_equal(learn(b, n, CLASSIFIER_HAM), CLASSIFIER_LEARNED);
+	assert_int_equal(learn(b, n, CLASSIFIER_FORGET), CLASSIFIER_FORGOTTEN);
+	assert_int_equal(classifier_batch_commit(b), 0);
+	classifier_stats(c, &st);
+	assert_int_equal(st.ham, 61);
+	b = classifier_batch_begin(c);
+	assert_int_equal(learn(b, n, CLASSIFIER_FORGET), CLASSIFIER_UNKNOWN);
+	classifier_batch_abort(b);
+	free(n);
+	free(m);
+	classifier_close(c);
+	close_store(s);
+}
+
 /* Damaged example values are skipped at retrain; the good ones count. */
 static void
 test_damaged_examples(void **state)
@@ -237,6 +272,7 @@ main(void)
 		cmocka_unit_test(test_duplicates_relabel_forget),
 		cmocka_unit_test(test_damaged_examples),
 		cmocka_unit_test(test_outdated_model),
+		cmocka_unit_test(test_forget_then_learn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
