@@ -189,15 +189,31 @@ classifier_close(struct classifier *c)
 	free(c);
 }
 
+/* The sum of w over the indices, in four running sums: one sum would
+ * wait on each addition before the next. The order is fixed, so the
+ * result is too. */
+static inline double
+classifier_sum(const float *w, const uint32_t *idx, uint32_t n)
+{
+	double a = 0, b = 0, c = 0, d = 0;
+	uint32_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		a += w[idx[i]];
+		b += w[idx[i + 1]];
+		c += w[idx[i + 2]];
+		d += w[idx[i + 3]];
+	}
+	for (; i < n; i++)
+		a += w[idx[i]];
+	return (a + b) + (c + d);
+}
+
 static double
 classifier_dot(const float *w, const struct tokenize_set *s)
 {
 	if (s->n == 0)
 		return 0;
-	double sum = 0;
-	for (size_t i = 0; i < s->n; i++)
-		sum += w[s->v[i]];
-	return sum / sqrt((double)s->n);
+	return classifier_sum(w, s->v, (uint32_t)s->n) / sqrt((double)s->n);
 }
 
 static double
@@ -524,25 +540,6 @@ struct classifier_job {
 	int first, last;
 	struct classifier_dense *dense; /* the models' results */
 };
-
-/* The sum of w over the indices, in four running sums: one sum would
- * wait on each addition before the next. The order is fixed, so the
- * result is too. */
-static inline double
-classifier_sum(const float *w, const uint32_t *idx, uint32_t n)
-{
-	double a = 0, b = 0, c = 0, d = 0;
-	uint32_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		a += w[idx[i]];
-		b += w[idx[i + 1]];
-		c += w[idx[i + 2]];
-		d += w[idx[i + 3]];
-	}
-	for (; i < n; i++)
-		a += w[idx[i]];
-	return (a + b) + (c + d);
-}
 
 /* A model trained on its weights renumbered densely: of the 2^20 slots
  * the examples use a few hundred thousand (R: 270,000 for the 4,334 of
