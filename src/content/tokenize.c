@@ -109,8 +109,12 @@ tokenize_add(struct tokenize_set *s, uint32_t idx)
 static void
 tokenize_done(struct tokenize_set *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		tokenize_bits[s->v[i] >> 6] = 0;
+	/* locals: the bitmap's words are of the set's length's type, so the
+	 * compiler would reload both after every store */
+	const uint32_t *v = s->v;
+	uint64_t *bits = tokenize_bits;
+	for (size_t i = 0, n = s->n; i < n; i++)
+		bits[v[i] >> 6] = 0;
 }
 
 /* Appends without the repeat check (H is filled alongside T; it is made a
