@@ -19,6 +19,7 @@
 
 #include "classifier.h"
 #include "connlimit.h"
+#include "evbase.h"
 #include "log.h"
 #include "netaddr.h"
 #include "queue.h"
@@ -342,7 +343,7 @@ daemon_serve(const char *config_path, bool use_syslog)
 		}
 	}
 
-	d.base = event_base_new();
+	d.base = evbase_new();
 	d.connlimit = connlimit_new();
 	runtime_publish(rt);
 	char desc[1024];

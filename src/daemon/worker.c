@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "connlimit.h"
+#include "evbase.h"
 #include "log.h"
 #include "netaddr.h"
 #include "smtp_reply.h"
@@ -109,9 +110,9 @@ worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
 	w->index = index;
-	w->base = event_base_new();
+	w->base = evbase_new();
 	if (w->base == NULL)
-		fatalx("event_base_new failed");
+		fatalx("evbase_new failed");
 	w->ww.base = w->base;
 	w->ww.delivery = delivery_new(w->base);
 	w->ww.connlimit = cl;

@@ -46,6 +46,7 @@
 #include "delivery.h"
 #include "dns.h"
 #include "dsn.h"
+#include "evbase.h"
 #include "id.h"
 #include "log.h"
 #include "smtpc.h"
@@ -1018,7 +1019,7 @@ queue_start(const struct queue_opts *o, char *err, size_t errlen)
 	pthread_cond_init(&q->jcond, NULL);
 	pthread_mutex_init(&q->ilock, NULL);
 	pthread_mutex_init(&q->slock, NULL);
-	q->base = event_base_new();
+	q->base = evbase_new();
 	q->entries = strmap_new();
 	q->targets = strmap_new();
 	q->pool = smtpc_pool_new(q->base);

@@ -123,7 +123,8 @@ limits = {{ unknown_recipients = {PER_SESSION}; connections_per_ip = 1000; }};
     fast = bad["lat"][:TARPIT_AFTER - 5]
     slow = bad["lat"][TARPIT_AFTER + 5:BLOCK_AFTER - 5]
     assert statistics.median(fast) < DELAY_MS / 1000 / 2, statistics.median(fast)
-    assert min(slow) >= DELAY_MS / 1000 * 0.8, min(slow)
+    # never shorter than configured (timers keep precise time: src/net/evbase.h)
+    assert min(slow) >= DELAY_MS / 1000, min(slow)
     # so is the greeting of a tarpitted client
     later = [g for n, g in bad["greet"] if TARPIT_AFTER < n < BLOCK_AFTER]
     assert later and min(later) >= DELAY_MS / 1000 * 0.8
