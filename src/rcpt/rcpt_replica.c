@@ -16,8 +16,10 @@
  *	A sync is a full copy (paged search, RFC 2696), swapped in with one
  *	store transaction: additions and removals become visible together.
  *	A sync that fails keeps the old copy; so does one that returns no
- *	address at all while the old copy had some (an ACL or filter mistake
- *	must not turn every recipient into "user unknown").
+ *	address at all (an ACL or filter mistake must not turn every recipient
+ *	into "user unknown"), also when there is no copy of these settings yet
+ *	(after a change of the replica filter): lookups then keep going to the
+ *	directory.
  *	Values: "user@domain" as is; "smtp:user@domain" (Active Directory's
  *	proxyAddresses, any case) without its prefix; other prefixed values
  *	(x500:, sip:, ...) and values without '@' are skipped.
@@ -275,7 +277,7 @@ rcpt_replica_sync(struct rcpt_replica *r, const atomic_bool *stop)
 		return rcpt_replica_failed(r, err);
 	}
 	size_t total = strmap_count(c.set);
-	if (total == 0 && have && count > 0) {
+	if (total == 0) {
 		strmap_free(c.set);
 		return rcpt_replica_failed(r, "the directory returned no address (filter or access "
 		                              "rights?)");

@@ -228,6 +228,30 @@ def test_cache_ttl(make_mx, sink, slapd):
             pass
 
 
+def test_empty_replica_is_refused(make_mx, sink, slapd):
+    """A replica filter that matches nothing (a mistake) must not turn every
+    recipient into "user unknown", not even for the first copy: the sync is
+    refused and lookups keep going to the directory."""
+    mx = make_mx(sink.target, recipients_conf=ldap_conf(
+        slapd, extra='replica = { interval = "2s"; filter = "(mail=no-such-entry*)"; '
+                     'attributes = ["mail"]; };'))
+    mx.wait_log(r"ldap replica .*: sync failed: the directory returned no address")
+    n = len(slapd.searches())
+    assert codes(mx.port, "alice@example.test", "nobody@example.test") == [250, 550]
+    assert len(slapd.searches()) > n  # asked the directory, not an empty copy
+    assert "synced 0 addresses" not in mx.log()
+
+
+def test_wrong_base_is_tempfail(make_mx, sink, slapd):
+    """A base that does not exist (noSuchObject) is a configuration error,
+    not "user unknown": 451."""
+    conf = ldap_conf(slapd).replace(f'base = "{slapd.SUFFIX}"', f'base = "ou=nowhere,{slapd.SUFFIX}"')
+    assert "ou=nowhere" in conf
+    mx = make_mx(sink.target, recipients_conf=conf)
+    assert codes(mx.port, "alice@example.test", "nobody@example.test") == [451, 451]
+    mx.wait_log(r"ldap ldap://127\.0\.0\.1:\d+: search failed: No such object")
+
+
 def test_directory_down_replica_answers(make_mx, sink, slapd):
     """slapd stops: live lookups get 451 (never 550 or 250), the replica goes
     on answering; slapd comes back: live lookups recover; the replica picks up
