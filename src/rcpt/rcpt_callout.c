@@ -425,8 +425,10 @@ rcpt_callout_read(struct bufferevent *bev, void *arg)
 				rcpt_callout_trouble(ch, "reply line too long");
 			return;
 		}
-		if (len < 3 || line[0] < '2' || line[0] > '5' || (len > 3 && line[3] != ' ' &&
-		                                                    line[3] != '-')) {
+		/* three digits, the first 2 to 5: "2/:" must not read as 200 nor
+		 * "54:" as 550 (a malformed reply is trouble, never an answer) */
+		if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+		    line[2] < '0' || line[2] > '9' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
 			free(line);
 			rcpt_callout_trouble(ch, "malformed reply");
 			return;

@@ -2,6 +2,8 @@
 # Postfix) with RCPT TO, caches the answers, and answers 451 when the server
 # cannot be asked and nothing is cached.
 import re
+import socket
+import threading
 import time
 
 import pytest
@@ -107,3 +109,71 @@ def test_callout_config_errors(make_mx, sink, tmp_path):
     mx.write_config(sink.target)
     r = subprocess.run([MXGUARD, "check-config", str(mx.conf)], capture_output=True, text=True)
     assert r.returncode == 1 and "names both" in r.stderr, r.stderr
+
+
+class FakeMailbox:
+    """A mailbox server whose reply to RCPT TO:<LOCAL@...> is REPLIES[LOCAL]
+    (one line, as is, malformed or not)."""
+
+    def __init__(self, replies):
+        self.replies = replies
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn = self.sock.accept()[0]
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 fake ESMTP\r\n")
+            for raw in f:
+                line = raw.decode().strip()
+                verb = line[:4].upper()
+                if verb == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                if verb == "RCPT":
+                    local = line.split("<", 1)[1].split("@", 1)[0]
+                    conn.sendall(self.replies[local].encode() + b"\r\n")
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_callout_reply_codes(make_mx):
+    """Only 550, 551 and 553 mean "user unknown"; other refusals (a relay
+    denial from a misconfigured callout), 4xx and malformed replies are 451:
+    a reply that only looks like 200 or 550 is neither."""
+    cases = {"ok": ("250 2.1.5 ok", 250), "unknown": ("550 5.1.1 unknown", 550),
+             "moved": ("551 5.1.6 moved", 550), "syntax": ("553 5.1.3 bad", 550),
+             "relay": ("554 5.7.1 relay access denied", 451), "busy": ("450 4.2.1 busy", 451),
+             "odd200": ("2/: looks like 200", 451), "odd550": ("54: looks like 550", 451),
+             "short": ("25", 451)}
+    fake = FakeMailbox({k: v[0] for k, v in cases.items()})
+    try:
+        mx = make_mx(f"smtp:127.0.0.1:{fake.port}", recipients_conf=(
+            'callout = {}; cache = { positive_ttl = 0; negative_ttl = 0; }; timeout = "2s";'))
+        for local, (_, want) in cases.items():
+            assert codes(mx.port, f"{local}@example.test") == [want], local
+    finally:
+        fake.stop()
