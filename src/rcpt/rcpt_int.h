@@ -71,7 +71,8 @@ rcpt_backoff_next(unsigned cur)
 struct rcpt_ldap;
 typedef int (*rcpt_ldap_value_cb)(const char *value, size_t len, void *arg);
 /* Blocking: connects, searches base with filter and pages through every
- * result, calling cb for each value of attrs.  0, or -1 with err. */
+ * result, calling cb for each value of attrs; cb returns 0 to go on, else
+ * the fetch stops.  0, or -1 with err. */
 int rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
                         const atomic_bool *stop, rcpt_ldap_value_cb cb, void *arg, char *err,
                         size_t errlen);

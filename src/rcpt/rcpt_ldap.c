@@ -729,12 +729,17 @@ rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
 				ldap_value_free_len(vals);
 			}
 		}
+		if (ret != 0)
+			snprintf(err, errlen, "%s: search: stopped after a value", uri);
 		LDAPControl **sctrls = NULL;
 		int code = LDAP_SUCCESS;
-		ldap_parse_result(ld, res, &code, NULL, NULL, NULL, &sctrls, 1);
+		/* a result that cannot be parsed is a failure, not the last page */
+		int prc = ldap_parse_result(ld, res, &code, NULL, NULL, NULL, &sctrls, 1);
+		if (prc != LDAP_SUCCESS)
+			code = prc;
 		ber_bvfree(cookie);
 		cookie = NULL;
-		if (code != LDAP_SUCCESS) {
+		if (code != LDAP_SUCCESS && ret == 0) {
 			rcpt_ldap_diag(ld, code, uri, "search result", err, errlen);
 			ret = -1;
 		}

@@ -140,6 +140,7 @@ out:
 struct rcpt_replica_collect {
 	struct strmap *set;
 	size_t skipped;
+	bool full; /* stopped at RCPT_REPLICA_MAX */
 };
 
 /* One attribute value: an address, "smtp:address", or something else. */
@@ -166,8 +167,10 @@ rcpt_replica_value(const char *value, size_t len, void *arg)
 	memcpy(addr, value, len);
 	addr[len] = '\0';
 	mx_str_lower(addr);
-	if (strmap_count(c->set) >= RCPT_REPLICA_MAX)
+	if (strmap_count(c->set) >= RCPT_REPLICA_MAX) {
+		c->full = true;
 		return -1;
+	}
 	strmap_put(c->set, addr, len, NULL);
 	return 0;
 }
@@ -268,12 +271,14 @@ rcpt_replica_sync(struct rcpt_replica *r, const atomic_bool *stop)
 	if (r->retry_at > mono)
 		return (long long)(r->retry_at - mono);
 
-	struct rcpt_replica_collect c = {strmap_new(), 0};
+	struct rcpt_replica_collect c = {strmap_new(), 0, false};
 	char err[512];
 	int rc = rcpt_ldap_fetch_all(r->l, r->filter, r->attrs, stop, rcpt_replica_value, &c, err,
 	                             sizeof(err));
 	if (rc < 0) {
 		strmap_free(c.set);
+		if (c.full)
+			snprintf(err, sizeof(err), "more than %d addresses", RCPT_REPLICA_MAX);
 		return rcpt_replica_failed(r, err);
 	}
 	size_t total = strmap_count(c.set);
