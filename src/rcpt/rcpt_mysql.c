@@ -316,6 +316,10 @@ rcpt_mysql_run(struct rcpt_mysql_conn *c, int status)
 				return;
 			}
 			c->stmt = mysql_stmt_init(c->my);
+			if (c->stmt == NULL) { /* out of memory: prepare would crash on it */
+				rcpt_mysql_conn_fail(c, "statement");
+				return;
+			}
 			c->step = RCPT_MYSQL_PREPARE;
 			break;
 		case RCPT_MYSQL_PREPARE:
