@@ -254,8 +254,10 @@ rcpt_replica_failed(struct rcpt_replica *r, const char *why)
 	r->retry_ms = r->retry_ms ? (unsigned)MX_MIN((long long)r->retry_ms * 2, r->interval_ms)
 	                          : (unsigned)MX_MIN(RCPT_REPLICA_RETRY_MS, r->interval_ms);
 	r->retry_at = mx_clock_mono_ms() + r->retry_ms;
+	char esc[600];
+	log_escape(esc, sizeof(esc), why, strlen(why)); /* the directory's own words */
 	log_warn("ldap replica %s: sync failed: %s; the copy stays as it was; retry in %u ms",
-	         rcpt_ldap_uri_list(r->l), why, r->retry_ms);
+	         rcpt_ldap_uri_list(r->l), esc, r->retry_ms);
 	return r->retry_ms;
 }
 
