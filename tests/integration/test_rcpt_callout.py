@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, send_message, wait_for
+from conftest import Client, rcpt_codes, rcpt_replies, send_message, wait_for
 from peers import Postfix
 
 
@@ -17,20 +17,6 @@ def postfix():
     pf = Postfix(mode="mailbox", mailboxes=["alice@example.test", "bob@example.test"]).start()
     yield pf
     pf.stop()
-
-
-def rcpt(port, *addrs):
-    c = Client(port)
-    c.ehlo()
-    assert c.cmd("MAIL FROM:<sender@remote.test>")[0] == 250
-    out = [c.cmd(f"RCPT TO:<{a}>") for a in addrs]
-    c.cmd("QUIT")
-    c.close()
-    return out
-
-
-def codes(port, *addrs):
-    return [r[0] for r in rcpt(port, *addrs)]
 
 
 def rejected_at_postfix(pf, addr):
@@ -42,14 +28,14 @@ def test_callout_answers_and_cache(make_mx, postfix):
     target = f"smtp:127.0.0.1:{postfix.port}"
     mx = make_mx(target, recipients_conf='callout = {}; cache = { positive_ttl = 60; '
                                          'negative_ttl = 60; }; timeout = "3s";')
-    assert rcpt(mx.port, "alice@example.test", "nobody@example.test") == \
+    assert rcpt_replies(mx.port, "alice@example.test", "nobody@example.test") == \
         [(250, "2.1.5 Recipient ok"),
          (550, "5.1.1 <nobody@example.test>: Recipient address rejected: user unknown")]
     wait_for(lambda: rejected_at_postfix(postfix, "nobody@example.test") == 1, 10,
              "Postfix logs the probe")
     mx.wait_log(r"callout: connected to smtp:127\.0\.0\.1:\d+")
     # the whole address only: Postfix (no recipient_delimiter here) says no
-    assert codes(mx.port, "alice+tag@example.test") == [550]
+    assert rcpt_codes(mx.port, "alice+tag@example.test") == [550]
     # a message for a verified recipient is relayed as usual; the probes sent none
     assert send_message(mx.port, rcpts=["bob@example.test"])[0] == 250
     [m] = postfix.wait_delivered("bob@example.test", 1)
@@ -57,7 +43,7 @@ def test_callout_answers_and_cache(make_mx, postfix):
     assert postfix.delivered("alice@example.test") == []
     time.sleep(0.2)  # cache writes are batched
     # cached: asking again does not reach Postfix
-    assert codes(mx.port, "nobody@example.test", "alice@example.test") == [550, 250]
+    assert rcpt_codes(mx.port, "nobody@example.test", "alice@example.test") == [550, 250]
     time.sleep(0.5)
     assert rejected_at_postfix(postfix, "nobody@example.test") == 1
 
@@ -85,15 +71,15 @@ def test_callout_many_and_server_down(make_mx, postfix):
     try:
         time.sleep(0.5)
         # cached answers go on; a new address cannot be verified: 451
-        assert codes(mx.port, "alice@example.test", "guess3-3@example.test",
+        assert rcpt_codes(mx.port, "alice@example.test", "guess3-3@example.test",
                      "new@example.test") == [250, 550, 451]
         mx.wait_log(r"callout smtp:127\.0\.0\.1:\d+: (cannot reach|connection lost)")
     finally:
         postfix.start()
-    wait_for(lambda: codes(mx.port, "new2@example.test") == [550], 15, "callout recovers")
+    wait_for(lambda: rcpt_codes(mx.port, "new2@example.test") == [550], 15, "callout recovers")
     # the 451 was not cached: the address gets a real answer now (each worker
     # thread has its own back-off, so allow the other one to recover too)
-    wait_for(lambda: codes(mx.port, "new@example.test") == [550], 15, "new@ answered")
+    wait_for(lambda: rcpt_codes(mx.port, "new@example.test") == [550], 15, "new@ answered")
 
 
 def test_callout_config_errors(make_mx, sink, tmp_path):
@@ -174,6 +160,6 @@ def test_callout_reply_codes(make_mx):
         mx = make_mx(f"smtp:127.0.0.1:{fake.port}", recipients_conf=(
             'callout = {}; cache = { positive_ttl = 0; negative_ttl = 0; }; timeout = "2s";'))
         for local, (_, want) in cases.items():
-            assert codes(mx.port, f"{local}@example.test") == [want], local
+            assert rcpt_codes(mx.port, f"{local}@example.test") == [want], local
     finally:
         fake.stop()
