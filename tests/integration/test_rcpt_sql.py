@@ -132,6 +132,31 @@ def test_pgsql_credentials_and_outage(make_mx, sink, pg):
     assert pg.PASSWORD not in mx2.log()
 
 
+def check_query_failures(make_mx, sink, conf, kind):
+    """A query the server refuses and a query slower than recipients.timeout
+    (1 s) are 451, never 550; the slow one is answered within the timeout."""
+    broken, slow = conf("broken"), conf("slow")
+    mx = make_mx(sink.target, domains=DOMAINS, recipients_conf=broken)
+    assert rcpt_codes(mx.port, "alice@example.test", "nobody@example.test") == [451, 451]
+    mx.wait_log(rf"{kind} 127\.0\.0\.1:\d+/mail: .*no_such_table")
+    mx2 = make_mx(sink.target, domains=DOMAINS, recipients_conf=slow)
+    c = Client(mx2.port)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<s@remote.test>")[0] == 250
+    t = time.monotonic()
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 451
+    assert 0.8 < time.monotonic() - t < 2.5
+    c.close()
+    mx2.wait_log(rf"{kind} 127\.0\.0\.1:\d+/mail: no answer within 1000 ms")
+
+
+def test_pgsql_query_failures(make_mx, sink, pg):
+    queries = {"broken": "SELECT 1 FROM no_such_table WHERE address = $1",
+               "slow": "SELECT 1 FROM mailbox, pg_sleep(3) WHERE address = $1"}
+    check_query_failures(make_mx, sink, lambda k: pg_conf(pg, query=queries[k], timeout="1s"),
+                         "pgsql")
+
+
 MY_QUERY = ("SELECT 1 FROM mailbox WHERE address = ? UNION ALL "
             "SELECT 1 FROM alias WHERE address = ?")
 
@@ -179,3 +204,9 @@ def test_mysql_credentials_and_outage(make_mx, sink, mariadb):
     time.sleep(0.1)
     assert mariadb.PASSWORD not in mx2.log()
 
+
+def test_mysql_query_failures(make_mx, sink, mariadb):
+    queries = {"broken": "SELECT 1 FROM no_such_table WHERE address = ?",
+               "slow": "SELECT 1 FROM mailbox WHERE address = ? AND SLEEP(3) = 0"}
+    check_query_failures(make_mx, sink,
+                         lambda k: my_conf(mariadb, query=queries[k], timeout="1s"), "mysql")
