@@ -92,9 +92,6 @@ struct rcpt_callout_chan {
 	unsigned inflight; /* probes sent, not answered yet */
 	char reply[RCPT_CALLOUT_LINE_MAX];
 	struct event *idle, *start;
-	unsigned backoff;
-	uint64_t retry_at;
-	struct log_ratelimit rl;
 };
 
 static void rcpt_callout_connect(struct rcpt_callout_chan *ch);
@@ -166,17 +163,12 @@ rcpt_callout_free(void *be)
 
 /* ---- the channel ------------------------------------------------------------ */
 
+/* The log names the target in use (the first before any connect). */
 static void
 rcpt_callout_warn(struct rcpt_callout_chan *ch, const char *what, const char *detail)
 {
-	unsigned supp = 0;
-	if (!log_ratelimit_ok(&ch->rl, 10, &supp))
-		return;
-	char esc[300] = "";
-	if (detail != NULL)
-		log_escape(esc, sizeof(esc), detail, strlen(detail));
-	log_warn("callout %s: %s%s%s", ch->target ? ch->target->name : ch->co->ups->t[0].name, what,
-	         esc, supp ? " (and earlier)" : "");
+	ch->hdr.where = ch->target ? ch->target->name : ch->co->ups->t[0].name;
+	rcpt_chan_warn(&ch->hdr, what, detail);
 }
 
 /* Answers a probe (removed from its list already) and frees it. */
@@ -309,8 +301,7 @@ rcpt_callout_failed(struct rcpt_callout_chan *ch, const char *why)
 {
 	rcpt_callout_warn(ch, "cannot reach the mailbox server (recipients get 451): ", why);
 	rcpt_callout_close(ch, false);
-	ch->backoff = rcpt_backoff_next(ch->backoff);
-	ch->retry_at = mx_clock_mono_ms() + ch->backoff;
+	rcpt_chan_backoff(&ch->hdr);
 	struct rcpt_callout_op *op;
 	while ((op = ch->wait_head) != NULL) {
 		ch->wait_head = op->next;
@@ -381,7 +372,7 @@ rcpt_callout_reply(struct rcpt_callout_chan *ch, int code, bool pipelining)
 			rcpt_callout_send(ch, CALLOUT_MAIL, NULL);
 		} else if (ch->state == CALLOUT_SETUP) {
 			ch->state = CALLOUT_READY;
-			ch->backoff = 0;
+			rcpt_chan_up(&ch->hdr);
 			upstream_mark_alive(&ch->co->ups->t[ch->order[ch->try]]);
 			log_info("callout: connected to %s", ch->target->name);
 		}
@@ -425,8 +416,10 @@ rcpt_callout_read(struct bufferevent *bev, void *arg)
 				rcpt_callout_trouble(ch, "reply line too long");
 			return;
 		}
-		if (len < 3 || line[0] < '2' || line[0] > '5' || (len > 3 && line[3] != ' ' &&
-		                                                    line[3] != '-')) {
+		/* three digits, the first 2 to 5: "2/:" must not read as 200 nor
+		 * "54:" as 550 (a malformed reply is trouble, never an answer) */
+		if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+		    line[2] < '0' || line[2] > '9' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
 			free(line);
 			rcpt_callout_trouble(ch, "malformed reply");
 			return;
@@ -475,7 +468,7 @@ rcpt_callout_connect(struct rcpt_callout_chan *ch)
 	ch->target = &ch->co->ups->t[ch->order[ch->try]];
 	ch->bev = bufferevent_socket_new(ch->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(ch->bev, rcpt_callout_read, NULL, rcpt_callout_event, ch);
-	struct timeval tv = {ch->co->timeout_ms / 1000, (ch->co->timeout_ms % 1000) * 1000};
+	struct timeval tv = rcpt_tv(ch->co->timeout_ms);
 	bufferevent_set_timeouts(ch->bev, &tv, &tv);
 	bufferevent_enable(ch->bev, EV_READ | EV_WRITE);
 	ch->state = CALLOUT_CONNECTING;
@@ -616,22 +609,22 @@ rcpt_callout_chan_free(struct rcpt_chan *c)
 	free(ch);
 }
 
+static const struct rcpt_chan_type rcpt_callout_chan_type = {
+	"callout", sizeof(struct rcpt_callout_chan), rcpt_callout_busy, rcpt_callout_chan_free};
+
 static struct rcpt_callout_chan *
 rcpt_callout_chan_get(struct rcpt_callout *co, struct event_base *base)
 {
-	struct rcpt_callout_chan *ch = (struct rcpt_callout_chan *)rcpt_local_find(base, co->ident);
-	if (ch != NULL)
+	bool fresh;
+	struct rcpt_callout_chan *ch = (struct rcpt_callout_chan *)rcpt_chan_get(
+	    base, &rcpt_callout_chan_type, co->ident, co->ups->t[0].name, &fresh);
+	if (!fresh)
 		return ch;
-	ch = xcalloc(1, sizeof(*ch));
-	mx_strlcpy(ch->hdr.ident, co->ident, sizeof(ch->hdr.ident));
-	ch->hdr.busy = rcpt_callout_busy;
-	ch->hdr.free = rcpt_callout_chan_free;
 	atomic_fetch_add(&co->refs, 1);
 	ch->co = co;
 	ch->base = base;
 	ch->idle = evtimer_new(base, rcpt_callout_idle, ch);
 	ch->start = event_new(base, -1, 0, rcpt_callout_start, ch);
-	rcpt_local_add(base, &ch->hdr);
 	return ch;
 }
 
@@ -642,11 +635,8 @@ rcpt_callout_lookup(void *be, struct event_base *base, const char *key, rcpt_don
 	struct rcpt_callout_chan *ch = rcpt_callout_chan_get(co, base);
 	if (key[0] == '@')
 		return MX_NOTFOUND; /* never asked: the server has its own catch-all rules */
-	if ((ch->state == CALLOUT_DOWN && mx_clock_mono_ms() < ch->retry_at) ||
-	    ch->n_probes >= RCPT_CALLOUT_OPS_MAX) {
-		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+	if (rcpt_chan_refuse(&ch->hdr, ch->state == CALLOUT_DOWN, ch->n_probes, RCPT_CALLOUT_OPS_MAX))
 		return MX_TEMPFAIL;
-	}
 	size_t klen = strlen(key) + 1;
 	struct rcpt_callout_op *op = xcalloc(1, sizeof(*op) + klen);
 	memcpy(op->key, key, klen);
@@ -654,9 +644,7 @@ rcpt_callout_lookup(void *be, struct event_base *base, const char *key, rcpt_don
 	op->ch = ch;
 	op->cb = cb;
 	op->arg = arg;
-	op->timer = evtimer_new(base, rcpt_callout_timeout, op);
-	struct timeval tv = {co->timeout_ms / 1000, (co->timeout_ms % 1000) * 1000};
-	evtimer_add(op->timer, &tv);
+	op->timer = rcpt_timer_start(base, co->timeout_ms, rcpt_callout_timeout, op);
 	rcpt_callout_wait_push(ch, op, false);
 	ch->n_probes++;
 	event_active(ch->start, EV_READ, 0);

@@ -19,9 +19,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #include <event2/event.h>
 
+#include "log.h"
 #include "rcpt.h"
 #include "store.h"
 
@@ -39,6 +41,12 @@ struct rcpt_chan {
 	bool (*busy)(struct rcpt_chan *c);
 	/* closes and frees; pending lookups are dropped without callback */
 	void (*free)(struct rcpt_chan *c);
+	/* for rcpt_chan_warn(): "pgsql" and "127.0.0.1:5432/mail" (borrowed
+	 * from the backend, which the channel holds a reference to) */
+	const char *kind, *where;
+	struct log_ratelimit rl;
+	unsigned backoff; /* ms; 0: the last connect worked */
+	uint64_t retry_at; /* monotonic ms: no connect before */
 };
 
 /* The channel for ident on base, or NULL; marks it used.  The calling
@@ -58,20 +66,54 @@ enum mx_lookup rcpt_cache_get(struct store *s, const char *key);
 void rcpt_cache_put(struct event_base *base, struct store *s, const char *key, enum mx_lookup r,
                     uint32_t ttl_s);
 
-/* Back-off after failed connects: 0 -> MIN, then doubling up to MAX. */
-static inline unsigned
-rcpt_backoff_next(unsigned cur)
+/* ---- what the directory backends' channels share (rcpt_chan.c) ---------- */
+
+struct rcpt_chan_type {
+	const char *kind; /* "ldap", "pgsql", ...: first word of its log lines */
+	size_t size;      /* of the backend's channel struct, rcpt_chan first */
+	bool (*busy)(struct rcpt_chan *c);
+	void (*free)(struct rcpt_chan *c);
+};
+
+/* The channel for ident on base (marked used), or else a new one: t->size
+ * bytes, zeroed, with its header filled in and added to base's channels;
+ * *fresh tells the caller to set up the rest.  where is borrowed. */
+struct rcpt_chan *rcpt_chan_get(struct event_base *base, const struct rcpt_chan_type *t,
+                                const char *ident, const char *where, bool *fresh);
+
+/* Warns "KIND WHERE: WHAT DETAIL" at most every 10 s per channel (the
+ * next one says "(and earlier)").  detail may be NULL; it is escaped,
+ * without its trailing newlines and spaces (libpq ends messages so). */
+void rcpt_chan_warn(struct rcpt_chan *c, const char *what, const char *detail);
+
+/* A connect failed: the next back-off (RCPT_BACKOFF_MIN_MS doubling up to
+ * RCPT_BACKOFF_MAX_MS) starts now.  One worked: rcpt_chan_up(). */
+void rcpt_chan_backoff(struct rcpt_chan *c);
+void rcpt_chan_up(struct rcpt_chan *c);
+
+/* Whether a new lookup must get TEMPFAIL at once, without waiting: the
+ * backend is down (no connection, none being made) within its back-off,
+ * or n_ops lookups wait already (at most max; logged).  Counted. */
+bool rcpt_chan_refuse(struct rcpt_chan *c, bool down, unsigned n_ops, unsigned max);
+
+/* ms as a struct timeval (timeouts come in ms from the configuration). */
+static inline struct timeval
+rcpt_tv(long long ms)
 {
-	if (cur == 0)
-		return RCPT_BACKOFF_MIN_MS;
-	return cur >= RCPT_BACKOFF_MAX_MS / 2 ? RCPT_BACKOFF_MAX_MS : cur * 2;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+	return tv;
 }
+
+/* A one-shot timer on base calling cb(arg) after ms, started. */
+struct event *rcpt_timer_start(struct event_base *base, long long ms, event_callback_fn cb,
+                               void *arg);
 
 /* LDAP (rcpt_ldap.c) for the replica (rcpt_replica.c). */
 struct rcpt_ldap;
 typedef int (*rcpt_ldap_value_cb)(const char *value, size_t len, void *arg);
 /* Blocking: connects, searches base with filter and pages through every
- * result, calling cb for each value of attrs.  0, or -1 with err. */
+ * result, calling cb for each value of attrs; cb returns 0 to go on, else
+ * the fetch stops.  0, or -1 with err. */
 int rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
                         const atomic_bool *stop, rcpt_ldap_value_cb cb, void *arg, char *err,
                         size_t errlen);

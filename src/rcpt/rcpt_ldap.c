@@ -104,12 +104,9 @@ struct rcpt_ldap_chan {
 	struct event *done; /* the connect job finished */
 	struct event *kick; /* the connection broke inside a lookup: handle it from the loop */
 	struct rcpt_ldap_job *job;
-	uint64_t retry_at;
-	unsigned backoff;
 	unsigned timeouts;
 	struct rcpt_ldap_op *head, *tail;
 	unsigned n_ops;
-	struct log_ratelimit rl;
 };
 
 static pthread_once_t rcpt_ldap_once = PTHREAD_ONCE_INIT;
@@ -232,10 +229,10 @@ rcpt_ldap_diag(LDAP *ld, int rc, const char *uri, const char *what, char *err, s
 {
 	char *diag = NULL;
 	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	char esc[200] = "";
-	if (diag != NULL && *diag && strcmp(diag, "(unknown error code)") != 0)
-		log_escape(esc, sizeof(esc), diag, strlen(diag));
-	snprintf(err, errlen, "%s: %s: %s%s%s", uri, what, ldap_err2string(rc), *esc ? ": " : "", esc);
+	bool show = diag != NULL && *diag && strcmp(diag, "(unknown error code)") != 0;
+	/* raw: whoever logs err escapes it */
+	snprintf(err, errlen, "%s: %s: %s%s%.200s", uri, what, ldap_err2string(rc), show ? ": " : "",
+	         show ? diag : "");
 	ldap_memfree(diag);
 }
 
@@ -256,7 +253,7 @@ rcpt_ldap_connect(const struct rcpt_ldap *l, const char **used, char *err, size_
 		ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
 		ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 		ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
-		struct timeval tv = {l->timeout_ms / 1000, (l->timeout_ms % 1000) * 1000};
+		struct timeval tv = rcpt_tv(l->timeout_ms);
 		ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 		ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
 		int req = l->tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
@@ -366,15 +363,6 @@ rcpt_ldap_send(struct rcpt_ldap_chan *ch, struct rcpt_ldap_op *op)
 	return 0;
 }
 
-static void
-rcpt_ldap_warn(struct rcpt_ldap_chan *ch, const char *fmt, const char *detail)
-{
-	unsigned supp = 0;
-	if (log_ratelimit_ok(&ch->rl, 10, &supp))
-		log_warn("ldap %s: %s%s%s", ch->l->uri_list, fmt, detail ? detail : "",
-		         supp ? " (and earlier)" : "");
-}
-
 /* Drops the connection; searches in flight wait to be sent again. */
 static void
 rcpt_ldap_drop(struct rcpt_ldap_chan *ch)
@@ -397,7 +385,7 @@ rcpt_ldap_drop(struct rcpt_ldap_chan *ch)
 static void
 rcpt_ldap_lost(struct rcpt_ldap_chan *ch, const char *why)
 {
-	rcpt_ldap_warn(ch, "connection lost: ", why);
+	rcpt_chan_warn(&ch->hdr, "connection lost: ", why);
 	rcpt_ldap_drop(ch);
 	if (ch->head != NULL)
 		rcpt_ldap_connect_start(ch);
@@ -448,22 +436,16 @@ rcpt_ldap_chan_done(evutil_socket_t fd, short what, void *arg)
 	memcpy(err, j->err, sizeof(err));
 	pthread_mutex_unlock(&j->mu);
 	rcpt_ldap_job_unref(j);
+	int sd = -1;
+	if (ld != NULL && (ldap_get_option(ld, LDAP_OPT_DESC, &sd) != LDAP_OPT_SUCCESS || sd < 0)) {
+		ldap_unbind_ext(ld, NULL, NULL);
+		ld = NULL;
+		snprintf(err, sizeof(err), "%s: connected, but libldap has no socket for it", uri);
+	}
 	if (ld == NULL) {
 		ch->state = RCPT_LDAP_DOWN;
-		ch->backoff = rcpt_backoff_next(ch->backoff);
-		ch->retry_at = mx_clock_mono_ms() + ch->backoff;
-		rcpt_ldap_warn(ch, "cannot connect (recipients get 451 until it is back): ", err);
-		while (ch->head != NULL)
-			rcpt_ldap_op_finish(ch->head, MX_TEMPFAIL);
-		return;
-	}
-	int sd = -1;
-	ldap_get_option(ld, LDAP_OPT_DESC, &sd);
-	if (sd < 0) {
-		ldap_unbind_ext(ld, NULL, NULL);
-		ch->state = RCPT_LDAP_DOWN;
-		ch->backoff = rcpt_backoff_next(ch->backoff);
-		ch->retry_at = mx_clock_mono_ms() + ch->backoff;
+		rcpt_chan_backoff(&ch->hdr);
+		rcpt_chan_warn(&ch->hdr, "cannot connect (recipients get 451 until it is back): ", err);
 		while (ch->head != NULL)
 			rcpt_ldap_op_finish(ch->head, MX_TEMPFAIL);
 		return;
@@ -472,7 +454,7 @@ rcpt_ldap_chan_done(evutil_socket_t fd, short what, void *arg)
 	ch->ld = ld;
 	ch->uri = uri;
 	ch->state = RCPT_LDAP_UP;
-	ch->backoff = 0;
+	rcpt_chan_up(&ch->hdr);
 	ch->timeouts = 0;
 	ch->rd = event_new(ch->base, sd, EV_READ | EV_PERSIST, rcpt_ldap_chan_read, ch);
 	event_add(ch->rd, NULL);
@@ -523,11 +505,11 @@ rcpt_ldap_verdict(struct rcpt_ldap_chan *ch, struct rcpt_ldap_op *op, LDAPMessag
 	else
 		r = MX_TEMPFAIL;
 	if (r == MX_TEMPFAIL) {
-		char detail[300], esc[200] = "";
-		if (text != NULL)
-			log_escape(esc, sizeof(esc), text, strlen(text));
-		snprintf(detail, sizeof(detail), "%s%s%s", ldap_err2string(rc), *esc ? ": " : "", esc);
-		rcpt_ldap_warn(ch, "search failed: ", detail);
+		char detail[300];
+		bool show = text != NULL && *text;
+		snprintf(detail, sizeof(detail), "%s%s%.200s", ldap_err2string(rc), show ? ": " : "",
+		         show ? text : "");
+		rcpt_chan_warn(&ch->hdr, "search failed: ", detail);
 	}
 	ldap_memfree(text);
 	return r;
@@ -578,7 +560,7 @@ rcpt_ldap_op_timeout(evutil_socket_t fd, short what, void *arg)
 		ldap_abandon_ext(ch->ld, op->msgid, NULL, NULL);
 	char detail[64];
 	snprintf(detail, sizeof(detail), "%lld ms", ch->l->timeout_ms);
-	rcpt_ldap_warn(ch, "no answer within ", detail);
+	rcpt_chan_warn(&ch->hdr, "no answer within ", detail);
 	bool hung = op->msgid >= 0 && ++ch->timeouts >= RCPT_LDAP_TIMEOUTS_MAX;
 	rcpt_ldap_op_finish(op, MX_TEMPFAIL);
 	if (hung && ch->state == RCPT_LDAP_UP)
@@ -615,21 +597,21 @@ rcpt_ldap_chan_free(struct rcpt_chan *c)
 	free(ch);
 }
 
+static const struct rcpt_chan_type rcpt_ldap_chan_type = {
+	"ldap", sizeof(struct rcpt_ldap_chan), rcpt_ldap_chan_busy, rcpt_ldap_chan_free};
+
 static struct rcpt_ldap_chan *
 rcpt_ldap_chan_get(struct rcpt_ldap *l, struct event_base *base)
 {
-	struct rcpt_ldap_chan *ch = (struct rcpt_ldap_chan *)rcpt_local_find(base, l->ident);
-	if (ch != NULL)
+	bool fresh;
+	struct rcpt_ldap_chan *ch = (struct rcpt_ldap_chan *)rcpt_chan_get(
+	    base, &rcpt_ldap_chan_type, l->ident, l->uri_list, &fresh);
+	if (!fresh)
 		return ch;
-	ch = xcalloc(1, sizeof(*ch));
-	mx_strlcpy(ch->hdr.ident, l->ident, sizeof(ch->hdr.ident));
-	ch->hdr.busy = rcpt_ldap_chan_busy;
-	ch->hdr.free = rcpt_ldap_chan_free;
 	ch->l = rcpt_ldap_ref(l);
 	ch->base = base;
 	ch->done = event_new(base, -1, 0, rcpt_ldap_chan_done, ch);
 	ch->kick = event_new(base, -1, 0, rcpt_ldap_chan_kick, ch);
-	rcpt_local_add(base, &ch->hdr);
 	return ch;
 }
 
@@ -644,15 +626,8 @@ rcpt_ldap_lookup(void *be, struct event_base *base, const char *key, rcpt_done_c
 	if (er != LDAP_ESCAPE_OK)
 		return MX_TEMPFAIL; /* cannot happen for keys of valid addresses */
 	struct rcpt_ldap_chan *ch = rcpt_ldap_chan_get(l, base);
-	if (ch->state == RCPT_LDAP_DOWN && mx_clock_mono_ms() < ch->retry_at) {
-		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
-		return MX_TEMPFAIL; /* recently unreachable: answer at once */
-	}
-	if (ch->n_ops >= RCPT_LDAP_OPS_MAX) {
-		rcpt_ldap_warn(ch, "too many lookups waiting", NULL);
-		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+	if (rcpt_chan_refuse(&ch->hdr, ch->state == RCPT_LDAP_DOWN, ch->n_ops, RCPT_LDAP_OPS_MAX))
 		return MX_TEMPFAIL;
-	}
 	size_t flen = strlen(filter) + 1;
 	struct rcpt_ldap_op *op = xcalloc(1, sizeof(*op) + flen);
 	memcpy(op->filter, filter, flen);
@@ -660,9 +635,7 @@ rcpt_ldap_lookup(void *be, struct event_base *base, const char *key, rcpt_done_c
 	op->msgid = -1;
 	op->cb = cb;
 	op->arg = arg;
-	op->timer = evtimer_new(base, rcpt_ldap_op_timeout, op);
-	struct timeval tv = {l->timeout_ms / 1000, (l->timeout_ms % 1000) * 1000};
-	evtimer_add(op->timer, &tv);
+	op->timer = rcpt_timer_start(base, l->timeout_ms, rcpt_ldap_op_timeout, op);
 	op->prev = ch->tail;
 	if (ch->tail)
 		ch->tail->next = op;
@@ -710,7 +683,7 @@ rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
 		}
 		LDAPControl *ctrls[2] = {page, NULL};
 		LDAPMessage *res = NULL;
-		struct timeval tv = {page_ms / 1000, (page_ms % 1000) * 1000};
+		struct timeval tv = rcpt_tv(page_ms);
 		rc = ldap_search_ext_s(ld, l->base, l->scope, filter, (char **)attrs, 0, ctrls, NULL, &tv,
 		                       0, &res);
 		ldap_control_free(page);
@@ -729,12 +702,17 @@ rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
 				ldap_value_free_len(vals);
 			}
 		}
+		if (ret != 0)
+			snprintf(err, errlen, "%s: search: stopped after a value", uri);
 		LDAPControl **sctrls = NULL;
 		int code = LDAP_SUCCESS;
-		ldap_parse_result(ld, res, &code, NULL, NULL, NULL, &sctrls, 1);
+		/* a result that cannot be parsed is a failure, not the last page */
+		int prc = ldap_parse_result(ld, res, &code, NULL, NULL, NULL, &sctrls, 1);
+		if (prc != LDAP_SUCCESS)
+			code = prc;
 		ber_bvfree(cookie);
 		cookie = NULL;
-		if (code != LDAP_SUCCESS) {
+		if (code != LDAP_SUCCESS && ret == 0) {
 			rcpt_ldap_diag(ld, code, uri, "search result", err, errlen);
 			ret = -1;
 		}

@@ -92,9 +92,6 @@ struct rcpt_mysql_chan {
 	struct rcpt_mysql_op *wait_head, *wait_tail; /* waiting for a connection */
 	unsigned n_ops;                              /* waiting and running */
 	struct event *start;
-	unsigned backoff;
-	uint64_t retry_at;
-	struct log_ratelimit rl;
 };
 
 static pthread_once_t rcpt_mysql_once = PTHREAD_ONCE_INIT;
@@ -171,18 +168,6 @@ rcpt_mysql_free(void *be)
 
 /* ---- connections ------------------------------------------------------------ */
 
-static void
-rcpt_mysql_warn(struct rcpt_mysql_chan *ch, const char *what, const char *detail)
-{
-	unsigned supp = 0;
-	if (!log_ratelimit_ok(&ch->rl, 10, &supp))
-		return;
-	char esc[300] = "";
-	if (detail != NULL)
-		log_escape(esc, sizeof(esc), detail, strlen(detail));
-	log_warn("mysql %s: %s%s%s", ch->my->where, what, esc, supp ? " (and earlier)" : "");
-}
-
 /* Delivers r for op (unlinked already) and frees it. */
 static void
 rcpt_mysql_answer(struct rcpt_mysql_op *op, enum mx_lookup r)
@@ -227,14 +212,13 @@ rcpt_mysql_conn_fail(struct rcpt_mysql_conn *c, const char *what)
 	bool connecting = c->step == RCPT_MYSQL_CONNECT || c->step == RCPT_MYSQL_PREPARE;
 	char msg[400];
 	snprintf(msg, sizeof(msg), "%s: %s", what, err);
-	rcpt_mysql_warn(ch, connecting ? "cannot connect (recipients get 451 until it is back): "
+	rcpt_chan_warn(&ch->hdr, connecting ? "cannot connect (recipients get 451 until it is back): "
 	                               : "", msg);
 	struct rcpt_mysql_op *op = c->op;
 	c->op = NULL;
 	rcpt_mysql_conn_free(c);
 	if (connecting && ch->n_conns == 0) {
-		ch->backoff = rcpt_backoff_next(ch->backoff);
-		ch->retry_at = mx_clock_mono_ms() + ch->backoff;
+		rcpt_chan_backoff(&ch->hdr);
 		while (ch->wait_head != NULL) {
 			struct rcpt_mysql_op *w = ch->wait_head;
 			ch->wait_head = w->next;
@@ -316,6 +300,10 @@ rcpt_mysql_run(struct rcpt_mysql_conn *c, int status)
 				return;
 			}
 			c->stmt = mysql_stmt_init(c->my);
+			if (c->stmt == NULL) { /* out of memory: prepare would crash on it */
+				rcpt_mysql_conn_fail(c, "statement");
+				return;
+			}
 			c->step = RCPT_MYSQL_PREPARE;
 			break;
 		case RCPT_MYSQL_PREPARE:
@@ -332,7 +320,7 @@ rcpt_mysql_run(struct rcpt_mysql_conn *c, int status)
 			c->nparams = mysql_stmt_param_count(c->stmt);
 			if (c->nparams > RCPT_MYSQL_PARAMS_MAX)
 				c->nparams = RCPT_MYSQL_PARAMS_MAX;
-			ch->backoff = 0;
+			rcpt_chan_up(&ch->hdr);
 			log_info("mysql: connected to %s", m->where);
 			c->step = RCPT_MYSQL_IDLE;
 			break;
@@ -449,7 +437,7 @@ rcpt_mysql_dispatch(struct rcpt_mysql_chan *ch)
 			}
 		}
 	}
-	if (ch->wait_head == NULL || mx_clock_mono_ms() < ch->retry_at)
+	if (ch->wait_head == NULL || mx_clock_mono_ms() < ch->hdr.retry_at)
 		return;
 	unsigned starting = 0;
 	for (struct rcpt_mysql_conn *c = ch->conns; c; c = c->next)
@@ -475,7 +463,7 @@ rcpt_mysql_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	char detail[64];
 	snprintf(detail, sizeof(detail), "%lld ms", ch->my->timeout_ms);
-	rcpt_mysql_warn(ch, "no answer within ", detail);
+	rcpt_chan_warn(&ch->hdr, "no answer within ", detail);
 	if (op->conn != NULL) {
 		struct rcpt_mysql_conn *c = op->conn;
 		c->op = NULL;
@@ -526,21 +514,21 @@ rcpt_mysql_chan_free(struct rcpt_chan *c)
 	free(ch);
 }
 
+static const struct rcpt_chan_type rcpt_mysql_chan_type = {
+	"mysql", sizeof(struct rcpt_mysql_chan), rcpt_mysql_busy, rcpt_mysql_chan_free};
+
 static struct rcpt_mysql_chan *
 rcpt_mysql_chan_get(struct rcpt_mysql *m, struct event_base *base)
 {
-	struct rcpt_mysql_chan *ch = (struct rcpt_mysql_chan *)rcpt_local_find(base, m->ident);
-	if (ch != NULL)
+	bool fresh;
+	struct rcpt_mysql_chan *ch = (struct rcpt_mysql_chan *)rcpt_chan_get(
+	    base, &rcpt_mysql_chan_type, m->ident, m->where, &fresh);
+	if (!fresh)
 		return ch;
-	ch = xcalloc(1, sizeof(*ch));
-	mx_strlcpy(ch->hdr.ident, m->ident, sizeof(ch->hdr.ident));
-	ch->hdr.busy = rcpt_mysql_busy;
-	ch->hdr.free = rcpt_mysql_chan_free;
 	atomic_fetch_add(&m->refs, 1);
 	ch->my = m;
 	ch->base = base;
 	ch->start = event_new(base, -1, 0, rcpt_mysql_start, ch);
-	rcpt_local_add(base, &ch->hdr);
 	return ch;
 }
 
@@ -549,20 +537,15 @@ rcpt_mysql_lookup(void *be, struct event_base *base, const char *key, rcpt_done_
 {
 	struct rcpt_mysql *m = be;
 	struct rcpt_mysql_chan *ch = rcpt_mysql_chan_get(m, base);
-	if ((ch->n_conns == 0 && mx_clock_mono_ms() < ch->retry_at) ||
-	    ch->n_ops >= RCPT_MYSQL_OPS_MAX) {
-		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+	if (rcpt_chan_refuse(&ch->hdr, ch->n_conns == 0, ch->n_ops, RCPT_MYSQL_OPS_MAX))
 		return MX_TEMPFAIL;
-	}
 	size_t klen = strlen(key) + 1;
 	struct rcpt_mysql_op *op = xcalloc(1, sizeof(*op) + klen);
 	memcpy(op->key, key, klen);
 	op->ch = ch;
 	op->cb = cb;
 	op->arg = arg;
-	op->timer = evtimer_new(base, rcpt_mysql_timeout, op);
-	struct timeval tv = {m->timeout_ms / 1000, (m->timeout_ms % 1000) * 1000};
-	evtimer_add(op->timer, &tv);
+	op->timer = rcpt_timer_start(base, m->timeout_ms, rcpt_mysql_timeout, op);
 	if (ch->wait_tail)
 		ch->wait_tail->next = op;
 	else

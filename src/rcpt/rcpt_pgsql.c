@@ -79,9 +79,6 @@ struct rcpt_pgsql_chan {
 	struct rcpt_pgsql_op *head, *tail; /* sent ones first, in order */
 	unsigned n_ops;
 	unsigned timeouts;
-	unsigned backoff;
-	uint64_t retry_at;
-	struct log_ratelimit rl;
 };
 
 static void rcpt_pgsql_io(evutil_socket_t fd, short what, void *arg);
@@ -157,22 +154,6 @@ rcpt_pgsql_free(void *be)
 /* ---- the channel ----------------------------------------------------------- */
 
 static void
-rcpt_pgsql_warn(struct rcpt_pgsql_chan *ch, const char *what, const char *detail)
-{
-	unsigned supp = 0;
-	if (!log_ratelimit_ok(&ch->rl, 10, &supp))
-		return;
-	char esc[300] = "";
-	if (detail != NULL) {
-		size_t n = strlen(detail);
-		while (n > 0 && (detail[n - 1] == '\n' || detail[n - 1] == ' '))
-			n--;
-		log_escape(esc, sizeof(esc), detail, n);
-	}
-	log_warn("pgsql %s: %s%s%s", ch->pg->where, what, esc, supp ? " (and earlier)" : "");
-}
-
-static void
 rcpt_pgsql_unlink(struct rcpt_pgsql_chan *ch, struct rcpt_pgsql_op *op)
 {
 	if (op->prev)
@@ -243,10 +224,9 @@ rcpt_pgsql_close(struct rcpt_pgsql_chan *ch)
 static void
 rcpt_pgsql_failed(struct rcpt_pgsql_chan *ch, const char *why)
 {
-	rcpt_pgsql_warn(ch, "cannot connect (recipients get 451 until it is back): ", why);
+	rcpt_chan_warn(&ch->hdr, "cannot connect (recipients get 451 until it is back): ", why);
 	rcpt_pgsql_close(ch);
-	ch->backoff = rcpt_backoff_next(ch->backoff);
-	ch->retry_at = mx_clock_mono_ms() + ch->backoff;
+	rcpt_chan_backoff(&ch->hdr);
 	while (ch->head != NULL)
 		rcpt_pgsql_answer(ch->head, MX_TEMPFAIL, true);
 }
@@ -255,7 +235,7 @@ rcpt_pgsql_failed(struct rcpt_pgsql_chan *ch, const char *why)
 static void
 rcpt_pgsql_lost(struct rcpt_pgsql_chan *ch, const char *why)
 {
-	rcpt_pgsql_warn(ch, "connection lost: ", why);
+	rcpt_chan_warn(&ch->hdr, "connection lost: ", why);
 	rcpt_pgsql_close(ch);
 	struct rcpt_pgsql_op *op = ch->head;
 	while (op != NULL) {
@@ -305,7 +285,7 @@ rcpt_pgsql_connected(struct rcpt_pgsql_chan *ch)
 		return;
 	}
 	ch->state = RCPT_PGSQL_UP;
-	ch->backoff = 0;
+	rcpt_chan_up(&ch->hdr);
 	log_info("pgsql: connected to %s", ch->pg->where);
 	rcpt_pgsql_watch(ch, EV_READ);
 	for (struct rcpt_pgsql_op *op = ch->head; op; op = op->next) {
@@ -346,7 +326,7 @@ rcpt_pgsql_connect(struct rcpt_pgsql_chan *ch)
 		rcpt_pgsql_failed(ch, ch->conn ? PQerrorMessage(ch->conn) : "out of memory");
 		return;
 	}
-	struct timeval tv = {ch->pg->timeout_ms / 1000, (ch->pg->timeout_ms % 1000) * 1000};
+	struct timeval tv = rcpt_tv(ch->pg->timeout_ms);
 	evtimer_add(ch->deadline, &tv);
 	rcpt_pgsql_watch(ch, EV_WRITE);
 }
@@ -412,7 +392,7 @@ rcpt_pgsql_results(struct rcpt_pgsql_chan *ch)
 			continue;
 		default:
 			op->failed = true;
-			rcpt_pgsql_warn(ch, "query failed: ", PQresultErrorMessage(res));
+			rcpt_chan_warn(&ch->hdr, "query failed: ", PQresultErrorMessage(res));
 			break;
 		}
 		PQclear(res);
@@ -457,7 +437,7 @@ rcpt_pgsql_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	char detail[64];
 	snprintf(detail, sizeof(detail), "%lld ms", ch->pg->timeout_ms);
-	rcpt_pgsql_warn(ch, "no answer within ", detail);
+	rcpt_chan_warn(&ch->hdr, "no answer within ", detail);
 	bool sent = op->sent;
 	/* a sent query keeps its place: its answer still comes, in order */
 	rcpt_pgsql_answer(op, MX_TEMPFAIL, !sent);
@@ -491,16 +471,17 @@ rcpt_pgsql_chan_free(struct rcpt_chan *c)
 	free(ch);
 }
 
+static const struct rcpt_chan_type rcpt_pgsql_chan_type = {
+	"pgsql", sizeof(struct rcpt_pgsql_chan), rcpt_pgsql_busy, rcpt_pgsql_chan_free};
+
 static struct rcpt_pgsql_chan *
 rcpt_pgsql_chan_get(struct rcpt_pgsql *pg, struct event_base *base)
 {
-	struct rcpt_pgsql_chan *ch = (struct rcpt_pgsql_chan *)rcpt_local_find(base, pg->ident);
-	if (ch != NULL)
+	bool fresh;
+	struct rcpt_pgsql_chan *ch = (struct rcpt_pgsql_chan *)rcpt_chan_get(
+	    base, &rcpt_pgsql_chan_type, pg->ident, pg->where, &fresh);
+	if (!fresh)
 		return ch;
-	ch = xcalloc(1, sizeof(*ch));
-	mx_strlcpy(ch->hdr.ident, pg->ident, sizeof(ch->hdr.ident));
-	ch->hdr.busy = rcpt_pgsql_busy;
-	ch->hdr.free = rcpt_pgsql_chan_free;
 	atomic_fetch_add(&pg->refs, 1);
 	ch->pg = pg;
 	ch->base = base;
@@ -508,7 +489,6 @@ rcpt_pgsql_chan_get(struct rcpt_pgsql *pg, struct event_base *base)
 	ch->deadline = evtimer_new(base, rcpt_pgsql_deadline, ch);
 	ch->kick = event_new(base, -1, 0, rcpt_pgsql_kick, ch);
 	ch->start = event_new(base, -1, 0, rcpt_pgsql_start, ch);
-	rcpt_local_add(base, &ch->hdr);
 	return ch;
 }
 
@@ -517,20 +497,15 @@ rcpt_pgsql_lookup(void *be, struct event_base *base, const char *key, rcpt_done_
 {
 	struct rcpt_pgsql *pg = be;
 	struct rcpt_pgsql_chan *ch = rcpt_pgsql_chan_get(pg, base);
-	if ((ch->state == RCPT_PGSQL_DOWN && mx_clock_mono_ms() < ch->retry_at) ||
-	    ch->n_ops >= RCPT_PGSQL_OPS_MAX) {
-		stats_inc(STAT_RCPT_DIRECTORY_FAIL);
+	if (rcpt_chan_refuse(&ch->hdr, ch->state == RCPT_PGSQL_DOWN, ch->n_ops, RCPT_PGSQL_OPS_MAX))
 		return MX_TEMPFAIL;
-	}
 	size_t klen = strlen(key) + 1;
 	struct rcpt_pgsql_op *op = xcalloc(1, sizeof(*op) + klen);
 	memcpy(op->key, key, klen);
 	op->ch = ch;
 	op->cb = cb;
 	op->arg = arg;
-	op->timer = evtimer_new(base, rcpt_pgsql_timeout, op);
-	struct timeval tv = {pg->timeout_ms / 1000, (pg->timeout_ms % 1000) * 1000};
-	evtimer_add(op->timer, &tv);
+	op->timer = rcpt_timer_start(base, pg->timeout_ms, rcpt_pgsql_timeout, op);
 	op->prev = ch->tail;
 	if (ch->tail)
 		ch->tail->next = op;

@@ -16,8 +16,10 @@
  *	A sync is a full copy (paged search, RFC 2696), swapped in with one
  *	store transaction: additions and removals become visible together.
  *	A sync that fails keeps the old copy; so does one that returns no
- *	address at all while the old copy had some (an ACL or filter mistake
- *	must not turn every recipient into "user unknown").
+ *	address at all (an ACL or filter mistake must not turn every recipient
+ *	into "user unknown"), also when there is no copy of these settings yet
+ *	(after a change of the replica filter): lookups then keep going to the
+ *	directory.
  *	Values: "user@domain" as is; "smtp:user@domain" (Active Directory's
  *	proxyAddresses, any case) without its prefix; other prefixed values
  *	(x500:, sip:, ...) and values without '@' are skipped.
@@ -138,6 +140,7 @@ out:
 struct rcpt_replica_collect {
 	struct strmap *set;
 	size_t skipped;
+	bool full; /* stopped at RCPT_REPLICA_MAX */
 };
 
 /* One attribute value: an address, "smtp:address", or something else. */
@@ -164,8 +167,10 @@ rcpt_replica_value(const char *value, size_t len, void *arg)
 	memcpy(addr, value, len);
 	addr[len] = '\0';
 	mx_str_lower(addr);
-	if (strmap_count(c->set) >= RCPT_REPLICA_MAX)
+	if (strmap_count(c->set) >= RCPT_REPLICA_MAX) {
+		c->full = true;
 		return -1;
+	}
 	strmap_put(c->set, addr, len, NULL);
 	return 0;
 }
@@ -249,8 +254,10 @@ rcpt_replica_failed(struct rcpt_replica *r, const char *why)
 	r->retry_ms = r->retry_ms ? (unsigned)MX_MIN((long long)r->retry_ms * 2, r->interval_ms)
 	                          : (unsigned)MX_MIN(RCPT_REPLICA_RETRY_MS, r->interval_ms);
 	r->retry_at = mx_clock_mono_ms() + r->retry_ms;
+	char esc[600];
+	log_escape(esc, sizeof(esc), why, strlen(why)); /* the directory's own words */
 	log_warn("ldap replica %s: sync failed: %s; the copy stays as it was; retry in %u ms",
-	         rcpt_ldap_uri_list(r->l), why, r->retry_ms);
+	         rcpt_ldap_uri_list(r->l), esc, r->retry_ms);
 	return r->retry_ms;
 }
 
@@ -266,16 +273,18 @@ rcpt_replica_sync(struct rcpt_replica *r, const atomic_bool *stop)
 	if (r->retry_at > mono)
 		return (long long)(r->retry_at - mono);
 
-	struct rcpt_replica_collect c = {strmap_new(), 0};
+	struct rcpt_replica_collect c = {strmap_new(), 0, false};
 	char err[512];
 	int rc = rcpt_ldap_fetch_all(r->l, r->filter, r->attrs, stop, rcpt_replica_value, &c, err,
 	                             sizeof(err));
 	if (rc < 0) {
 		strmap_free(c.set);
+		if (c.full)
+			snprintf(err, sizeof(err), "more than %d addresses", RCPT_REPLICA_MAX);
 		return rcpt_replica_failed(r, err);
 	}
 	size_t total = strmap_count(c.set);
-	if (total == 0 && have && count > 0) {
+	if (total == 0) {
 		strmap_free(c.set);
 		return rcpt_replica_failed(r, "the directory returned no address (filter or access "
 		                              "rights?)");

@@ -296,3 +296,19 @@ def send_message(port, rcpts=("alice@example.test",), sender="sender@remote.test
     c.cmd("QUIT")
     c.close()
     return rep
+
+
+def rcpt_replies(port, *addrs):
+    """The replies (code, text) to RCPT TO for addrs, in one transaction."""
+    c = Client(port)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<sender@remote.test>")[0] == 250
+    out = [c.cmd(f"RCPT TO:<{a}>") for a in addrs]
+    c.cmd("QUIT")
+    c.close()
+    return out
+
+
+def rcpt_codes(port, *addrs):
+    """The reply codes to RCPT TO for addrs, in one transaction."""
+    return [r[0] for r in rcpt_replies(port, *addrs)]

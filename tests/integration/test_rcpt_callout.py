@@ -2,11 +2,13 @@
 # Postfix) with RCPT TO, caches the answers, and answers 451 when the server
 # cannot be asked and nothing is cached.
 import re
+import socket
+import threading
 import time
 
 import pytest
 
-from conftest import Client, send_message, wait_for
+from conftest import Client, rcpt_codes, rcpt_replies, send_message, wait_for
 from peers import Postfix
 
 
@@ -15,20 +17,6 @@ def postfix():
     pf = Postfix(mode="mailbox", mailboxes=["alice@example.test", "bob@example.test"]).start()
     yield pf
     pf.stop()
-
-
-def rcpt(port, *addrs):
-    c = Client(port)
-    c.ehlo()
-    assert c.cmd("MAIL FROM:<sender@remote.test>")[0] == 250
-    out = [c.cmd(f"RCPT TO:<{a}>") for a in addrs]
-    c.cmd("QUIT")
-    c.close()
-    return out
-
-
-def codes(port, *addrs):
-    return [r[0] for r in rcpt(port, *addrs)]
 
 
 def rejected_at_postfix(pf, addr):
@@ -40,14 +28,14 @@ def test_callout_answers_and_cache(make_mx, postfix):
     target = f"smtp:127.0.0.1:{postfix.port}"
     mx = make_mx(target, recipients_conf='callout = {}; cache = { positive_ttl = 60; '
                                          'negative_ttl = 60; }; timeout = "3s";')
-    assert rcpt(mx.port, "alice@example.test", "nobody@example.test") == \
+    assert rcpt_replies(mx.port, "alice@example.test", "nobody@example.test") == \
         [(250, "2.1.5 Recipient ok"),
          (550, "5.1.1 <nobody@example.test>: Recipient address rejected: user unknown")]
     wait_for(lambda: rejected_at_postfix(postfix, "nobody@example.test") == 1, 10,
              "Postfix logs the probe")
     mx.wait_log(r"callout: connected to smtp:127\.0\.0\.1:\d+")
     # the whole address only: Postfix (no recipient_delimiter here) says no
-    assert codes(mx.port, "alice+tag@example.test") == [550]
+    assert rcpt_codes(mx.port, "alice+tag@example.test") == [550]
     # a message for a verified recipient is relayed as usual; the probes sent none
     assert send_message(mx.port, rcpts=["bob@example.test"])[0] == 250
     [m] = postfix.wait_delivered("bob@example.test", 1)
@@ -55,7 +43,7 @@ def test_callout_answers_and_cache(make_mx, postfix):
     assert postfix.delivered("alice@example.test") == []
     time.sleep(0.2)  # cache writes are batched
     # cached: asking again does not reach Postfix
-    assert codes(mx.port, "nobody@example.test", "alice@example.test") == [550, 250]
+    assert rcpt_codes(mx.port, "nobody@example.test", "alice@example.test") == [550, 250]
     time.sleep(0.5)
     assert rejected_at_postfix(postfix, "nobody@example.test") == 1
 
@@ -83,15 +71,15 @@ def test_callout_many_and_server_down(make_mx, postfix):
     try:
         time.sleep(0.5)
         # cached answers go on; a new address cannot be verified: 451
-        assert codes(mx.port, "alice@example.test", "guess3-3@example.test",
+        assert rcpt_codes(mx.port, "alice@example.test", "guess3-3@example.test",
                      "new@example.test") == [250, 550, 451]
         mx.wait_log(r"callout smtp:127\.0\.0\.1:\d+: (cannot reach|connection lost)")
     finally:
         postfix.start()
-    wait_for(lambda: codes(mx.port, "new2@example.test") == [550], 15, "callout recovers")
+    wait_for(lambda: rcpt_codes(mx.port, "new2@example.test") == [550], 15, "callout recovers")
     # the 451 was not cached: the address gets a real answer now (each worker
     # thread has its own back-off, so allow the other one to recover too)
-    wait_for(lambda: codes(mx.port, "new@example.test") == [550], 15, "new@ answered")
+    wait_for(lambda: rcpt_codes(mx.port, "new@example.test") == [550], 15, "new@ answered")
 
 
 def test_callout_config_errors(make_mx, sink, tmp_path):
@@ -107,3 +95,71 @@ def test_callout_config_errors(make_mx, sink, tmp_path):
     mx.write_config(sink.target)
     r = subprocess.run([MXGUARD, "check-config", str(mx.conf)], capture_output=True, text=True)
     assert r.returncode == 1 and "names both" in r.stderr, r.stderr
+
+
+class FakeMailbox:
+    """A mailbox server whose reply to RCPT TO:<LOCAL@...> is REPLIES[LOCAL]
+    (one line, as is, malformed or not)."""
+
+    def __init__(self, replies):
+        self.replies = replies
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn = self.sock.accept()[0]
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 fake ESMTP\r\n")
+            for raw in f:
+                line = raw.decode().strip()
+                verb = line[:4].upper()
+                if verb == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                if verb == "RCPT":
+                    local = line.split("<", 1)[1].split("@", 1)[0]
+                    conn.sendall(self.replies[local].encode() + b"\r\n")
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_callout_reply_codes(make_mx):
+    """Only 550, 551 and 553 mean "user unknown"; other refusals (a relay
+    denial from a misconfigured callout), 4xx and malformed replies are 451:
+    a reply that only looks like 200 or 550 is neither."""
+    cases = {"ok": ("250 2.1.5 ok", 250), "unknown": ("550 5.1.1 unknown", 550),
+             "moved": ("551 5.1.6 moved", 550), "syntax": ("553 5.1.3 bad", 550),
+             "relay": ("554 5.7.1 relay access denied", 451), "busy": ("450 4.2.1 busy", 451),
+             "odd200": ("2/: looks like 200", 451), "odd550": ("54: looks like 550", 451),
+             "short": ("25", 451)}
+    fake = FakeMailbox({k: v[0] for k, v in cases.items()})
+    try:
+        mx = make_mx(f"smtp:127.0.0.1:{fake.port}", recipients_conf=(
+            'callout = {}; cache = { positive_ttl = 0; negative_ttl = 0; }; timeout = "2s";'))
+        for local, (_, want) in cases.items():
+            assert rcpt_codes(mx.port, f"{local}@example.test") == [want], local
+    finally:
+        fake.stop()

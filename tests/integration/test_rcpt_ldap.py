@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import Client, free_port, wait_for
+from conftest import Client, free_port, rcpt_codes, rcpt_replies, wait_for
 from peers import Slapd
 
 AD_FILTER = "(|(mail=%s)(proxyAddresses=smtp:%s))"
@@ -37,25 +37,10 @@ def ldap_conf(slapd, uris=None, filter=AD_FILTER, bind=True, extra="", cache=(0,
             f'timeout = "2s";')
 
 
-def rcpt(port, *addrs, host="127.0.0.1"):
-    """RCPT TO replies (code, text) for addrs in one transaction."""
-    c = Client(port)
-    c.ehlo()
-    assert c.cmd("MAIL FROM:<sender@remote.test>")[0] == 250
-    out = [c.cmd(f"RCPT TO:<{a}>") for a in addrs]
-    c.cmd("QUIT")
-    c.close()
-    return out
-
-
-def codes(port, *addrs):
-    return [r[0] for r in rcpt(port, *addrs)]
-
-
 def test_users_aliases_proxyaddresses(make_mx, sink, slapd):
     mx = make_mx(sink.target, recipients_conf=ldap_conf(slapd))
     n = len(slapd.searches())
-    assert codes(mx.port, "alice@example.test", "a.smith@example.test", "User7@Example.Test",
+    assert rcpt_codes(mx.port, "alice@example.test", "a.smith@example.test", "User7@Example.Test",
                  "carol@example.test", "c.jones@example.test", "CAROL@example.test",
                  "alice+news@example.test", "nobody@example.test", "user40@example.test",
                  "/o=Example/ou=Exchange/cn=carol@example.test") == \
@@ -69,13 +54,13 @@ def test_users_aliases_proxyaddresses(make_mx, sink, slapd):
     # an extension: the whole address first, then without it
     i = asked.index("(|(mail=alice+news@example.test)(proxyAddresses=smtp:alice+news@example.test))")
     assert asked[i + 1] == "(|(mail=alice@example.test)(proxyAddresses=smtp:alice@example.test))"
-    r = rcpt(mx.port, "nobody@example.test")[0]
+    r = rcpt_replies(mx.port, "nobody@example.test")[0]
     assert r == (550, "5.1.1 <nobody@example.test>: Recipient address rejected: user unknown")
     mx.wait_log(r"ldap: connected to ldap://127\.0\.0\.1:\d+")
 
     # OpenLDAP style: mail only; the proxyAddresses-only entry does not exist for it
     mx2 = make_mx(sink.target, recipients_conf=ldap_conf(slapd, filter="(mail=%s)", bind=False))
-    assert codes(mx2.port, "alice@example.test", "carol@example.test", "c.jones@example.test") == \
+    assert rcpt_codes(mx2.port, "alice@example.test", "carol@example.test", "c.jones@example.test") == \
         [250, 550, 550]
 
     # %u and %d: the local part against uid; the catch-all key has no local
@@ -83,7 +68,7 @@ def test_users_aliases_proxyaddresses(make_mx, sink, slapd):
     mx3 = make_mx(sink.target, recipients_conf=ldap_conf(
         slapd, filter="(&(uid=%u)(objectClass=inetOrgPerson)(!(o=%d)))"))
     n = len(slapd.searches())
-    assert codes(mx3.port, "alice@example.test", "a.smith@example.test", "carol@example.test",
+    assert rcpt_codes(mx3.port, "alice@example.test", "a.smith@example.test", "carol@example.test",
                  "user9@example.test") == [250, 550, 250, 250]
     asked = slapd.searches()[n:]
     assert "(&(uid=a.smith)(objectClass=inetOrgPerson)(!(o=example.test)))" in asked
@@ -97,7 +82,7 @@ def test_filter_injection(make_mx, sink, slapd):
     n = len(slapd.searches())
     evil = ["*@example.test", "user1*@example.test", '"*)(mail=*"@example.test',
             '"alice)(|(mail=*"@example.test', '"\\\\2a"@example.test', "st*r@example.test"]
-    assert codes(mx.port, *evil) == [550, 550, 550, 550, 550, 250]
+    assert rcpt_codes(mx.port, *evil) == [550, 550, 550, 550, 550, 250]
     asked = slapd.searches()[n:]
     # slapd logs the filters it parsed: the specials arrived as escaped values
     assert "(mail=\\2A@example.test)" in asked
@@ -112,7 +97,7 @@ def test_filter_injection(make_mx, sink, slapd):
 def test_bind_failure_is_tempfail(make_mx, sink, slapd):
     secret = "wrong-Password-123"
     mx = make_mx(sink.target, recipients_conf=ldap_conf(slapd, password=secret))
-    assert rcpt(mx.port, "alice@example.test", "nobody@example.test") == \
+    assert rcpt_replies(mx.port, "alice@example.test", "nobody@example.test") == \
         [(451, "4.4.3 <alice@example.test>: Recipient directory unavailable, try again later"),
          (451, "4.4.3 <nobody@example.test>: Recipient directory unavailable, try again later")]
     mx.wait_log(r"ldap ldap://127\.0\.0\.1:\d+: cannot connect .*bind: Invalid credentials")
@@ -123,12 +108,12 @@ def test_tls(make_mx, sink, slapd, tmp_path):
     # ldaps:// with the test CA
     mx = make_mx(sink.target, recipients_conf=ldap_conf(
         slapd, uris=[slapd.tls_uri], extra=f'tls_ca = "{slapd.ca}";'))
-    assert codes(mx.port, "alice@example.test", "nobody@example.test") == [250, 550]
+    assert rcpt_codes(mx.port, "alice@example.test", "nobody@example.test") == [250, 550]
     mx.wait_log(r"ldap: connected to ldaps://127\.0\.0\.1:\d+\n")
     # StartTLS on ldap://
     mx2 = make_mx(sink.target, recipients_conf=ldap_conf(
         slapd, extra=f'starttls = true; tls_ca = "{slapd.ca}";'))
-    assert codes(mx2.port, "carol@example.test", "nobody@example.test") == [250, 550]
+    assert rcpt_codes(mx2.port, "carol@example.test", "nobody@example.test") == [250, 550]
     mx2.wait_log(r"ldap: connected to ldap://127\.0\.0\.1:\d+ \(StartTLS\)")
     # a certificate from another CA: no connection, 451 (never a plaintext fallback)
     from peers import make_ca_and_cert
@@ -138,7 +123,7 @@ def test_tls(make_mx, sink, slapd, tmp_path):
     for uris, extra in (([slapd.tls_uri], f'tls_ca = "{other_ca}";'),
                         ([slapd.uri], f'starttls = true; tls_ca = "{other_ca}";')):
         mx3 = make_mx(sink.target, recipients_conf=ldap_conf(slapd, uris=uris, extra=extra))
-        assert codes(mx3.port, "alice@example.test", "nobody@example.test") == [451, 451]
+        assert rcpt_codes(mx3.port, "alice@example.test", "nobody@example.test") == [451, 451]
         mx3.wait_log(r"cannot connect .*(StartTLS|Can't contact LDAP server|certificate)")
 
 
@@ -198,34 +183,58 @@ def test_slow_directory(make_mx, sink, slapd):
 def test_failover(make_mx, sink, slapd):
     dead = f"ldap://127.0.0.1:{free_port()}"
     mx = make_mx(sink.target, recipients_conf=ldap_conf(slapd, uris=[dead, slapd.uri]))
-    assert codes(mx.port, "alice@example.test", "nobody@example.test") == [250, 550]
+    assert rcpt_codes(mx.port, "alice@example.test", "nobody@example.test") == [250, 550]
     mx.wait_log(rf"ldap: connected to {slapd.uri}\n")
     assert f"connected to {dead}" not in mx.log()
 
 
 def test_cache_ttl(make_mx, sink, slapd):
     mx = make_mx(sink.target, recipients_conf=ldap_conf(slapd, cache=(2, 2)))
-    assert codes(mx.port, "newbie@example.test", "alice@example.test") == [550, 250]
+    assert rcpt_codes(mx.port, "newbie@example.test", "alice@example.test") == [550, 250]
     time.sleep(0.2)  # the cache is written behind (50 ms)
     slapd.add(Slapd.person("newbie", ["newbie@example.test"]))
     try:
         n = len(slapd.searches())
         # both answers come from the cache: the directory is not asked
-        assert codes(mx.port, "newbie@example.test", "alice@example.test") == [550, 250]
+        assert rcpt_codes(mx.port, "newbie@example.test", "alice@example.test") == [550, 250]
         assert slapd.searches()[n:] == []
         time.sleep(2.6)  # past both TTLs
-        assert codes(mx.port, "newbie@example.test") == [250]
+        assert rcpt_codes(mx.port, "newbie@example.test") == [250]
         assert len(slapd.searches()) > n
         time.sleep(0.2)
         slapd.delete(f"uid=newbie,ou=people,{slapd.SUFFIX}")
-        assert codes(mx.port, "newbie@example.test") == [250]  # positive answer cached
+        assert rcpt_codes(mx.port, "newbie@example.test") == [250]  # positive answer cached
         time.sleep(2.6)
-        assert codes(mx.port, "newbie@example.test") == [550]
+        assert rcpt_codes(mx.port, "newbie@example.test") == [550]
     finally:
         try:
             slapd.delete(f"uid=newbie,ou=people,{slapd.SUFFIX}")
         except RuntimeError:
             pass
+
+
+def test_empty_replica_is_refused(make_mx, sink, slapd):
+    """A replica filter that matches nothing (a mistake) must not turn every
+    recipient into "user unknown", not even for the first copy: the sync is
+    refused and lookups keep going to the directory."""
+    mx = make_mx(sink.target, recipients_conf=ldap_conf(
+        slapd, extra='replica = { interval = "2s"; filter = "(mail=no-such-entry*)"; '
+                     'attributes = ["mail"]; };'))
+    mx.wait_log(r"ldap replica .*: sync failed: the directory returned no address")
+    n = len(slapd.searches())
+    assert rcpt_codes(mx.port, "alice@example.test", "nobody@example.test") == [250, 550]
+    assert len(slapd.searches()) > n  # asked the directory, not an empty copy
+    assert "synced 0 addresses" not in mx.log()
+
+
+def test_wrong_base_is_tempfail(make_mx, sink, slapd):
+    """A base that does not exist (noSuchObject) is a configuration error,
+    not "user unknown": 451."""
+    conf = ldap_conf(slapd).replace(f'base = "{slapd.SUFFIX}"', f'base = "ou=nowhere,{slapd.SUFFIX}"')
+    assert "ou=nowhere" in conf
+    mx = make_mx(sink.target, recipients_conf=conf)
+    assert rcpt_codes(mx.port, "alice@example.test", "nobody@example.test") == [451, 451]
+    mx.wait_log(r"ldap ldap://127\.0\.0\.1:\d+: search failed: No such object")
 
 
 def test_directory_down_replica_answers(make_mx, sink, slapd):
@@ -239,33 +248,33 @@ def test_directory_down_replica_answers(make_mx, sink, slapd):
     replica.wait_log(r"ldap replica .*: synced 45 addresses \(45 added, 0 removed, 1 values skipped\)")
     check = ["alice@example.test", "a.smith@example.test", "c.jones@example.test",
              "user3+x@example.test", "nobody@example.test"]
-    assert codes(live.port, *check) == [250, 250, 250, 250, 550]
-    assert codes(replica.port, *check) == [250, 250, 250, 250, 550]
+    assert rcpt_codes(live.port, *check) == [250, 250, 250, 250, 550]
+    assert rcpt_codes(replica.port, *check) == [250, 250, 250, 250, 550]
     # the replica answers without asking the directory
     n = len(slapd.searches())
-    assert codes(replica.port, "user5@example.test", "ghost@example.test") == [250, 550]
+    assert rcpt_codes(replica.port, "user5@example.test", "ghost@example.test") == [250, 550]
     assert slapd.searches()[n:] == []
 
     slapd.stop()
     try:
-        assert rcpt(live.port, "alice@example.test", "nobody@example.test") == \
+        assert rcpt_replies(live.port, "alice@example.test", "nobody@example.test") == \
             [(451, "4.4.3 <alice@example.test>: Recipient directory unavailable, try again later"),
              (451, "4.4.3 <nobody@example.test>: Recipient directory unavailable, try again later")]
         live.wait_log(r"ldap ldap://127\.0\.0\.1:\d+: (connection lost|cannot connect)")
         t = time.time()
-        assert codes(replica.port, *check) == [250, 250, 250, 250, 550]
+        assert rcpt_codes(replica.port, *check) == [250, 250, 250, 250, 550]
         assert time.time() - t < 1.0
         replica.wait_log(r"ldap replica .*: sync failed: .*the copy stays as it was", timeout=15)
-        assert codes(replica.port, *check) == [250, 250, 250, 250, 550]
+        assert rcpt_codes(replica.port, *check) == [250, 250, 250, 250, 550]
     finally:
         slapd.start()
     # back: within the reconnect back-off (at most 10 s)
-    wait_for(lambda: codes(live.port, "alice@example.test") == [250], 15, "live lookups recover")
-    assert codes(live.port, "nobody@example.test") == [550]
+    wait_for(lambda: rcpt_codes(live.port, "alice@example.test") == [250], 15, "live lookups recover")
+    assert rcpt_codes(live.port, "nobody@example.test") == [550]
     # a new mailbox reaches the replica at its next sync
     slapd.add(Slapd.person("dora", ["dora@example.test"]))
-    assert codes(replica.port, "dora@example.test") == [550]
+    assert rcpt_codes(replica.port, "dora@example.test") == [550]
     replica.wait_log(r"synced 46 addresses \(1 added, 0 removed", timeout=20)
-    assert codes(replica.port, "dora@example.test") == [250]
+    assert rcpt_codes(replica.port, "dora@example.test") == [250]
     for mx in (live, replica):
-        assert "451" not in str(codes(mx.port, "alice@example.test"))
+        assert "451" not in str(rcpt_codes(mx.port, "alice@example.test"))

@@ -112,8 +112,10 @@ test_value_roundtrip(void **state)
 		for (int i = 0; i < n; i++) {
 			unsigned char c = (unsigned char)out[i];
 			assert_true(c != '*' && c != '(' && c != ')' && c != '\0' && c >= 0x20 && c < 0x7f);
-			if (c == '\\') /* every backslash starts an escape of two hex digits */
-				assert_true(i + 2 < n + 1 && strchr("0123456789abcdef", out[i + 1]) &&
+			/* every backslash starts an escape of two hex digits, inside
+			 * the output (strchr() would also find the terminating NUL) */
+			if (c == '\\')
+				assert_true(i + 2 < n && strchr("0123456789abcdef", out[i + 1]) &&
 				            strchr("0123456789abcdef", out[i + 2]));
 		}
 		size_t bl = 0;
