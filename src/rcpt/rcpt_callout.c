@@ -391,9 +391,15 @@ rcpt_callout_reply(struct rcpt_callout_chan *ch, int code, bool pipelining)
 	case CALLOUT_RCPT:
 		ch->inflight--;
 		if (code == 421) {
-			/* the server is closing: ask again elsewhere */
-			rcpt_callout_wait_push(ch, op, true);
-			op->sent = false;
+			/* the server is closing: ask again once, on a new
+			 * connection (a server that always says 421 must not
+			 * have us reconnect until the lookup times out) */
+			if (++op->tries < 2) {
+				rcpt_callout_wait_push(ch, op, true);
+				op->sent = false;
+			} else {
+				rcpt_callout_answer(op, MX_TEMPFAIL);
+			}
 			rcpt_callout_trouble(ch, ch->reply);
 			return;
 		}

@@ -109,6 +109,7 @@ class FakeMailbox:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.stopping = threading.Event()
+        self.connections = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
@@ -118,6 +119,7 @@ class FakeMailbox:
                 conn = self.sock.accept()[0]
             except socket.timeout:
                 continue
+            self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
@@ -161,5 +163,21 @@ def test_callout_reply_codes(make_mx):
             'callout = {}; cache = { positive_ttl = 0; negative_ttl = 0; }; timeout = "2s";'))
         for local, (_, want) in cases.items():
             assert rcpt_codes(mx.port, f"{local}@example.test") == [want], local
+    finally:
+        fake.stop()
+
+
+def test_callout_server_always_closing(make_mx):
+    """A mailbox server that answers every RCPT with 421 is asked again
+    once, on a new connection, then the recipient gets 451: no reconnecting
+    until the lookup times out."""
+    fake = FakeMailbox({"closing": "421 4.3.2 shutting down"})
+    try:
+        mx = make_mx(f"smtp:127.0.0.1:{fake.port}", recipients_conf=(
+            'callout = {}; cache = { positive_ttl = 0; negative_ttl = 0; }; timeout = "10s";'))
+        t = time.monotonic()
+        assert rcpt_codes(mx.port, "closing@example.test") == [451]
+        assert time.monotonic() - t < 5
+        assert fake.connections <= 3, fake.connections
     finally:
         fake.stop()
