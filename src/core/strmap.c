@@ -132,7 +132,12 @@ strmap_put(struct strmap *m, const char *key, size_t keylen, void *val)
 		i = (i + 1) & mask;
 	if (m->slots[i].key == NULL)
 		m->used++;
-	m->slots[i].key = xstrndup(key, keylen);
+	/* keys are bytes (the classifier's are binary ids): not strndup,
+	 * which would stop at a NUL and leave memcmp reading past the copy */
+	char *k = xmalloc(keylen + 1);
+	memcpy(k, key, keylen);
+	k[keylen] = '\0';
+	m->slots[i].key = k;
 	m->slots[i].keylen = keylen;
 	m->slots[i].hash = h;
 	m->slots[i].val = val;

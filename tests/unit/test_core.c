@@ -122,6 +122,29 @@ test_strmap(void **state)
 	strmap_free(m);
 }
 
+/* Keys are bytes: two that differ only after a NUL are two keys, and a
+ * key with NULs in it is found again (the classifier keys by binary id). */
+static void
+test_strmap_binary(void **state)
+{
+	(void)state;
+	struct strmap *m = strmap_new();
+	const char a[8] = {'\x4b', '\xba', 0, '\xe4', 0, '\xb7', 'b', 'Q'};
+	const char b[8] = {'\x4b', '\xba', 0, '\xe4', 0, '\xb7', 'b', 'R'};
+	assert_null(strmap_put(m, a, 8, (void *)1));
+	assert_null(strmap_put(m, b, 8, (void *)2));
+	assert_int_equal(strmap_count(m), 2);
+	void *v = NULL;
+	assert_true(strmap_get(m, a, 8, &v));
+	assert_ptr_equal(v, (void *)1);
+	assert_true(strmap_get(m, b, 8, &v));
+	assert_ptr_equal(v, (void *)2);
+	assert_false(strmap_get(m, a, 2, NULL)); /* a prefix up to the NUL is another key */
+	assert_ptr_equal(strmap_put(m, a, 8, (void *)3), (void *)1);
+	assert_int_equal(strmap_count(m), 2);
+	strmap_free(m);
+}
+
 static void
 test_blob(void **state)
 {
@@ -219,7 +242,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_netaddr), cmocka_unit_test(test_cidr),
-		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap),
+		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap), cmocka_unit_test(test_strmap_binary),
 		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_str), cmocka_unit_test(test_stats),
 	};
