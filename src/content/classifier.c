@@ -15,9 +15,12 @@
  *	twice changes nothing, forgetting one and retraining is exact.  The
  *	spam log-odds are a weighted sum of the three models' log-odds.
  *	docs/classifier.md has the recipe and the measurements behind it.
- *	Store layout: "cls:e2:" + id (8 bytes) -> label and the three index
- *	lists, delta-coded varints (about 2 KB); "cls:model" -> header + 3 x
- *	2^20 float weights, read in place (zero-copy) by classify.
+ *	Store layout: "cls:e3:" + id (8 bytes) -> label and the three index
+ *	lists, delta-coded varints (about 2.5 KB); "cls:model" -> header, then
+ *	per model a directory of its 2^20 slots (a bit for each slot with a
+ *	weight, and the rank of the first; 256 KB) and the weights of those
+ *	slots alone (2.6 MB in all where 3 x 2^20 floats took 12 MB), read in
+ *	place (zero-copy) by classify.
  * LIMITS
  *	CLASSIFIER_EXAMPLES_MAX examples; a retrain holds them all in memory
  *	(about 6 KB each, decoded).  No model until there are
@@ -39,8 +42,15 @@
 #include "xalloc.h"
 
 #define CLASSIFIER_PASSES 10
+#define CLASSIFIER_PREFETCH 256 /* bytes of the next example's list to prefetch */
 #define CLASSIFIER_HUGE (2u << 20)
-#define CLASSIFIER_WEIGHTS (sizeof(float) * TOKENIZE_MODELS * TOKENIZE_SPACE)
+/* the stored model's directory: a word of 32 slots' bits and the rank of
+ * its first slot among those with a weight */
+struct classifier_dir {
+	uint32_t bits, base;
+};
+#define CLASSIFIER_DIR_N (TOKENIZE_SPACE / 32)
+#define CLASSIFIER_DIR_BYTES (sizeof(struct classifier_dir) * CLASSIFIER_DIR_N)
 #define CLASSIFIER_LR 5.0
 #define CLASSIFIER_EXAMPLES_MAX 500000
 /* Fewer examples of either class than this: no model (the classifier says
@@ -55,18 +65,35 @@ static const double classifier_mix[TOKENIZE_MODELS] = {0.2, 0.4, 0.4};
 #define CLASSIFIER_TONE 3.0
 
 static const char classifier_model_key[] = "cls:model";
-static const char classifier_ex_prefix[] = "cls:e2:"; /* e2: the round-2 features */
+static const char classifier_ex_prefix[] = "cls:e3:"; /* e3: the round-2 features, XXH3 ids */
 #define CLASSIFIER_EX_PREFIX_LEN 7
 #define CLASSIFIER_EX_KEY_LEN (CLASSIFIER_EX_PREFIX_LEN + 8)
 
 struct classifier_model_hdr {
-	char magic[8]; /* "MXCLS02\0" */
+	char magic[8]; /* "MXCLS03\0" */
 	uint32_t bits, models;
 	uint64_t spam, ham, version;
 	int64_t trained_at;
 	double mix[TOKENIZE_MODELS];
 	double train_seconds;
+	uint32_t slots[TOKENIZE_MODELS]; /* each model's stored weights */
+	uint32_t spare;
 };
+
+/* A stored model, read in place. */
+struct classifier_model {
+	const struct classifier_dir *dir[TOKENIZE_MODELS];
+	const float *w[TOKENIZE_MODELS];
+	uint32_t n[TOKENIZE_MODELS];
+};
+
+/* Where the processor has it (any x86-64 since 2008), the popcount
+ * instruction, chosen at load time; libgcc's bit twiddling otherwise. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLASSIFIER_POPCNT __attribute__((target_clones("popcnt", "default")))
+#else
+#define CLASSIFIER_POPCNT
+#endif
 
 struct classifier {
 	struct store *st;
@@ -237,24 +264,84 @@ classifier_probability(double z)
 	return 1.0 / (1.0 + exp(-CLASSIFIER_CALIB * z));
 }
 
-/* The model in v: 1 with its header copied into *h and its weights read
- * in place (*w), 0 when there is none, -1 when the one stored is not
- * usable (an older version's, or damaged). A value this large sits on
- * pages of its own, so the weights are aligned. */
+/* The model in v: 1 with its header copied into *h and its directories
+ * and weights read in place (*m), 0 when there is none, -1 when the one
+ * stored is not usable (an older version's, or damaged). */
 static int
-classifier_model_read(struct store_view *v, struct classifier_model_hdr *h, const float **w)
+classifier_model_read(struct store_view *v, struct classifier_model_hdr *h, struct classifier_model *m)
 {
 	const void *val;
 	size_t len;
 	if (store_view_get(v, classifier_model_key, sizeof(classifier_model_key) - 1, &val, &len) != MX_FOUND)
 		return 0;
-	const char *weights = (const char *)val + sizeof(*h);
-	if (len != sizeof(*h) + CLASSIFIER_WEIGHTS || memcmp(val, "MXCLS02", 8) != 0 ||
-	    (uintptr_t)weights % sizeof(float) != 0)
+	if (len < sizeof(*h) || memcmp(val, "MXCLS03", 8) != 0)
 		return -1;
-	memcpy(h, val, sizeof(*h));
-	*w = (const float *)(const void *)weights;
+	memcpy(h, val, sizeof(*h)); /* small values may sit unaligned */
+	if (h->bits != TOKENIZE_BITS || h->models != TOKENIZE_MODELS)
+		return -1;
+	size_t want = sizeof(*h) + TOKENIZE_MODELS * CLASSIFIER_DIR_BYTES;
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
+		if (h->slots[k] > TOKENIZE_SPACE)
+			return -1;
+		want += (size_t)h->slots[k] * sizeof(float);
+	}
+	const char *p = (const char *)val + sizeof(*h);
+	if (len != want || (uintptr_t)p % sizeof(uint32_t) != 0)
+		return -1; /* a value this large sits on pages of its own: aligned */
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
+		m->dir[k] = (const struct classifier_dir *)(const void *)p;
+		p += CLASSIFIER_DIR_BYTES;
+	}
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
+		m->w[k] = (const float *)(const void *)p;
+		m->n[k] = h->slots[k];
+		p += (size_t)h->slots[k] * sizeof(float);
+	}
 	return 1;
+}
+
+/* Slot g's weight in a stored model: 0 for a slot without one (and for
+ * a rank past the weights, which only a damaged store has). */
+static inline float
+classifier_model_weight(const struct classifier_dir *dir, const float *w, uint32_t n, uint32_t g)
+{
+	struct classifier_dir d = dir[g >> 5];
+	uint32_t bit = 1u << (g & 31);
+	if (!(d.bits & bit))
+		return 0.0f;
+	uint32_t r = d.base + (uint32_t)__builtin_popcount(d.bits & (bit - 1));
+	return r < n ? w[r] : 0.0f;
+}
+
+/* classifier_z_mix() for a stored model: the same sums in the same order
+ * (a slot without a weight adds 0, as the dense weights' zero did), so
+ * the same result. */
+CLASSIFIER_POPCNT static double
+classifier_model_z(const struct classifier_model *m, const double mix[TOKENIZE_MODELS],
+                   const struct tokenize_sets *f)
+{
+	double z = 0;
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
+		const uint32_t *idx = f->set[k].v;
+		uint32_t n = (uint32_t)f->set[k].n;
+		if (n == 0)
+			continue;
+		const struct classifier_dir *dir = m->dir[k];
+		const float *w = m->w[k];
+		uint32_t nw = m->n[k];
+		double a = 0, b = 0, c = 0, d = 0;
+		uint32_t i = 0;
+		for (; i + 4 <= n; i += 4) {
+			a += classifier_model_weight(dir, w, nw, idx[i]);
+			b += classifier_model_weight(dir, w, nw, idx[i + 1]);
+			c += classifier_model_weight(dir, w, nw, idx[i + 2]);
+			d += classifier_model_weight(dir, w, nw, idx[i + 3]);
+		}
+		for (; i < n; i++)
+			a += classifier_model_weight(dir, w, nw, idx[i]);
+		z += mix[k] * (((a + b) + (c + d)) / sqrt((double)n));
+	}
+	return z;
 }
 
 double
@@ -267,11 +354,11 @@ classifier_classify(struct classifier *c, const struct mime_msg *m)
 		return -1;
 	double p = -1;
 	struct classifier_model_hdr h;
-	const float *w;
-	if (classifier_model_read(v, &h, &w) == 1) {
+	struct classifier_model model;
+	if (classifier_model_read(v, &h, &model) == 1) {
 		struct tokenize_sets f;
 		tokenize_extract(m, &f);
-		p = classifier_probability(classifier_z_mix(w, h.mix, &f));
+		p = classifier_probability(classifier_model_z(&model, h.mix, &f));
 		tokenize_clear(&f);
 	}
 	store_view_end(v);
@@ -549,19 +636,25 @@ struct classifier_job {
  * place, stay ascending. The arithmetic is the same, so the weights are
  * too. */
 struct classifier_dense {
-	uint32_t *index; /* slot -> index */
-	float *w;        /* slot -> weight */
+	uint32_t *index; /* rank -> slot */
+	float *w;        /* rank -> weight */
 	uint32_t n;      /* slots in use */
+	uint64_t *used;  /* the slots in use, a bit each */
+	uint32_t *rank;  /* per word of used: the rank of its first slot */
 };
 
-static void
+CLASSIFIER_POPCNT static void
 classifier_dense_make(struct classifier_dense *d, struct classifier_example *ex, size_t n, int k)
 {
 	uint64_t *used = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t));
 	uint32_t *rank = xmalloc(TOKENIZE_SPACE / 64 * sizeof(uint32_t));
-	for (size_t j = 0; j < n; j++)
-		for (uint32_t i = 0; i < ex[j].n[k]; i++)
-			used[ex[j].idx[k][i] >> 6] |= 1ull << (ex[j].idx[k][i] & 63);
+	/* locals: through ex[j] the compiler would reload the list and its
+	 * length after every store to used[] or v[] */
+	for (size_t j = 0; j < n; j++) {
+		const uint32_t *v = ex[j].idx[k];
+		for (uint32_t i = 0, m = ex[j].n[k]; i < m; i++)
+			used[v[i] >> 6] |= 1ull << (v[i] & 63);
+	}
 	uint32_t slots = 0;
 	for (size_t i = 0; i < TOKENIZE_SPACE / 64; i++) {
 		rank[i] = slots;
@@ -575,13 +668,13 @@ classifier_dense_make(struct classifier_dense *d, struct classifier_example *ex,
 			d->index[s++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(b));
 	for (size_t j = 0; j < n; j++) {
 		uint32_t *v = ex[j].idx[k];
-		for (uint32_t i = 0; i < ex[j].n[k]; i++) {
+		for (uint32_t i = 0, m = ex[j].n[k]; i < m; i++) {
 			uint32_t g = v[i];
 			v[i] = rank[g >> 6] + (uint32_t)__builtin_popcountll(used[g >> 6] & ((1ull << (g & 63)) - 1));
 		}
 	}
-	free(rank);
-	free(used);
+	d->used = used;
+	d->rank = rank;
 }
 
 static void
@@ -589,8 +682,20 @@ classifier_dense_free(struct classifier_dense *d)
 {
 	free(d->w);
 	free(d->index);
-	d->w = NULL;
-	d->index = NULL;
+	free(d->used);
+	free(d->rank);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Writes the stored form's directory for d. */
+CLASSIFIER_POPCNT static void
+classifier_dense_dir(const struct classifier_dense *d, struct classifier_dir *dir)
+{
+	for (size_t i = 0; i < TOKENIZE_SPACE / 64; i++) {
+		uint32_t lo = (uint32_t)d->used[i], hi = (uint32_t)(d->used[i] >> 32);
+		dir[2 * i] = (struct classifier_dir){lo, d->rank[i]};
+		dir[2 * i + 1] = (struct classifier_dir){hi, d->rank[i] + (uint32_t)__builtin_popcount(lo)};
+	}
 }
 
 /* Writes the weights to their indices in w (the model's 2^20, zeroed). */
@@ -610,6 +715,17 @@ classifier_train_model(const struct classifier_job *t, int k)
 	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
 		const struct classifier_order *ord = t->orders[p];
 		for (size_t j = 0; j < t->n; j++) {
+			/* the examples come in a random order, each list a cache
+			 * miss to start with: ask for the next ones' early */
+			if (j + 2 < t->n)
+				__builtin_prefetch(&t->ex[ord[j + 2].i]);
+			if (j + 1 < t->n) {
+				const struct classifier_example *nx = &t->ex[ord[j + 1].i];
+				const char *l = (const char *)nx->idx[k];
+				size_t bytes = (size_t)nx->n[k] * sizeof(uint32_t);
+				for (size_t o = 0; o < bytes && o < CLASSIFIER_PREFETCH; o += 64)
+					__builtin_prefetch(l + o);
+			}
 			const struct classifier_example *e = &t->ex[ord[j].i];
 			uint32_t n = e->n[k];
 			if (n == 0)
@@ -971,44 +1087,49 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
 		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
 		return 0;
 	}
-	/* the model goes straight into the store (no 12 MB copy on the
-	 * heap); its pages are faulted in and T's and H's weights put while
-	 * R still trains */
-	size_t off = sizeof(struct classifier_model_hdr);
-	char *model = store_txn_reserve(t, classifier_model_key, sizeof(classifier_model_key) - 1,
-	                                off + CLASSIFIER_WEIGHTS, 0);
-	float *w = NULL;
-	if (model != NULL) {
-		memset(model + off, 0, CLASSIFIER_WEIGHTS);
-		w = (float *)(void *)(model + off);
-	}
 	classifier_train_rest(&r->tr);
-	if (((uintptr_t)w % sizeof(float)) != 0)
-		w = NULL; /* cannot happen: a value this large has pages of its own */
-	for (int k = 1; k < TOKENIZE_MODELS && w != NULL; k++)
-		classifier_dense_put(&r->tr.dense[k], w + (size_t)k * TOKENIZE_SPACE);
 	classifier_train_join(&r->tr);
-	if (w != NULL)
-		classifier_dense_put(&r->tr.dense[0], w);
-	classifier_train_free(&r->tr);
-	r->training = false;
-	struct classifier_model_hdr hdr = {.magic = "MXCLS02"}, *h = &hdr;
+	/* the model goes straight into the store: no copy on the heap */
+	size_t len = sizeof(struct classifier_model_hdr) + TOKENIZE_MODELS * CLASSIFIER_DIR_BYTES;
+	for (int k = 0; k < TOKENIZE_MODELS; k++)
+		len += (size_t)r->tr.dense[k].n * sizeof(float);
+	char *model = store_txn_reserve(t, classifier_model_key, sizeof(classifier_model_key) - 1, len, 0);
+	char *p = model != NULL ? model + sizeof(struct classifier_model_hdr) : NULL;
+	if (((uintptr_t)p % sizeof(uint32_t)) != 0)
+		p = NULL; /* cannot happen: a value this large has pages of its own */
+	if (p != NULL) {
+		for (int k = 0; k < TOKENIZE_MODELS; k++) {
+			classifier_dense_dir(&r->tr.dense[k], (struct classifier_dir *)(void *)p);
+			p += CLASSIFIER_DIR_BYTES;
+		}
+		for (int k = 0; k < TOKENIZE_MODELS; k++) {
+			size_t wl = (size_t)r->tr.dense[k].n * sizeof(float);
+			if (wl > 0)
+				memcpy(p, r->tr.dense[k].w, wl);
+			p += wl;
+		}
+	}
+	struct classifier_model_hdr hdr = {.magic = "MXCLS03"}, *h = &hdr;
 	h->bits = TOKENIZE_BITS;
 	h->models = TOKENIZE_MODELS;
 	h->spam = r->col.spam;
 	h->ham = r->col.ham;
 	h->version = version;
 	h->trained_at = (int64_t)mx_clock_wall();
-	for (int k = 0; k < TOKENIZE_MODELS; k++)
+	for (int k = 0; k < TOKENIZE_MODELS; k++) {
 		h->mix[k] = classifier_mix[k];
+		h->slots[k] = r->tr.dense[k].n;
+	}
+	classifier_train_free(&r->tr);
+	r->training = false;
 	h->train_seconds = (double)(mx_clock_mono_ms() - r->t0) / 1000.0;
 	log_info("classifier: model %llu trained on %llu spam and %llu ham in %.2f s",
 	         (unsigned long long)version, (unsigned long long)h->spam,
 	         (unsigned long long)h->ham, h->train_seconds);
-	if (w != NULL)
+	if (p != NULL)
 		memcpy(model, &hdr, sizeof(hdr));
 	classifier_collect_free(&r->col);
-	return w != NULL ? 0 : -1;
+	return p != NULL ? 0 : -1;
 }
 
 /* Writes the batch's examples (while the new model trains) and the model. */
@@ -1088,8 +1209,8 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 	if (v == NULL)
 		return -1;
 	struct classifier_model_hdr h;
-	const float *w;
-	int rc = classifier_model_read(v, &h, &w);
+	struct classifier_model model;
+	int rc = classifier_model_read(v, &h, &model);
 	if (rc < 0) {
 		out->outdated = true; /* scoring ignores it */
 	} else if (rc > 0) {

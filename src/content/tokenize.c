@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "str.h"
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 #include "xalloc.h"
 
 #define TOKENIZE_R_PREFIX 3000
@@ -78,16 +80,28 @@ tokenize_fnv1a64(const void *p, size_t n)
 uint64_t
 tokenize_message_id(const struct mime_msg *m)
 {
-	/* CRLF counts as LF: the same message stored either way is the same */
-	const unsigned char *s = (const unsigned char *)m->raw;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < m->raw_len; i++) {
-		if (s[i] == '\r' && i + 1 < m->raw_len && s[i + 1] == '\n')
-			continue;
-		h ^= s[i];
-		h *= 0x100000001b3ull;
+	/* CRLF counts as LF: the same message stored either way is the same.
+	 * XXH3 streams at memory speed where byte-wise FNV-1a took 7 us of a
+	 * learned message's 50; streamed in pieces it hashes the same as in
+	 * one piece, so only files with CR in them take the slower path. */
+	const char *s = m->raw;
+	size_t n = m->raw_len;
+	const char *cr = n ? memchr(s, '\r', n) : NULL;
+	if (cr == NULL)
+		return XXH3_64bits(s, n);
+	XXH3_state_t st;
+	XXH3_64bits_reset(&st);
+	size_t from = 0;
+	while (cr != NULL) {
+		size_t at = (size_t)(cr - s);
+		if (at + 1 < n && s[at + 1] == '\n') {
+			XXH3_64bits_update(&st, s + from, at - from);
+			from = at + 1;
+		}
+		cr = at + 1 < n ? memchr(s + at + 1, '\r', n - at - 1) : NULL;
 	}
-	return h;
+	XXH3_64bits_update(&st, s + from, n - from);
+	return XXH3_64bits_digest(&st);
 }
 
 /* ---- sets ----------------------------------------------------------------------- */

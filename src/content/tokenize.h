@@ -9,7 +9,7 @@
  *	structure tokens alone.  Tokens and 4-grams are hashed with 32-bit
  *	FNV-1a and folded to TOKENIZE_BITS bits; a set holds each index once.
  *	tokenize_message_id() is the message's identity for learning: 64-bit
- *	FNV-1a of its bytes (without a leading mbox From line, CRLF as LF).
+ *	XXH3 of its bytes (without a leading mbox From line, CRLF as LF).
  */
 #ifndef MX_TOKENIZE_H
 #define MX_TOKENIZE_H

@@ -18,6 +18,7 @@
 #include "classifier.h"
 #include "mime.h"
 #include "store.h"
+#include "tokenize.h"
 
 static char dir[64];
 
@@ -264,6 +265,65 @@ test_outdated_model(void **state)
 	close_store(s);
 }
 
+/* The stored model (a directory and the weights of the slots in use) says
+ * exactly what the dense weights of the same training say: the same
+ * examples through classifier_train() and classifier_z() give the same
+ * probability, to the last bit, for learned and unseen messages. */
+static void
+test_stored_equals_dense(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	enum { SPAM = 60, HAM = 70 };
+	learn_many(c, SPAM, HAM, 0);
+	struct classifier_example ex[SPAM + HAM];
+	struct mime_limits lim;
+	mime_limits_default(&lim);
+	for (int i = 0; i < SPAM + HAM; i++) {
+		char *text = message(i < SPAM, i);
+		struct mime_msg m;
+		mime_analyse(text, strlen(text), &lim, &m);
+		struct tokenize_sets f;
+		tokenize_extract(&m, &f);
+		tokenize_sort(&f);
+		ex[i].id = tokenize_message_id(&m);
+		ex[i].label = i < SPAM;
+		for (int k = 0; k < TOKENIZE_MODELS; k++) {
+			ex[i].n[k] = (uint32_t)f.set[k].n;
+			ex[i].idx[k] = malloc((f.set[k].n + 1) * sizeof(uint32_t));
+			memcpy(ex[i].idx[k], f.set[k].v, f.set[k].n * sizeof(uint32_t));
+		}
+		tokenize_clear(&f);
+		mime_msg_clear(&m);
+		free(text);
+	}
+	float *w = calloc((size_t)TOKENIZE_MODELS * TOKENIZE_SPACE, sizeof(float));
+	assert_non_null(w);
+	classifier_train(ex, SPAM + HAM, w);
+	int probes[] = {0, 7, SPAM + 3, 500, 501, 999};
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		char *text = message(probes[i] % 2 == 0 || probes[i] < SPAM, probes[i]);
+		double stored = classify(c, text);
+		struct mime_msg m;
+		mime_analyse(text, strlen(text), &lim, &m);
+		struct tokenize_sets f;
+		tokenize_extract(&m, &f);
+		double dense = classifier_probability(classifier_z(w, &f));
+		tokenize_clear(&f);
+		mime_msg_clear(&m);
+		assert_true(stored >= 0);
+		assert_memory_equal(&stored, &dense, sizeof(double));
+		free(text);
+	}
+	for (int i = 0; i < SPAM + HAM; i++)
+		for (int k = 0; k < TOKENIZE_MODELS; k++)
+			free(ex[i].idx[k]);
+	free(w);
+	classifier_close(c);
+	close_store(s);
+}
+
 int
 main(void)
 {
@@ -273,6 +333,7 @@ main(void)
 		cmocka_unit_test(test_damaged_examples),
 		cmocka_unit_test(test_outdated_model),
 		cmocka_unit_test(test_forget_then_learn),
+		cmocka_unit_test(test_stored_equals_dense),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
