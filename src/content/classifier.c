@@ -1132,6 +1132,48 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
 	return p != NULL ? 0 : -1;
 }
 
+/* Examples stored under an older feature version's prefix: never used
+ * again (their features or ids mean something else now), so the first
+ * learn after an upgrade removes them rather than leave them in the
+ * store for good. */
+static const char *const classifier_old_prefixes[] = {"cls:e1:", "cls:e2:"};
+
+struct classifier_old {
+	char (*keys)[CLASSIFIER_EX_KEY_LEN];
+	size_t n, cap;
+};
+
+static int
+classifier_old_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	(void)val;
+	(void)vlen;
+	struct classifier_old *o = arg;
+	if (klen != CLASSIFIER_EX_KEY_LEN)
+		return 0;
+	o->keys = xgrow(o->keys, &o->cap, o->n + 1, sizeof(*o->keys));
+	memcpy(o->keys[o->n++], key, CLASSIFIER_EX_KEY_LEN);
+	return 0;
+}
+
+static int
+classifier_drop_old(struct store_txn *t)
+{
+	struct classifier_old o = {0};
+	int rc = 0;
+	for (size_t p = 0; p < sizeof(classifier_old_prefixes) / sizeof(classifier_old_prefixes[0]); p++)
+		if (store_txn_scan(t, classifier_old_prefixes[p], CLASSIFIER_EX_PREFIX_LEN, classifier_old_one, &o) < 0)
+			rc = -1;
+	for (size_t i = 0; i < o.n && rc == 0; i++)
+		if (store_txn_del(t, o.keys[i], CLASSIFIER_EX_KEY_LEN) < 0)
+			rc = -1;
+	if (o.n > 0 && rc == 0)
+		log_info("classifier: removed %zu examples of an older feature version; "
+		         "learn the corpus again", o.n);
+	free(o.keys);
+	return rc;
+}
+
 /* Writes the batch's examples (while the new model trains) and the model. */
 static int
 classifier_batch_write(struct classifier_batch *b, struct store_txn *t, uint64_t version)
@@ -1139,7 +1181,7 @@ classifier_batch_write(struct classifier_batch *b, struct store_txn *t, uint64_t
 	struct classifier_retrain r;
 	if (b->n == 0)
 		return 0;
-	if (classifier_retrain_begin(t, b, &r) < 0)
+	if (classifier_drop_old(t) < 0 || classifier_retrain_begin(t, b, &r) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		struct classifier_item *it = &b->items[i];

@@ -218,7 +218,7 @@ test_damaged_examples(void **state)
 		{"\x00\xff\xff\xff\xff\xff\xff", 7}, /* count varint overlong */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char key[15] = "cls:e2:";
+		char key[15] = "cls:e3:";
 		memset(key + 7, 0, 8);
 		key[14] = (char)(i + 1);
 		assert_int_equal(store_txn_put(t, key, sizeof(key), bad[i].v, bad[i].n, 0), 0);
@@ -247,6 +247,10 @@ test_outdated_model(void **state)
 	char old[256] = "MXCLS01";
 	struct store_txn *t = store_txn_begin(s);
 	assert_int_equal(store_txn_put(t, "cls:model", 9, old, sizeof(old), 0), 0);
+	/* and examples of older feature versions, which the next learn removes */
+	assert_int_equal(store_txn_put(t, "cls:e1:\1\2\3\4\5\6\7\10", 15, "\1", 1, 0), 0);
+	assert_int_equal(store_txn_put(t, "cls:e2:\0\2\3\4\5\6\7\10", 15, "\0", 1, 0), 0);
+	assert_int_equal(store_txn_put(t, "cls:e2:other", 12, "\0", 1, 0), 0); /* not an example key */
 	assert_int_equal(store_txn_commit(t), 0);
 	struct classifier_stats st;
 	assert_int_equal(classifier_stats(c, &st), 0);
@@ -259,6 +263,12 @@ test_outdated_model(void **state)
 	classifier_stats(c, &st);
 	assert_false(st.outdated);
 	assert_true(st.trained);
+	void *val = NULL;
+	size_t vlen;
+	assert_int_equal(store_get(s, "cls:e1:\1\2\3\4\5\6\7\10", 15, &val, &vlen), MX_NOTFOUND);
+	assert_int_equal(store_get(s, "cls:e2:\0\2\3\4\5\6\7\10", 15, &val, &vlen), MX_NOTFOUND);
+	assert_int_equal(store_get(s, "cls:e2:other", 12, &val, &vlen), MX_FOUND);
+	free(val);
 	assert_true(classify(c, m) > 0.5);
 	free(m);
 	classifier_close(c);
