@@ -161,6 +161,55 @@ test_duplicates_relabel_forget(void **state)
 	close_store(s);
 }
 
+/* A model of this version that does not add up (a short value, slot
+ * counts past the space, a wrong feature width) is not used either. */
+static void
+test_damaged_model(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	learn_many(c, 50, 50, 0);
+	char *m = message(true, 1);
+	assert_true(classify(c, m) > 0.5);
+	const void *val;
+	size_t len;
+	struct store_txn *t = store_txn_begin(s);
+	assert_int_equal(store_txn_get(t, "cls:model", 9, &val, &len), MX_FOUND);
+	char *good = malloc(len);
+	memcpy(good, val, len);
+	store_txn_abort(t);
+	struct {
+		size_t len;
+		size_t off;
+		uint32_t v;
+	} damage[] = {
+		{len - 4, 0, 0},             /* a weight short */
+		{len, 8, 21},                /* another feature width */
+		{len, 12, 2},                /* another number of models */
+		{len, 80, 0xffffffffu},      /* R's slot count past the space */
+		{len + 4, 0, 0},             /* a weight too many */
+	};
+	for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		char *bad = calloc(1, damage[i].len);
+		memcpy(bad, good, damage[i].len < len ? damage[i].len : len);
+		if (damage[i].off)
+			memcpy(bad + damage[i].off, &damage[i].v, 4);
+		t = store_txn_begin(s);
+		assert_int_equal(store_txn_put(t, "cls:model", 9, bad, damage[i].len, 0), 0);
+		assert_int_equal(store_txn_commit(t), 0);
+		struct classifier_stats st;
+		assert_int_equal(classifier_stats(c, &st), 0);
+		assert_true(st.outdated);
+		assert_true(classify(c, m) < 0);
+		free(bad);
+	}
+	free(good);
+	free(m);
+	classifier_close(c);
+	close_store(s);
+}
+
 /* Forgotten and learned again in one batch: the second word counts. */
 static void
 test_forget_then_learn(void **state)
@@ -344,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_outdated_model),
 		cmocka_unit_test(test_forget_then_learn),
 		cmocka_unit_test(test_stored_equals_dense),
+		cmocka_unit_test(test_damaged_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
