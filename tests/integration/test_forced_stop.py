@@ -8,6 +8,7 @@
 import signal
 import socket
 import threading
+import time
 
 from conftest import Client
 
@@ -130,3 +131,26 @@ def test_forced_stop_during_end_of_data(make_mx):
         assert c.closed()
     finally:
         peer.stop()
+
+
+def test_forced_stop_during_tarpit(make_mx, sink):
+    """A reply held by the harvest tarpit (a timer on the worker's loop
+    that will not fire once the loop has ended) is called off."""
+    mx = make_mx(sink.target, extra="""
+harvest = { tarpit_after = 1; tarpit_delay = "60s"; block_after = 1000; };""")
+    c = Client(mx.port)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+    assert c.cmd("RCPT TO:<guess1@example.test>")[0] == 550
+    c.send(b"RCPT TO:<guess2@example.test>\r\n")   # past tarpit_after: held
+    c.sock.settimeout(0.5)
+    try:
+        c.reply()
+        raise AssertionError("the tarpit did not hold the reply")
+    except socket.timeout:
+        pass
+    t = time.monotonic()
+    forced_stop(mx)
+    assert time.monotonic() - t < 20
+    c.sock.settimeout(5)
+    assert c.closed()
