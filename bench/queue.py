@@ -10,37 +10,19 @@ import argparse
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import relay  # noqa: E402
-from relay import OUT, RCPT, TOP, CountingSink, run_one, start_postfix  # noqa: E402
-from conftest_util import free_port, wait_port  # noqa: E402
+from relay import OUT, CountingSink, run_one, start_postfix  # noqa: E402
 
 
 def start_mxguard_queue(work, sink_port):
-    port = free_port()
-    (work / "rcpts").write_text(RCPT + "\n")
-    conf = work / "mxguard.conf"
-    conf.write_text(f"""
-listen = ["127.0.0.1:{port}"];
-hostname = "mx.bench.test";
-domains = ["example.test"];
-recipients = {{ file = "{work}/rcpts"; }};
-downstream = "smtp:127.0.0.1:{sink_port}";
-delivery = "queue";
-queue = {{ path = "{work}/queue"; }};
-store = {{ path = "{work}/store"; }};
-limits = {{ connections_per_ip = 100000; }};
-""")
-    log = open(work / "mxguard.log", "wb")
-    p = subprocess.Popen([str(TOP / "build" / "src" / "mxguard"), "serve", "-c", str(conf)],
-                         stdout=log, stderr=log)
-    wait_port(port)
-    return p, port
+    """The relay benchmark's mxguard, with the durable queue."""
+    return relay.start_mxguard(work, sink_port, extra=f"""delivery = "queue";
+queue = {{ path = "{work}/queue"; }};""")
 
 
 def main():

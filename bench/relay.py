@@ -78,7 +78,9 @@ def run_one(name, port, sink, sessions, messages, size):
 
 # ---- peers ---------------------------------------------------------------------
 
-def start_mxguard(work, sink_port):
+def start_mxguard(work, sink_port, extra=""):
+    """mxguard relaying to the sink on sink_port; extra: more configuration
+    lines (bench/queue.py: delivery = "queue")."""
     port = free_port()
     (work / "rcpts").write_text(RCPT + "\n")
     conf = work / "mxguard.conf"
@@ -90,6 +92,7 @@ recipients = {{ file = "{work}/rcpts"; }};
 store = {{ path = "{work}/store"; }};
 downstream = "smtp:127.0.0.1:{sink_port}";
 limits = {{ connections_per_ip = 100000; }};
+{extra}
 """)
     log = open(work / "mxguard.log", "wb")
     p = subprocess.Popen([str(TOP / "build" / "src" / "mxguard"), "serve", "-c", str(conf)],

@@ -42,17 +42,10 @@ cli_blocks_print(const struct harvest_block *b, void *arg)
 int
 cli_blocks(int argc, char **argv)
 {
-	const char *config = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt(argc, argv, "+c:h")) != -1) {
-		if (c == 'c') {
-			config = optarg;
-		} else {
-			fputs(usage, c == 'h' ? stdout : stderr);
-			return c == 'h' ? 0 : 2;
-		}
-	}
+	const char *config;
+	int orc = cli_opt_config(argc, argv, usage, &config);
+	if (orc >= 0)
+		return orc;
 	int left = argc - optind;
 	const char *cmd = left > 0 ? argv[optind] : "";
 	bool list = strcmp(cmd, "list") == 0 && left == 1;

@@ -1,11 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli_common.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+
+int
+cli_opt_config(int argc, char **argv, const char *usage, const char **config)
+{
+	int c;
+	*config = NULL;
+	optind = 1;
+	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+		if (c == 'c') {
+			*config = optarg;
+		} else {
+			fputs(usage, c == 'h' ? stdout : stderr);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	return -1;
+}
+
+struct mx_config *
+cli_config_load(const char *path)
+{
+	struct config_errors errs = {0};
+	if (path == NULL && access(CLI_DEFAULT_CONFIG, R_OK) == 0)
+		path = CLI_DEFAULT_CONFIG;
+	struct mx_config *cfg = path ? config_load(path, &errs) : config_defaults();
+	if (cfg == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		config_errors_clear(&errs);
+	}
+	return cfg;
+}
 
 int
 cli_env_open(struct cli_env *e, const char *path, bool want_scanner, bool read_only)
@@ -14,15 +47,9 @@ cli_env_open(struct cli_env *e, const char *path, bool want_scanner, bool read_o
 	log_init("mxguard", false);
 	log_set_level(LOG_LVL_WARN);
 	struct config_errors errs = {0};
-	if (path == NULL && access(CLI_DEFAULT_CONFIG, R_OK) == 0)
-		path = CLI_DEFAULT_CONFIG;
-	e->cfg = path ? config_load(path, &errs) : config_defaults();
-	if (e->cfg == NULL) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msg[i]);
-		config_errors_clear(&errs);
+	e->cfg = cli_config_load(path);
+	if (e->cfg == NULL)
 		return -1;
-	}
 	char err[512];
 	struct store_opts so = {e->cfg->store_path, (size_t)e->cfg->store_size, read_only};
 	e->store = store_open(&so, err, sizeof(err));

@@ -23,6 +23,21 @@ struct cli_env {
 };
 
 /*
+ * Parses the options of a command that takes only -c FILE and -h, before
+ * its operands ("+c:h": options end at the first operand).  Sets *config
+ * (NULL when -c is not given) and leaves optind at the first operand.
+ * Returns -1 to go on, or the exit status: 0 after -h (usage on stdout),
+ * 2 for an unknown option (usage on stderr).
+ */
+int cli_opt_config(int argc, char **argv, const char *usage, const char **config);
+
+/*
+ * Loads FILE; with FILE NULL, CLI_DEFAULT_CONFIG when it is readable, else
+ * the built-in defaults.  Prints the errors and returns NULL.
+ */
+struct mx_config *cli_config_load(const char *path);
+
+/*
  * Loads FILE (or the default config when it exists, else the built-in
  * defaults), opens the store and, when want_scanner, the rules.  Prints
  * errors and returns -1.

@@ -3,6 +3,8 @@
  * mxguard queue [-c FILE] list|show ID|flush|delete ID|hold ID|release ID
  * Talks to the running gateway through QUEUE/control; when none runs,
  * works on the spool files directly (flush then needs the gateway).
+ * FILE defaults to /etc/mxguard/mxguard.conf (built-in defaults when it
+ * does not exist), as for every other command.
  * list prints one line a message:
  *   ID SIZE AGE_SECONDS STATE ATTEMPTS NEXT_IN_SECONDS <sender> <pending rcpt>...
  */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_common.h"
 #include "config.h"
 #include "queue.h"
 
@@ -20,17 +23,10 @@ static const char *const usage =
 int
 cli_queue(int argc, char **argv)
 {
-	const char *config = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt(argc, argv, "+c:h")) != -1) {
-		if (c == 'c') {
-			config = optarg;
-		} else {
-			fputs(usage, c == 'h' ? stdout : stderr);
-			return c == 'h' ? 0 : 2;
-		}
-	}
+	const char *config;
+	int rc = cli_opt_config(argc, argv, usage, &config);
+	if (rc >= 0)
+		return rc;
 	if (optind >= argc) {
 		fputs(usage, stderr);
 		return 2;
@@ -45,15 +41,11 @@ cli_queue(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	struct config_errors errs = {0};
-	struct mx_config *cfg = config ? config_load(config, &errs) : config_defaults();
-	if (cfg == NULL) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msg[i]);
-		config_errors_clear(&errs);
+	/* the same file as every other command: -c FILE, else the default */
+	struct mx_config *cfg = cli_config_load(config);
+	if (cfg == NULL)
 		return 1;
-	}
-	int rc = queue_client_ctl(cfg->queue_path, cmd, arg, stdout);
+	rc = queue_client_ctl(cfg->queue_path, cmd, arg, stdout);
 	if (rc < 0)
 		rc = queue_offline_ctl(cfg->queue_path, cmd, arg, stdout);
 	config_unref(cfg);

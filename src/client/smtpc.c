@@ -63,6 +63,7 @@ struct smtpc_req;
 struct smtpc_conn {
 	struct smtpc_pool *pool;
 	struct smtpc_conn *prev, *next; /* idle list */
+	struct smtpc_conn *aprev, *anext; /* every open connection of the pool */
 	struct bufferevent *bev;
 	struct event *idle_timer;
 	bool lmtp;
@@ -86,6 +87,7 @@ struct smtpc_conn {
 
 struct smtpc_req {
 	struct smtpc_pool *pool;
+	struct smtpc_req *rprev, *rnext; /* in flight until the callback ran */
 	struct smtpc_conn *conn;
 	struct smtpc_target target;
 	char target_name[300];
@@ -118,6 +120,9 @@ struct smtpc_pool {
 	SSL_CTX *tls;
 	struct smtpc_conn *idle;
 	unsigned n_idle;
+	struct smtpc_conn *conns; /* all open connections, idle or busy */
+	struct smtpc_req *reqs;   /* transactions whose callback has not run */
+	bool cancelling;          /* smtpc_pool_cancel() is running */
 };
 
 static void smtpc_read_cb(struct bufferevent *bev, void *arg);
@@ -154,13 +159,78 @@ smtpc_pool_new(struct event_base *base)
 	return p;
 }
 
+static void
+smtpc_req_unlink(struct smtpc_req *r)
+{
+	struct smtpc_pool *p = r->pool;
+	if (r->rprev)
+		r->rprev->rnext = r->rnext;
+	else if (p->reqs == r)
+		p->reqs = r->rnext;
+	if (r->rnext)
+		r->rnext->rprev = r->rprev;
+	r->rprev = r->rnext = NULL;
+}
+
+/* Detaches r from its connection, which is closed: nothing more is
+ * read for r, and a half-sent transaction is abandoned. */
+static void
+smtpc_req_drop_conn(struct smtpc_req *r)
+{
+	struct smtpc_conn *c = r->conn;
+	if (c == NULL)
+		return;
+	r->conn = NULL;
+	c->req = NULL;
+	smtpc_conn_close(c);
+}
+
+void
+smtpc_pool_cancel(struct smtpc_pool *p)
+{
+	if (p == NULL)
+		return;
+	p->cancelling = true;
+	/* a callback may send again (smtpc_send then fails at once and lists
+	 * its request here): loop until none is left */
+	while (p->reqs != NULL) {
+		struct smtpc_req *r = p->reqs;
+		smtpc_req_unlink(r);
+		if (r->defer != NULL) { /* decided, its callback was due */
+			event_free(r->defer);
+			r->defer = NULL;
+		} else {
+			smtpc_req_drop_conn(r);
+			r->res.status = SMTPC_TEMP;
+			r->res.code = 0;
+			r->res.enh[0] = '\0';
+			snprintf(r->res.text, sizeof(r->res.text),
+			         "%s: shutting down before the transaction ended", r->target_name);
+			r->res.stage = "shutdown";
+		}
+		r->cb(&r->res, r->arg);
+		free(r);
+	}
+	p->cancelling = false;
+}
+
 void
 smtpc_pool_free(struct smtpc_pool *p)
 {
 	if (p == NULL)
 		return;
-	while (p->idle != NULL)
-		smtpc_conn_close(p->idle);
+	/* transactions in flight: dropped without their callback */
+	while (p->reqs != NULL) {
+		struct smtpc_req *r = p->reqs;
+		smtpc_req_unlink(r);
+		if (r->defer != NULL)
+			event_free(r->defer);
+		smtpc_req_drop_conn(r);
+		free(r);
+	}
+	/* the idle ones, and any a transaction left behind */
+	while (p->conns != NULL)
+		smtpc_conn_close(p->conns);
 	SSL_CTX_free(p->tls);
 	free(p);
 }
@@ -244,6 +314,8 @@ smtpc_deliver_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	event_free(r->defer);
+	r->defer = NULL;
+	smtpc_req_unlink(r);
 	r->cb(&r->res, r->arg);
 	free(r);
 }
@@ -262,6 +334,7 @@ smtpc_req_done(struct smtpc_req *r)
 		evtimer_add(r->defer, &tv);
 		return;
 	}
+	smtpc_req_unlink(r);
 	r->cb(&r->res, r->arg);
 	free(r);
 }
@@ -337,6 +410,10 @@ smtpc_conn_new(struct smtpc_pool *p, const struct smtpc_target *t, const struct 
 	mx_strlcpy(c->name, t->name, sizeof(c->name));
 	c->t_idle = o->t_idle;
 	c->state = C_CONNECTING;
+	c->anext = p->conns;
+	if (p->conns)
+		p->conns->aprev = c;
+	p->conns = c;
 	c->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->idle_timer = evtimer_new(p->base, smtpc_idle_timeout, c);
 	bufferevent_setcb(c->bev, smtpc_read_cb, smtpc_write_cb, smtpc_event_cb, c);
@@ -354,9 +431,19 @@ smtpc_conn_new(struct smtpc_pool *p, const struct smtpc_target *t, const struct 
 static void
 smtpc_conn_close(struct smtpc_conn *c)
 {
+	if (c->state == C_CLOSED)
+		return;
 	if (c->state == C_IDLE)
 		smtpc_idle_remove(c);
 	c->state = C_CLOSED;
+	struct smtpc_pool *p = c->pool;
+	if (c->aprev)
+		c->aprev->anext = c->anext;
+	else if (p->conns == c)
+		p->conns = c->anext;
+	if (c->anext)
+		c->anext->aprev = c->aprev;
+	c->aprev = c->anext = NULL;
 	if (c->idle_timer)
 		event_free(c->idle_timer);
 	c->idle_timer = NULL;
@@ -1060,6 +1147,16 @@ smtpc_send(struct smtpc_pool *p, const struct smtpc_target *t, const struct smtp
 	for (size_t i = 0; i < env->n_rcpt; i++) {
 		env->rcpt[i].code = 0;
 		env->rcpt[i].reply[0] = '\0';
+	}
+	r->rnext = p->reqs;
+	if (p->reqs)
+		p->reqs->rprev = r;
+	p->reqs = r;
+	if (p->cancelling) {
+		/* sent from a callback of smtpc_pool_cancel(): answered by it */
+		smtpc_set_result(r, SMTPC_TEMP, 0, NULL, "shutting down", "shutdown");
+		r->in_send = false;
+		return;
 	}
 
 	struct smtpc_conn *c = smtpc_idle_take(p, t);

@@ -70,8 +70,21 @@ struct smtpc_pool;
 enum smtpc_tls smtpc_tls_policy(const char *name);
 
 struct smtpc_pool *smtpc_pool_new(struct event_base *base);
-/* Closes idle connections; transactions in flight must be finished. */
+/*
+ * Closes every connection, idle or busy.  Transactions still in flight are
+ * dropped without their callback (call smtpc_pool_cancel() first when their
+ * owners wait for an answer).  Not from inside a callback of p.
+ */
 void smtpc_pool_free(struct smtpc_pool *p);
+/*
+ * Shutdown, once the event loop has stopped: every transaction in flight
+ * is ended now, from inside this call, through its callback: its
+ * connection is closed and it fails with SMTPC_TEMP (stage "shutdown"),
+ * or, when its outcome was already decided, gets that outcome.  A callback
+ * that sends again gets SMTPC_TEMP from this call too.  Idle connections
+ * stay for smtpc_pool_free().  Not from inside a callback of p.
+ */
+void smtpc_pool_cancel(struct smtpc_pool *p);
 /* Number of idle pooled connections (tests, metrics). */
 unsigned smtpc_pool_idle(const struct smtpc_pool *p);
 

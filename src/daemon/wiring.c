@@ -65,7 +65,9 @@ wiring_hold_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(h->ev);
 	struct smtpd_session *s = h->s;
+	struct wiring_session *ws = smtpd_session_hook_data(s);
 	struct smtpd_verdict v = h->v;
+	ws->hold = NULL;
 	free(h);
 	smtpd_resume(s, &v);
 }
@@ -78,6 +80,7 @@ wiring_hold(struct smtpd_session *s, const struct smtpd_verdict *v, long long ms
 	h->s = s;
 	h->v = *v;
 	h->ev = evtimer_new(smtpd_session_base(s), wiring_hold_done, h);
+	((struct wiring_session *)smtpd_session_hook_data(s))->hold = h;
 	/* the loop's cached time may be behind: the hold must not be shorter */
 	event_base_update_cache_time(smtpd_session_base(s));
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -130,6 +133,7 @@ wiring_rcpt_done(enum mx_lookup r, void *arg)
 	struct smtpd_verdict v;
 	wiring_rcpt_answer(&v, r, w->addr);
 	struct smtpd_session *s = w->ws->s;
+	w->ws->rcpt_wait = NULL;
 	long long hold = wiring_harvest_rcpt(w->ws, &v, r, w->addr);
 	free(w);
 	if (hold > 0)
@@ -193,8 +197,10 @@ wiring_rcpt(struct smtpd_session *s, const struct smtp_addr *a, struct smtpd_ver
 	w->ws = ws;
 	mx_strlcpy(w->addr, a->addr, sizeof(w->addr));
 	enum mx_lookup r = rcpt_lookup(rt->rcpt, ws->w->base, a, wiring_rcpt_done, w);
-	if (r == MX_PENDING)
+	if (r == MX_PENDING) {
+		ws->rcpt_wait = w;
 		return SMTPD_HOOK_PENDING;
+	}
 	wiring_rcpt_answer(v, r, w->addr);
 	long long hold = wiring_harvest_rcpt(ws, v, r, w->addr);
 	free(w);
@@ -383,6 +389,34 @@ wiring_close(struct smtpd_session *s)
 	free(ws);
 }
 
+/*
+ * The worker is stopping and its loop will not run again: a tarpit's timer
+ * would never fire and a directory's answer never come (rcpt_worker_end()
+ * drops pending lookups without their callback), so the session would
+ * wait forever.  Both are called off and answered now; the session is
+ * closed, so the answer only releases it.  Deliveries are answered by
+ * smtpc_pool_cancel(); a spool write still running answers when it ends.
+ */
+static void
+wiring_cancel(struct smtpd_session *s)
+{
+	struct wiring_session *ws = smtpd_session_hook_data(s);
+	struct smtpd_verdict v;
+	if (ws->hold != NULL) {
+		struct wiring_hold *h = ws->hold;
+		ws->hold = NULL;
+		event_free(h->ev);
+		v = h->v;
+		free(h);
+		smtpd_resume(s, &v);
+	} else if (ws->rcpt_wait != NULL) {
+		free(ws->rcpt_wait);
+		ws->rcpt_wait = NULL;
+		smtpd_verdict_init(&v, REPLY_SHUTDOWN);
+		smtpd_resume(s, &v);
+	}
+}
+
 const struct smtpd_hooks wiring_hooks = {
 	.connect = wiring_connect,
 	.mail = wiring_mail,
@@ -390,4 +424,5 @@ const struct smtpd_hooks wiring_hooks = {
 	.rcpt = wiring_rcpt,
 	.message = wiring_message,
 	.close = wiring_close,
+	.cancel = wiring_cancel,
 };

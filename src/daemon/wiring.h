@@ -21,6 +21,8 @@
 struct connlimit;
 
 struct queue;
+struct wiring_hold;
+struct wiring_rcpt_wait;
 
 struct wiring_worker {
 	struct event_base *base;
@@ -39,6 +41,10 @@ struct wiring_session {
 	bool nodsn;         /* the filter judged it spam: never bounce it */
 	bool harvest;       /* the harvest defence watches this client */
 	struct harvest_client hc;
+	/* what a pending hook waits for, when it can be called off at
+	 * shutdown (wiring_cancel) */
+	struct wiring_hold *hold;           /* the tarpit's timer */
+	struct wiring_rcpt_wait *rcpt_wait; /* a directory lookup */
 };
 
 extern const struct smtpd_hooks wiring_hooks;

@@ -12,8 +12,12 @@
 #include "log.h"
 #include "netaddr.h"
 #include "smtp_reply.h"
+#include "smtpc.h"
 #include "stats.h"
 #include "xalloc.h"
+
+/* delivery/delivery.c: the worker's downstream pool (not in delivery.h) */
+struct smtpc_pool *delivery_pool(struct delivery *d);
 
 static void
 worker_refuse(int fd, const struct sockaddr *sa, enum smtp_reply_id id)
@@ -160,9 +164,14 @@ worker_join_free(struct worker *w)
 	pthread_join(w->thread, NULL);
 	worker_stop_listening(w);
 	free(w->listeners);
+	/* sessions cut off by a forced stop may still wait for a hook: their
+	 * directory lookups are dropped here (and answered by
+	 * smtpd_ctx_free's cancel hook), their relayed messages answered
+	 * 451 by the client pool, before the sessions and the ctx go */
 	rcpt_worker_end(w->base); /* its directory connections */
-	harvest_worker_free(w->ww.harvest);
+	smtpc_pool_cancel(delivery_pool(w->ww.delivery));
 	smtpd_ctx_free(w->smtpd);
+	harvest_worker_free(w->ww.harvest);
 	delivery_free(w->ww.delivery);
 	event_free(w->ctl);
 	event_base_free(w->base);

@@ -13,6 +13,7 @@
  */
 #include "rcpt.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct rcpt_map {
 };
 
 struct rcpt_query {
+	struct rcpt_query *prev, *next_q; /* rcpt_queries, while pending */
 	struct rcpt_map *m;
 	struct event_base *base;
 	char keys[RCPT_KEYS][SMTP_PATH_MAX + 2];
@@ -42,6 +44,56 @@ struct rcpt_query {
 	rcpt_done_cb cb;
 	void *arg;
 };
+
+/* Queries waiting for a directory, of every worker: rcpt_worker_end()
+ * frees a worker's once its directory connections dropped their ops. */
+static pthread_mutex_t rcpt_queries_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rcpt_query *rcpt_queries;
+
+static void
+rcpt_query_link(struct rcpt_query *q)
+{
+	pthread_mutex_lock(&rcpt_queries_lock);
+	q->prev = NULL;
+	q->next_q = rcpt_queries;
+	if (rcpt_queries)
+		rcpt_queries->prev = q;
+	rcpt_queries = q;
+	pthread_mutex_unlock(&rcpt_queries_lock);
+}
+
+static void
+rcpt_query_unlink(struct rcpt_query *q)
+{
+	pthread_mutex_lock(&rcpt_queries_lock);
+	if (q->prev)
+		q->prev->next_q = q->next_q;
+	else
+		rcpt_queries = q->next_q;
+	if (q->next_q)
+		q->next_q->prev = q->prev;
+	pthread_mutex_unlock(&rcpt_queries_lock);
+}
+
+void
+rcpt_queries_drop(struct event_base *base)
+{
+	pthread_mutex_lock(&rcpt_queries_lock);
+	struct rcpt_query *q = rcpt_queries, *next;
+	for (; q != NULL; q = next) {
+		next = q->next_q;
+		if (q->base != base)
+			continue;
+		if (q->prev)
+			q->prev->next_q = q->next_q;
+		else
+			rcpt_queries = q->next_q;
+		if (q->next_q)
+			q->next_q->prev = q->prev;
+		free(q);
+	}
+	pthread_mutex_unlock(&rcpt_queries_lock);
+}
 
 static uint32_t
 rcpt_ttl_s(long long ms)
@@ -173,6 +225,7 @@ rcpt_query_step(enum mx_lookup r, void *arg)
 		r = rcpt_query_run(q);
 	if (r == MX_PENDING)
 		return;
+	rcpt_query_unlink(q);
 	rcpt_query_done(q, r);
 	q->cb(r, q->arg);
 	free(q);
@@ -216,6 +269,8 @@ rcpt_lookup(struct rcpt_map *m, struct event_base *base, const struct smtp_addr 
 	if (r != MX_PENDING) {
 		rcpt_query_done(q, r);
 		free(q);
+	} else {
+		rcpt_query_link(q); /* answered from the loop, never before this returns */
 	}
 	return r;
 }

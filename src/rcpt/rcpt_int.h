@@ -131,4 +131,8 @@ void rcpt_replica_free(struct rcpt_replica *r);
 enum mx_lookup rcpt_replica_lookup(struct rcpt_replica *r, char keys[][SMTP_PATH_MAX + 2], int n);
 long long rcpt_replica_sync(struct rcpt_replica *r, const atomic_bool *stop);
 
+/* rcpt.c: frees the pending lookups of base, whose directory connections
+ * are gone (rcpt_worker_end); their callbacks never run. */
+void rcpt_queries_drop(struct event_base *base);
+
 #endif

@@ -192,6 +192,7 @@ rcpt_worker_end(struct event_base *base)
 		l->chans = c->next;
 		c->free(c);
 	}
+	rcpt_queries_drop(base); /* the lookups those connections dropped */
 	event_free(l->reap);
 	event_free(l->flush);
 	free(l->puts);

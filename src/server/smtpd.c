@@ -63,13 +63,31 @@ smtpd_ctx_new(struct event_base *base, const struct smtpd_hooks *hooks)
 	return ctx;
 }
 
+/*
+ * Sessions whose hook is still pending outlive the close: they keep
+ * their struct (and a pointer to ctx) until the hook answers.  The hooks'
+ * cancel() is asked to answer now; whatever is still pending after that
+ * answers later into a session that is closed, and the last session to
+ * go frees the ctx (smtpd_unref), so an answer never finds freed memory.
+ */
 void
 smtpd_ctx_free(struct smtpd_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
+	ctx->drain_done = NULL; /* the owner is going: nobody to tell */
 	smtpd_ctx_close_all(ctx);
-	free(ctx);
+	/* a cancel() that resumes frees only that session */
+	struct smtpd_session *s = ctx->head, *next;
+	for (; s != NULL && ctx->hooks->cancel != NULL; s = next) {
+		next = s->next;
+		if (s->pending != SMTPD_P_NONE)
+			ctx->hooks->cancel(s);
+	}
+	if (ctx->count == 0)
+		free(ctx);
+	else
+		ctx->freed = true;
 }
 
 unsigned
@@ -361,7 +379,10 @@ smtpd_unref(struct smtpd_session *s)
 	if (s->tls_ctx)
 		SSL_CTX_free(s->tls_ctx);
 	free(s);
-	smtpd_ctx_check_drained(ctx);
+	if (ctx->freed && ctx->count == 0)
+		free(ctx); /* smtpd_ctx_free() left it to the last session */
+	else
+		smtpd_ctx_check_drained(ctx);
 }
 
 void

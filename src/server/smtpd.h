@@ -35,6 +35,11 @@ struct smtpd_session;
 
 /* hooks and hook_arg are borrowed for the ctx's lifetime. */
 struct smtpd_ctx *smtpd_ctx_new(struct event_base *base, const struct smtpd_hooks *hooks);
+/*
+ * Closes every session.  A session whose hook is pending is offered to the
+ * cancel hook; one still pending after that stays (closed) until its answer
+ * comes, and the ctx is freed with the last such session.
+ */
 void smtpd_ctx_free(struct smtpd_ctx *ctx);
 /* Number of live sessions on this ctx. */
 unsigned smtpd_ctx_count(const struct smtpd_ctx *ctx);

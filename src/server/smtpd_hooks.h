@@ -59,6 +59,13 @@ struct smtpd_hooks {
 	                              struct smtpd_verdict *v);
 	/* The session is gone (connection closed); release what it held. */
 	void (*close)(struct smtpd_session *s);
+	/* smtpd_ctx_free() on a session whose hook is pending: the event loop
+	 * will not run again.  Answer now (smtpd_resume() from inside this
+	 * call is allowed here) when the operation can be called off so that
+	 * its own callback never comes; else leave it: a later answer only
+	 * releases the session, and the ctx goes with the last session.
+	 * NULL: pending hooks are always answered later. */
+	void (*cancel)(struct smtpd_session *s);
 };
 
 void smtpd_verdict_init(struct smtpd_verdict *v, enum smtp_reply_id reply);

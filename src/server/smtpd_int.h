@@ -46,6 +46,7 @@ struct smtpd_ctx {
 	struct smtpd_session *head; /* doubly linked list of live sessions */
 	unsigned count;
 	bool draining;
+	bool freed; /* smtpd_ctx_free() ran: the last session frees the ctx */
 	void (*drain_done)(void *arg);
 	void *drain_arg;
 };

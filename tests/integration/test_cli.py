@@ -1,4 +1,5 @@
 # The command line: check-config, version, usage errors, start failures.
+import os
 import subprocess
 
 from conftest import MXGUARD, SOURCE
@@ -74,3 +75,32 @@ def test_serve_port_in_use(make_mx, sink):
     r = run("serve", "-c", str(b.conf))
     assert r.returncode == 1 and "cannot listen on" in r.stderr
     s.close()
+
+
+def test_queue_and_blocks_config_option(tmp_path):
+    """queue and blocks read -c FILE through the shared loader (errors as
+    file:line, exit 1); without -c they use /etc/mxguard/mxguard.conf, or
+    the built-in defaults when it does not exist."""
+    conf = tmp_path / "bad.conf"
+    conf.write_text('queue = { path = "/nowhere"; bogus = 1; };\n')
+    for cmd in (["queue", "-c", str(conf), "list"], ["blocks", "-c", str(conf), "list"]):
+        r = run(*cmd)
+        assert r.returncode == 1, cmd
+        assert f"{conf}:1: unknown key 'queue.bogus'" in r.stderr, r.stderr
+    good = tmp_path / "good.conf"
+    good.write_text(f'listen = ["127.0.0.1:2525"]; domains = ["example.test"];\n'
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2626";\n'
+                    f'queue = {{ path = "{tmp_path}/spool"; }};\n')
+    (tmp_path / "r").write_text("alice@example.test\n")
+    r = run("queue", "-c", str(good), "list")
+    assert f"{tmp_path}/spool" in r.stdout + r.stderr
+    for cmd in (["queue", "-h"], ["blocks", "-h"]):
+        r = run(*cmd)
+        assert r.returncode == 0 and r.stdout.startswith("usage: mxguard " + cmd[0] + " [-c FILE]")
+    r = run("queue", "-x", "list")
+    assert r.returncode == 2 and "usage: mxguard queue" in r.stderr
+    if not os.path.exists("/etc/mxguard/mxguard.conf"):
+        r = subprocess.run([MXGUARD, "queue", "list"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=30)
+        # the built-in default spool, relative to the working directory
+        assert "var/queue" in r.stdout + r.stderr

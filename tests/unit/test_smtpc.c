@@ -33,6 +33,7 @@ struct fake {
 	const char *rcpt_reply[4]; /* per RCPT index; NULL = 250 */
 	const char *dot_reply[4];  /* per reply after "."; NULL = 250 */
 	bool hangup_after_body;    /* close instead of answering "." */
+	bool silent_after_body;    /* never answer "." */
 	int connections, messages;
 	char transcript[4096];
 	char data[8192];
@@ -71,6 +72,8 @@ fake_read(struct bufferevent *b, void *arg)
 				evbuffer_drain(in, n - f->data_len);
 			fc->in_data = false;
 			f->messages++;
+			if (f->silent_after_body)
+				return;
 			if (f->hangup_after_body) {
 				bufferevent_free(b);
 				free(fc);
@@ -194,6 +197,8 @@ make_env(struct envelope *e, const char *body, int nrcpt)
 	envelope_add_rcpt(e, "alice@example.test");
 	if (nrcpt > 1)
 		envelope_add_rcpt(e, "bob@example.test");
+	if (nrcpt > 2)
+		envelope_add_rcpt(e, "carol@example.test");
 	e->received = strdup("Received: from test\r\n");
 	e->body = blob_new(16, "/tmp"); /* tiny head: exercise the file tail too */
 	blob_append(e->body, body, strlen(body));
@@ -201,7 +206,7 @@ make_env(struct envelope *e, const char *body, int nrcpt)
 }
 
 static void
-send_and_wait(struct ctx *c, bool lmtp)
+send_only(struct ctx *c, bool lmtp, bool partial)
 {
 	struct smtpc_target t = {.lmtp = lmtp, .name = "fake"};
 	struct sockaddr_in *sin = (struct sockaddr_in *)&t.addr;
@@ -210,12 +215,25 @@ send_and_wait(struct ctx *c, bool lmtp)
 	sin->sin_port = htons((uint16_t)c->f.port);
 	t.addrlen = sizeof(*sin);
 	struct smtpc_opts o = {.helo = "mx.test", .t_connect = 2000, .t_reply = 2000,
-	                       .t_data = 2000, .t_idle = 5000};
+	                       .t_data = 2000, .t_idle = 5000, .partial = partial};
 	int before = c->done;
 	smtpc_send(c->pool, &t, &o, &c->env, on_done, c);
 	assert_int_equal(c->done, before); /* never calls back from inside smtpc_send */
+}
+
+static void
+send_mode_and_wait(struct ctx *c, bool lmtp, bool partial)
+{
+	int before = c->done;
+	send_only(c, lmtp, partial);
 	while (c->done == before)
 		event_base_dispatch(c->base);
+}
+
+static void
+send_and_wait(struct ctx *c, bool lmtp)
+{
+	send_mode_and_wait(c, lmtp, false);
 }
 
 static int
@@ -408,6 +426,178 @@ test_stale_pooled_connection(void **state)
 	assert_int_equal(c->f.connections, 2);
 }
 
+/* ---- per-recipient replies (opts.partial, the queue's mode) ------------- */
+
+static void
+test_partial_mixed_rcpt(void **state)
+{
+	struct ctx *c = *state;
+	c->f.rcpt_reply[1] = "450 4.2.0 <bob@example.test>: mailbox busy";
+	c->f.rcpt_reply[2] = "550 5.1.1 <carol@example.test>: user unknown";
+	make_env(&c->env, "hello\r\n", 3);
+	send_mode_and_wait(c, false, true);
+	/* the message goes to the one recipient accepted */
+	assert_int_equal(c->res.status, SMTPC_OK);
+	assert_int_equal(c->res.code, 250);
+	assert_string_equal(c->res.stage, "dot");
+	assert_int_equal(c->f.messages, 1);
+	assert_non_null(strstr(c->f.transcript, "RCPT TO:<alice@example.test>|RCPT "
+	                                        "TO:<bob@example.test>|RCPT TO:<carol@example.test>|DATA|"));
+	/* each recipient carries its own reply: the accepted one the reply to
+	 * the dot, the refused ones their RCPT reply */
+	assert_int_equal(c->env.rcpt[0].code, 250);
+	assert_string_equal(c->env.rcpt[0].reply, "250 2.0.0 Ok: queued as FAKE");
+	assert_int_equal(c->env.rcpt[1].code, 450);
+	assert_string_equal(c->env.rcpt[1].reply, "450 4.2.0 <bob@example.test>: mailbox busy");
+	assert_int_equal(c->env.rcpt[2].code, 550);
+	assert_string_equal(c->env.rcpt[2].reply, "550 5.1.1 <carol@example.test>: user unknown");
+}
+
+static void
+test_partial_mixed_rcpt_no_pipelining(void **state)
+{
+	struct ctx *c = *state;
+	c->f.pipelining = false;
+	c->f.rcpt_reply[0] = "550 5.1.1 <alice@example.test>: user unknown";
+	c->f.rcpt_reply[2] = "451 4.3.0 <carol@example.test>: try again";
+	make_env(&c->env, "hello\r\n", 3);
+	send_mode_and_wait(c, false, true);
+	assert_int_equal(c->res.status, SMTPC_OK);
+	assert_int_equal(c->f.messages, 1);
+	assert_int_equal(c->env.rcpt[0].code, 550);
+	assert_string_equal(c->env.rcpt[0].reply, "550 5.1.1 <alice@example.test>: user unknown");
+	assert_int_equal(c->env.rcpt[1].code, 250);
+	assert_string_equal(c->env.rcpt[1].reply, "250 2.0.0 Ok: queued as FAKE");
+	assert_int_equal(c->env.rcpt[2].code, 451);
+	assert_string_equal(c->env.rcpt[2].reply, "451 4.3.0 <carol@example.test>: try again");
+}
+
+static void
+test_partial_all_refused(void **state)
+{
+	struct ctx *c = *state;
+	c->f.rcpt_reply[0] = "550 5.1.1 <alice@example.test>: user unknown";
+	c->f.rcpt_reply[1] = "452 4.2.2 <bob@example.test>: over quota";
+	make_env(&c->env, "hello\r\n", 2);
+	send_mode_and_wait(c, false, true);
+	/* nothing delivered; a deferral outranks a refusal for the message */
+	assert_int_equal(c->res.status, SMTPC_TEMP);
+	assert_int_equal(c->res.code, 452);
+	assert_string_equal(c->res.enh, "4.2.2");
+	assert_string_equal(c->res.stage, "rcpt");
+	assert_int_equal(c->f.messages, 0);
+	assert_int_equal(c->env.rcpt[0].code, 550);
+	assert_int_equal(c->env.rcpt[1].code, 452);
+	assert_string_equal(c->env.rcpt[1].reply, "452 4.2.2 <bob@example.test>: over quota");
+	/* the connection stays usable and forgets the old replies */
+	c->f.rcpt_reply[0] = c->f.rcpt_reply[1] = NULL;
+	send_mode_and_wait(c, false, true);
+	assert_int_equal(c->res.status, SMTPC_OK);
+	assert_int_equal(c->env.rcpt[0].code, 250);
+	assert_int_equal(c->env.rcpt[1].code, 250);
+	assert_int_equal(c->f.connections, 1);
+}
+
+static void
+test_partial_lmtp_per_rcpt(void **state)
+{
+	struct ctx *c = *state;
+	c->f.lmtp = true;
+	/* bob is refused at RCPT; after the dot one reply per accepted
+	 * recipient, in order: alice 250, carol 452 */
+	c->f.rcpt_reply[1] = "550 5.1.1 <bob@example.test>: user unknown";
+	c->f.dot_reply[0] = "250 2.1.5 <alice@example.test> delivered";
+	c->f.dot_reply[1] = "452 4.2.2 <carol@example.test> mailbox full";
+	make_env(&c->env, "hello\r\n", 3);
+	send_mode_and_wait(c, true, true);
+	assert_int_equal(c->res.status, SMTPC_OK);
+	assert_string_equal(c->res.text, "delivered to some recipients");
+	assert_int_equal(c->f.messages, 1);
+	assert_int_equal(c->env.rcpt[0].code, 250);
+	assert_string_equal(c->env.rcpt[0].reply, "250 2.1.5 <alice@example.test> delivered");
+	assert_int_equal(c->env.rcpt[1].code, 550);
+	assert_string_equal(c->env.rcpt[1].reply, "550 5.1.1 <bob@example.test>: user unknown");
+	assert_int_equal(c->env.rcpt[2].code, 452);
+	assert_string_equal(c->env.rcpt[2].reply, "452 4.2.2 <carol@example.test> mailbox full");
+}
+
+static void
+test_partial_lmtp_none_delivered(void **state)
+{
+	struct ctx *c = *state;
+	c->f.lmtp = true;
+	c->f.dot_reply[0] = "452 4.2.2 <alice@example.test> mailbox full";
+	c->f.dot_reply[1] = "552 5.2.2 <bob@example.test> too big";
+	make_env(&c->env, "hello\r\n", 2);
+	send_mode_and_wait(c, true, true);
+	/* nobody got it: the worst reply for the message, a deferral */
+	assert_int_equal(c->res.status, SMTPC_TEMP);
+	assert_int_equal(c->res.code, 452);
+	assert_int_equal(c->env.rcpt[0].code, 452);
+	assert_string_equal(c->env.rcpt[0].reply, "452 4.2.2 <alice@example.test> mailbox full");
+	assert_int_equal(c->env.rcpt[1].code, 552);
+	assert_string_equal(c->env.rcpt[1].reply, "552 5.2.2 <bob@example.test> too big");
+}
+
+/* ---- shutdown with transactions in flight --------------------------------- */
+
+/* Runs the loop until the fake has the whole message (and will not answer). */
+static void
+wait_body_sent(struct ctx *c)
+{
+	for (int i = 0; i < 200 && c->f.messages == 0; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(c->base, &tv);
+		event_base_dispatch(c->base);
+	}
+	assert_int_equal(c->f.messages, 1);
+}
+
+static void
+test_cancel_in_flight(void **state)
+{
+	struct ctx *c = *state;
+	c->f.silent_after_body = true;
+	make_env(&c->env, "hello\r\n", 1);
+	send_only(c, false, false);
+	wait_body_sent(c);
+	assert_int_equal(c->done, 0);
+	smtpc_pool_cancel(c->pool);
+	/* answered now, through the callback, as a deferral: the message may
+	 * have arrived, so it must be retried, never bounced */
+	assert_int_equal(c->done, 1);
+	assert_int_equal(c->res.status, SMTPC_TEMP);
+	assert_int_equal(c->res.code, 0);
+	assert_string_equal(c->res.stage, "shutdown");
+	assert_non_null(strstr(c->res.text, "fake: shutting down"));
+	assert_int_equal(smtpc_pool_idle(c->pool), 0);
+	/* the connection was closed: the peer sees the hang-up */
+	for (int i = 0; i < 50 && c->f.last != NULL; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(c->base, &tv);
+		event_base_dispatch(c->base);
+	}
+	assert_null(c->f.last);
+	smtpc_pool_cancel(c->pool); /* nothing left: no second callback */
+	assert_int_equal(c->done, 1);
+}
+
+static void
+test_free_in_flight(void **state)
+{
+	struct ctx *c = *state;
+	c->f.silent_after_body = true;
+	make_env(&c->env, "hello\r\n", 1);
+	send_only(c, false, false);
+	wait_body_sent(c);
+	/* a second transaction still connecting */
+	send_only(c, false, false);
+	/* freed with both in flight: no callback, nothing leaks (ASan build) */
+	smtpc_pool_free(c->pool);
+	c->pool = NULL;
+	assert_int_equal(c->done, 0);
+}
+
 int
 main(void)
 {
@@ -422,6 +612,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_pipelining, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lmtp_mixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_pooled_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_mixed_rcpt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_mixed_rcpt_no_pipelining, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_all_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_lmtp_per_rcpt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_lmtp_none_delivered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_in_flight, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("smtpc", tests, NULL, NULL);
 }

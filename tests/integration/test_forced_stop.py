@@ -1,0 +1,156 @@
+# A forced stop (a second SIGTERM) while sessions wait for a hook that will
+# not answer in time: a recipient lookup at a mailbox server that never
+# replies to RCPT, and an end of DATA at a downstream that never replies to
+# the final dot.  The worker's loop ends with those hooks pending; the
+# sessions must still be released (no leak, no use of freed memory when the
+# pending operations are answered at shutdown) and the gateway exits 0.
+# The make_mx fixture fails the test on any sanitizer report (ASan build).
+import signal
+import socket
+import threading
+import time
+
+from conftest import Client
+
+
+class SilentPeer:
+    """An SMTP server that greets and answers every command with 250 except
+    the ones it is told to leave unanswered: RCPT (silent_rcpt) or the
+    message's final dot (silent_dot)."""
+
+    def __init__(self, silent_rcpt=False, silent_dot=False):
+        self.silent_rcpt = silent_rcpt
+        self.silent_dot = silent_dot
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.waiting = threading.Event()  # a command is left unanswered
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn = self.sock.accept()[0]
+            except socket.timeout:
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        f = conn.makefile("rb")
+        in_data = False
+        try:
+            conn.sendall(b"220 silent ESMTP\r\n")
+            for raw in f:
+                line = raw.rstrip(b"\r\n")
+                if in_data:
+                    if line == b".":
+                        in_data = False
+                        if self.silent_dot:
+                            self.waiting.set()
+                        else:
+                            conn.sendall(b"250 2.0.0 ok\r\n")
+                    continue
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"LHLO"):
+                    conn.sendall(b"250-silent\r\n250 PIPELINING\r\n")
+                elif verb == b"RCPT" and self.silent_rcpt:
+                    self.waiting.set()
+                elif verb == b"DATA":
+                    in_data = True
+                    conn.sendall(b"354 go\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def forced_stop(mx):
+    mx.signal(signal.SIGTERM)
+    mx.wait_log("shutdown: SIGTERM received")
+    mx.signal(signal.SIGTERM)
+    mx.wait_log("shutdown: second signal; closing now")
+    assert mx.proc.wait(20) == 0
+    assert "mxguard stopped" in mx.log()
+
+
+def test_forced_stop_during_recipient_lookup(make_mx, sink):
+    peer = SilentPeer(silent_rcpt=True)
+    try:
+        mx = make_mx(sink.target, recipients_conf=(
+            f'callout = {{ target = "smtp:127.0.0.1:{peer.port}"; }}; '
+            'cache = { positive_ttl = 0; negative_ttl = 0; }; timeout = "60s";'))
+        clients = []
+        for i in range(3):
+            c = Client(mx.port)
+            c.ehlo()
+            assert c.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+            c.send(f"RCPT TO:<user{i}@example.test>\r\n".encode())
+            clients.append(c)
+        assert peer.waiting.wait(10), "the lookup never reached the mailbox server"
+        forced_stop(mx)
+        for c in clients:
+            assert c.closed()
+    finally:
+        peer.stop()
+
+
+def test_forced_stop_during_end_of_data(make_mx):
+    peer = SilentPeer(silent_dot=True)
+    try:
+        mx = make_mx(f"smtp:127.0.0.1:{peer.port}")
+        c = Client(mx.port)
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+        assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: cut off\r\n\r\nbody\r\n.\r\n")
+        assert peer.waiting.wait(10), "the message never reached the downstream"
+        forced_stop(mx)
+        # the client never got a 250: nothing acknowledged is lost
+        try:
+            code = c.reply()[0]
+        except (OSError, EOFError, ConnectionError):
+            code = None
+        assert code != 250
+        assert c.closed()
+    finally:
+        peer.stop()
+
+
+def test_forced_stop_during_tarpit(make_mx, sink):
+    """A reply held by the harvest tarpit (a timer on the worker's loop
+    that will not fire once the loop has ended) is called off."""
+    mx = make_mx(sink.target, extra="""
+harvest = { tarpit_after = 1; tarpit_delay = "60s"; block_after = 1000; };""")
+    c = Client(mx.port)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+    assert c.cmd("RCPT TO:<guess1@example.test>")[0] == 550
+    c.send(b"RCPT TO:<guess2@example.test>\r\n")   # past tarpit_after: held
+    c.sock.settimeout(0.5)
+    try:
+        c.reply()
+        raise AssertionError("the tarpit did not hold the reply")
+    except socket.timeout:
+        pass
+    t = time.monotonic()
+    forced_stop(mx)
+    assert time.monotonic() - t < 20
+    c.sock.settimeout(5)
+    assert c.closed()
