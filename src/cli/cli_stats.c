@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* mxguard stats [-c FILE]: what the store holds (classifier). */
-#include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,16 +13,13 @@
 int
 cli_stats(int argc, char **argv)
 {
-	const char *config = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt(argc, argv, "c:h")) != -1) {
-		if (c == 'c')
-			config = optarg;
-		else {
-			fprintf(c == 'h' ? stdout : stderr, "usage: mxguard stats [-c FILE]\n");
-			return c == 'h' ? 0 : 2;
-		}
+	const char *config;
+	int rc0 = cli_opt_config(argc, argv, "usage: mxguard stats [-c FILE]\n", &config);
+	if (rc0 >= 0)
+		return rc0;
+	if (optind < argc) {
+		fprintf(stderr, "usage: mxguard stats [-c FILE]\n");
+		return 2;
 	}
 	struct cli_env env;
 	if (cli_env_open(&env, config, false, true) < 0)

@@ -94,7 +94,11 @@ def test_queue_and_blocks_config_option(tmp_path):
     (tmp_path / "r").write_text("alice@example.test\n")
     r = run("queue", "-c", str(good), "list")
     assert f"{tmp_path}/spool" in r.stdout + r.stderr
-    for cmd in (["queue", "-h"], ["blocks", "-h"]):
+    r = run("stats", "-c", str(conf))
+    assert r.returncode == 1 and f"{conf}:1: unknown key 'queue.bogus'" in r.stderr, r.stderr
+    r = run("stats", "-c", str(good), "extra")
+    assert r.returncode == 2 and "usage: mxguard stats" in r.stderr
+    for cmd in (["queue", "-h"], ["blocks", "-h"], ["stats", "-h"]):
         r = run(*cmd)
         assert r.returncode == 0 and r.stdout.startswith("usage: mxguard " + cmd[0] + " [-c FILE]")
     r = run("queue", "-x", "list")
