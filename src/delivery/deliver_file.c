@@ -22,6 +22,7 @@
 
 #include "blob.h"
 #include "delivery.h"
+#include "fsutil.h"
 #include "str.h"
 
 static int
@@ -106,27 +107,10 @@ deliver_file_write(const char *dir, const struct envelope *env, char *path_out, 
 int
 deliver_file_prepare(const char *dir, char *err, size_t errlen)
 {
-	char path[4096];
-	if (mx_strlcpy(path, dir, sizeof(path)) < 0) {
-		snprintf(err, errlen, "path too long");
+	if (fsutil_mkdirs(dir, 0750, err, errlen) < 0)
 		return -1;
-	}
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-			return -1;
-		}
-		*p = '/';
-	}
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (access(path, W_OK | X_OK) < 0) {
-		snprintf(err, errlen, "%s is not writable: %s", path, strerror(errno));
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "%s is not writable: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;

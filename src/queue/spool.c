@@ -12,27 +12,12 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "fsutil.h"
 #include "str.h"
 #include "xalloc.h"
 
 #define SPOOL_MAGIC "mxguard-queue 1\n"
 #define SPOOL_HDR_MAX (8 << 20) /* envelope block, recipients included */
-
-static int
-spool_mkdir(const char *path)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 int
 spool_prepare(const char *dir, char *err, size_t errlen)
@@ -41,10 +26,8 @@ spool_prepare(const char *dir, char *err, size_t errlen)
 	const char *sub[] = {"", "/q", "/tmp"};
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
-		if (spool_mkdir(p) < 0) {
-			snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+		if (fsutil_mkdirs(p, 0750, err, errlen) < 0)
 			return -1;
-		}
 	}
 	snprintf(p, sizeof(p), "%s/q", dir);
 	if (access(p, W_OK | X_OK) < 0) {
