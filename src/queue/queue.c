@@ -1093,16 +1093,6 @@ queue_free_ent(const char *k, size_t kl, void *v, void *arg)
 	return 0;
 }
 
-static int
-queue_free_target(const char *k, size_t kl, void *v, void *arg)
-{
-	(void)k;
-	(void)kl;
-	(void)arg;
-	free(v);
-	return 0;
-}
-
 void
 queue_stop(struct queue *q)
 {
@@ -1124,8 +1114,7 @@ queue_stop(struct queue *q)
 	smtpc_pool_free(q->pool);
 	strmap_foreach(q->entries, queue_free_ent, NULL);
 	strmap_free(q->entries);
-	strmap_foreach(q->targets, queue_free_target, NULL);
-	strmap_free(q->targets);
+	strmap_free_values(q->targets);
 	for (size_t i = 0; i < q->n_inbox; i++)
 		free(q->inbox[i]);
 	free(q->inbox);

@@ -149,6 +149,31 @@ test_strmap_binary(void **state)
 	strmap_free(m);
 }
 
+/* Every value is freed once (ASan's leak and double-free checks decide),
+ * a deleted slot's value is not touched again. */
+static void
+test_strmap_free_values(void **state)
+{
+	(void)state;
+	struct strmap *m = strmap_new();
+	char key[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		char *v = malloc(16);
+		assert_non_null(v);
+		snprintf(v, 16, "v%d", i);
+		assert_null(strmap_put(m, key, strlen(key), v));
+	}
+	void *v;
+	assert_true(strmap_get(m, "k7", 2, &v));
+	assert_string_equal(v, "v7");
+	assert_true(strmap_del(m, "k7", 2));
+	free(v);
+	assert_int_equal(strmap_count(m), 99);
+	strmap_free_values(m);
+	strmap_free_values(NULL);
+}
+
 static void
 test_blob(void **state)
 {
@@ -297,7 +322,7 @@ main(void)
 		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap), cmocka_unit_test(test_strmap_binary),
 		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_str), cmocka_unit_test(test_stats),
-		cmocka_unit_test(test_fsutil_mkdirs),
+		cmocka_unit_test(test_fsutil_mkdirs), cmocka_unit_test(test_strmap_free_values),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
