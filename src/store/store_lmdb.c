@@ -104,10 +104,13 @@ store_open(const struct store_opts *o, char *err, size_t errlen)
 	}
 	MDB_txn *txn;
 	rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0, &txn);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn); /* frees txn, even when it fails */
+		else
+			mdb_txn_abort(txn);
+	}
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot open LMDB database in %s: %s", o->path, mdb_strerror(rc));
 		mdb_env_close(s->env);
