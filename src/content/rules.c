@@ -553,16 +553,6 @@ rules_load(const char *path, struct config_errors *errs)
 	return rs;
 }
 
-static int
-rules_free_score(const char *k, size_t kl, void *v, void *arg)
-{
-	(void)k;
-	(void)kl;
-	(void)arg;
-	free(v);
-	return 0;
-}
-
 void
 rules_free(struct rules *rs)
 {
@@ -579,8 +569,7 @@ rules_free(struct rules *rs)
 	}
 	free(rs->r);
 	free(rs->meta_order);
-	strmap_foreach(rs->scores, rules_free_score, NULL);
-	strmap_free(rs->scores);
+	strmap_free_values(rs->scores);
 	strmap_free(rs->allow_from);
 	strmap_free(rs->deny_from);
 	strmap_free(rs->allow_host);

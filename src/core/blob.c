@@ -85,6 +85,10 @@ blob_flush(struct blob *b)
 				continue;
 			return -1;
 		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
 		off += (size_t)w;
 	}
 	b->file_len += b->wlen;
@@ -170,5 +174,9 @@ blob_read(struct blob *b, size_t off, void *buf, size_t n)
 	do {
 		r = pread(b->fd, buf, n, (off_t)(b->file_base + off - b->head_len));
 	} while (r < 0 && errno == EINTR);
+	if (r == 0) { /* the file ends before the bytes written to it */
+		errno = EIO;
+		return -1;
+	}
 	return r;
 }

@@ -31,7 +31,9 @@ size_t blob_len(const struct blob *b);
 /* The in-memory prefix (up to head_max bytes); valid until the next append. */
 const char *blob_head(const struct blob *b, size_t *len);
 /* Copies up to n bytes from offset off into buf; returns the count (0 at
- * the end) or -1 with errno.  Flushes pending tail bytes first. */
+ * the end) or -1 with errno (EIO when the file ends before blob_len:
+ * a short body is an error, never a shorter message).  Flushes pending
+ * tail bytes first. */
 ssize_t blob_read(struct blob *b, size_t off, void *buf, size_t n);
 
 #endif

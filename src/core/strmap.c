@@ -80,6 +80,17 @@ strmap_free(struct strmap *m)
 	free(m);
 }
 
+void
+strmap_free_values(struct strmap *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key != NULL && m->slots[i].key != STRMAP_TOMB)
+			free(m->slots[i].val);
+	strmap_free(m);
+}
+
 static struct strmap_slot *
 strmap_find(const struct strmap *m, const char *key, size_t keylen, uint64_t h)
 {

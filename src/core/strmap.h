@@ -20,6 +20,8 @@ struct strmap;
 struct strmap *strmap_new(void);
 /* Frees the table and its keys; values are the caller's. */
 void strmap_free(struct strmap *m);
+/* free()s every value, then the table (values allocated with malloc). */
+void strmap_free_values(struct strmap *m);
 /* Inserts or replaces. Returns the previous value or NULL. */
 void *strmap_put(struct strmap *m, const char *key, size_t keylen, void *val);
 /* Returns true and sets *val when the key is present. */

@@ -11,6 +11,10 @@
  *	    X-Mxguard-Envelope-To: <recipient>      (one per recipient)
  *	followed by the Received: header and the message as received (dot-
  *	stuffing undone, CRLF line ends).
+ *	Every failure (a short or failed write, a body whose temporary file
+ *	ends early, fsync, rename, the directory's fsync) returns -1 and
+ *	leaves no .eml behind: the client gets 451 (452 when the disk is full)
+ *	and tries again; nothing is reported delivered that is not on disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +26,7 @@
 
 #include "blob.h"
 #include "delivery.h"
+#include "fsutil.h"
 #include "str.h"
 
 static int
@@ -32,6 +37,10 @@ deliver_file_all(int fd, const char *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			return -1;
+		}
+		if (w == 0) { /* no progress and no error: do not spin */
+			errno = EIO;
 			return -1;
 		}
 		p += w;
@@ -59,17 +68,20 @@ deliver_file_body(int fd, const struct envelope *env)
 	if (env->body == NULL)
 		return 0;
 	char buf[65536];
-	size_t off = env->body_skip;
-	for (;;) {
+	size_t off = env->body_skip, end = blob_len(env->body);
+	while (off < end) {
 		ssize_t r = blob_read(env->body, off, buf, sizeof(buf));
 		if (r < 0)
 			return -1;
-		if (r == 0)
-			return 0;
+		if (r == 0) { /* the body's temporary file is shorter than written */
+			errno = EIO;
+			return -1;
+		}
 		if (deliver_file_all(fd, buf, (size_t)r) < 0)
 			return -1;
 		off += (size_t)r;
 	}
+	return 0;
 }
 
 int
@@ -94,10 +106,13 @@ deliver_file_write(const char *dir, const struct envelope *env, char *path_out, 
 		errno = e;
 		return -1;
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
+	if (fsutil_fsync_dir(dir) < 0) {
+		/* the rename may not survive a crash: take the message back,
+		 * the sender (or the queue) tries again */
+		int e = errno;
+		unlink(final);
+		errno = e;
+		return -1;
 	}
 	mx_strlcpy(path_out, final, len);
 	return 0;
@@ -106,27 +121,10 @@ deliver_file_write(const char *dir, const struct envelope *env, char *path_out, 
 int
 deliver_file_prepare(const char *dir, char *err, size_t errlen)
 {
-	char path[4096];
-	if (mx_strlcpy(path, dir, sizeof(path)) < 0) {
-		snprintf(err, errlen, "path too long");
+	if (fsutil_mkdirs(dir, 0750, err, errlen) < 0)
 		return -1;
-	}
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-			return -1;
-		}
-		*p = '/';
-	}
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (access(path, W_OK | X_OK) < 0) {
-		snprintf(err, errlen, "%s is not writable: %s", path, strerror(errno));
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "%s is not writable: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -186,16 +186,6 @@ static struct {
 	uint32_t window_s;
 } harvest_shared = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
 
-static int
-harvest_pending_free(const char *key, size_t keylen, void *val, void *arg)
-{
-	(void)key;
-	(void)keylen;
-	(void)arg;
-	free(val);
-	return 0;
-}
-
 /* Unwritten counts for key; adds n first.  Under the lock. */
 static uint32_t
 harvest_shared_count(const char *key, uint32_t n)
@@ -255,8 +245,7 @@ harvest_write_locked(struct store *s)
 		strmap_foreach(harvest_shared.pending, harvest_write_one, &hw);
 		store_txn_commit(hw.t); /* the store logs its failures */
 	}
-	strmap_foreach(harvest_shared.pending, harvest_pending_free, NULL);
-	strmap_free(harvest_shared.pending);
+	strmap_free_values(harvest_shared.pending);
 	harvest_shared.pending = strmap_new();
 }
 

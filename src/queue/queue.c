@@ -84,6 +84,8 @@ struct qent {
 	char last[300];
 	bool progress; /* a recipient was settled in this attempt */
 	bool route_failed; /* DNS said the destination takes no mail */
+	bool dsn_only;     /* nothing pending: this attempt only retries the DSN */
+	char dsn_reason[300], dsn_status[16]; /* of a DSN that could not be queued */
 };
 
 struct qtarget {
@@ -286,7 +288,7 @@ queue_pending(const struct spool_entry *e)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < e->n_rcpt; i++)
-		n += e->done[i] == 0;
+		n += e->done[i] == SPOOL_PENDING;
 	return n;
 }
 
@@ -326,16 +328,22 @@ queue_orig_headers(struct queue *q, const struct spool_entry *e, size_t *len)
 	return buf;
 }
 
-static void
+/*
+ * Reports the recipients that failed for good and are not yet reported:
+ * queues one DSN to the sender (none for spam, bounces, or <>), then marks
+ * them reported.  0, or -1 when the DSN could not be queued: they stay
+ * failed-unreported and the message is kept to try again.
+ */
+static int
 queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 {
 	struct queue *q = qe->q;
 	struct spool_entry *e = &qe->e;
 	size_t n = 0;
 	for (size_t i = 0; i < e->n_rcpt; i++)
-		n += e->done[i] == 2;
+		n += e->done[i] == SPOOL_FAILED;
 	if (n == 0)
-		return;
+		return 0;
 	if (e->nodsn || e->from[0] == '\0') {
 		log_info("queue id=%s no DSN for %zu failed recipient%s (%s)", e->id, n, n == 1 ? "" : "s",
 		         e->from[0] ? "spam or bounce" : "null sender");
@@ -345,7 +353,7 @@ queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 	char (*status)[16] = xcalloc(n, 16);
 	size_t k = 0;
 	for (size_t i = 0; i < e->n_rcpt; i++) {
-		if (e->done[i] != 2)
+		if (e->done[i] != SPOOL_FAILED)
 			continue;
 		dr[k].addr = e->rcpt[i];
 		/* the per-recipient reply, when the last attempt had one */
@@ -377,33 +385,44 @@ queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 	free(hdrs);
 	free(dr);
 	free(status);
-	if (msg == NULL)
-		goto mark;
+	if (msg == NULL) {
+		log_err("queue id=%s cannot build the DSN to <%s>: out of memory; kept to try again",
+		        e->id, e->from);
+		return -1;
+	}
 	struct envelope env;
 	envelope_init(&env);
 	mx_id_str(mx_id_next(), env.id);
 	env.arrival = mx_clock_wall();
 	env.mail_from[0] = '\0';
 	envelope_add_rcpt(&env, e->from);
-	env.body = blob_new(strlen(msg) + 1, q->dir);
-	blob_append(env.body, msg, strlen(msg));
+	size_t mlen = strlen(msg);
+	env.body = blob_new(mlen + 1, q->dir);
+	int rc = blob_append(env.body, msg, mlen);
 	free(msg);
-	if (spool_write(q->dir, &env, SPOOL_ROUTE_BOUNCE, true) < 0) {
-		log_err("queue id=%s cannot queue the DSN to <%s>: %s", e->id, e->from, strerror(errno));
-	} else {
-		atomic_fetch_add(&q->bytes, envelope_size(&env));
-		atomic_fetch_add(&q->count, 1);
-		log_info("queue id=%s dsn=%s to=<%s> failed=%zu", e->id, env.id, e->from, k);
-		stats_inc(STAT_QUEUE_DSN);
-		struct spool_entry se;
-		if (spool_load(q->dir, env.id, &se) == 0)
-			queue_attempt(queue_ent_new(q, &se));
+	if (rc == 0)
+		rc = spool_write(q->dir, &env, SPOOL_ROUTE_BOUNCE, true);
+	if (rc < 0) {
+		log_err("queue id=%s cannot queue the DSN to <%s>: %s; kept to try again", e->id, e->from,
+		        strerror(errno));
+		envelope_clear(&env);
+		return -1;
 	}
+	atomic_fetch_add(&q->bytes, envelope_size(&env));
+	atomic_fetch_add(&q->count, 1);
+	log_info("queue id=%s dsn=%s to=<%s> failed=%zu", e->id, env.id, e->from, k);
+	stats_inc(STAT_QUEUE_DSN);
+	struct spool_entry se;
+	if (spool_load(q->dir, env.id, &se) == 0)
+		queue_attempt(queue_ent_new(q, &se));
+	else /* it is on disk: the next start delivers it */
+		log_err("queue id=%s cannot be read back from the spool", env.id);
 	envelope_clear(&env);
 mark:
 	for (size_t i = 0; i < e->n_rcpt; i++)
-		if (e->done[i] == 2)
-			e->done[i] = 3; /* reported */
+		if (e->done[i] == SPOOL_FAILED)
+			e->done[i] = SPOOL_REPORTED;
+	return 0;
 }
 
 /* ---- attempts ------------------------------------------------------------------ */
@@ -447,6 +466,13 @@ queue_attempt(struct qent *qe)
 	qe->route_failed = false;
 	qe->pos = 0;
 	qe->n_order = 0;
+	/* every recipient settled, but the DSN could not be queued: try that again */
+	qe->dsn_only = queue_pending(&qe->e) == 0;
+	if (qe->dsn_only) {
+		mx_strlcpy(qe->last, qe->e.last, sizeof(qe->last));
+		queue_settle(qe);
+		return;
+	}
 	/* bounces go to the sender's mail hosts unless queue.bounce says where */
 	const char *domain = NULL;
 	int port = 25;
@@ -488,8 +514,8 @@ queue_resolved(enum dns_status st, struct upstream_set *set, const char *why, vo
 		mx_strlcpy(qe->last, why, sizeof(qe->last));
 		if (st == DNS_NOTFOUND) { /* no such destination: a permanent failure */
 			for (size_t i = 0; i < qe->e.n_rcpt; i++)
-				if (qe->e.done[i] == 0)
-					qe->e.done[i] = 2;
+				if (qe->e.done[i] == SPOOL_PENDING)
+					qe->e.done[i] = SPOOL_FAILED;
 			qe->route_failed = true;
 			qe->progress = true;
 		}
@@ -522,7 +548,7 @@ queue_open_env(struct qent *qe)
 	free(qe->map);
 	qe->map = xcalloc(e->n_rcpt, sizeof(size_t));
 	for (size_t i = 0; i < e->n_rcpt; i++) {
-		if (e->done[i] != 0)
+		if (e->done[i] != SPOOL_PENDING)
 			continue;
 		qe->map[qe->env.n_rcpt] = i;
 		envelope_add_rcpt(&qe->env, e->rcpt[i]);
@@ -551,7 +577,7 @@ queue_try_target(struct qent *qe)
 			char path[4200];
 			if (deliver_file_write(t->dir, &qe->env, path, sizeof(path)) == 0) {
 				for (size_t j = 0; j < qe->env.n_rcpt; j++)
-					qe->e.done[qe->map[j]] = 1;
+					qe->e.done[qe->map[j]] = SPOOL_DELIVERED;
 				qe->progress = true;
 				snprintf(qe->last, sizeof(qe->last), "file %s", path);
 			} else {
@@ -645,10 +671,10 @@ queue_delivered(const struct smtpc_result *r, void *arg)
 		int cls = qe->env.rcpt[j].code / 100;
 		size_t i = qe->map[j];
 		if (cls == 2 && (r->status == SMTPC_OK)) {
-			qe->e.done[i] = 1;
+			qe->e.done[i] = SPOOL_DELIVERED;
 			qe->progress = true;
 		} else if (cls == 5) {
-			qe->e.done[i] = 2;
+			qe->e.done[i] = SPOOL_FAILED;
 			qe->progress = true;
 		}
 	}
@@ -679,27 +705,44 @@ queue_settle(struct qent *qe)
 	e->attempts++;
 	size_t delivered = 0, failed = 0;
 	for (size_t i = 0; i < e->n_rcpt; i++) {
-		delivered += e->done[i] == 1;
-		failed += e->done[i] == 2;
+		delivered += e->done[i] == SPOOL_DELIVERED;
+		failed += e->done[i] == SPOOL_FAILED;
 	}
 	size_t pending = queue_pending(e);
 	mx_strlcpy(e->last, qe->last, sizeof(e->last));
+	const char *reason = NULL, *status = NULL;
 	if (pending > 0 && now - e->arrival >= cfg->queue_lifetime / 1000) {
 		for (size_t i = 0; i < e->n_rcpt; i++)
-			if (e->done[i] == 0)
-				e->done[i] = 2;
+			if (e->done[i] == SPOOL_PENDING)
+				e->done[i] = SPOOL_FAILED;
 		log_info("queue id=%s expired after %u attempts, %lld s; last: %s", e->id, e->attempts,
 		         (long long)(now - e->arrival), qe->last);
 		q->expired++;
 		stats_inc(STAT_QUEUE_EXPIRED);
-		queue_bounce(qe, "The message could not be delivered within the queue lifetime.", "5.4.7");
+		reason = "The message could not be delivered within the queue lifetime.";
+		status = "5.4.7";
 		pending = 0;
+	} else if (failed > 0 && qe->dsn_only) {
+		/* the reason of the first try; after a restart it is not known */
+		reason = qe->dsn_reason[0] ? qe->dsn_reason : "The message could not be delivered.";
+		status = qe->dsn_status[0] ? qe->dsn_status : "5.0.0";
 	} else if (failed > 0) {
 		q->bounced++;
-		queue_bounce(qe, qe->route_failed ? qe->last : "The mailbox server refused the message for good.",
-		             "5.4.4");
+		reason = qe->route_failed ? qe->last : "The mailbox server refused the message for good.";
+		status = "5.4.4";
 	}
-	if (pending == 0) {
+	bool reported = false;
+	if (reason != NULL) {
+		if (queue_bounce(qe, reason, status) == 0) {
+			reported = true;
+			qe->dsn_reason[0] = qe->dsn_status[0] = '\0';
+		} else if (reason != qe->dsn_reason) {
+			mx_strlcpy(qe->dsn_reason, reason, sizeof(qe->dsn_reason));
+			mx_strlcpy(qe->dsn_status, status, sizeof(qe->dsn_status));
+		}
+	}
+	/* a failed recipient whose DSN could not be queued keeps the message */
+	if (pending == 0 && (reason == NULL || reported)) {
 		log_info("queue id=%s result=%s delivered=%zu failed=%zu attempts=%u last=\"%s\"", e->id,
 		         failed || delivered == 0 ? "bounced" : "delivered", delivered, failed, e->attempts,
 		         qe->last);
@@ -716,8 +759,9 @@ queue_settle(struct qent *qe)
 	         "next=+%llds last=\"%s\"",
 	         e->id, delivered, failed, pending, e->attempts, delay, qe->last);
 	stats_inc(STAT_QUEUE_DEFERRED);
-	/* flushed when recipients were settled: fewer duplicates after a crash */
-	if (spool_save_state(q->dir, e, qe->progress) < 0)
+	/* flushed when recipients were settled or reported: fewer duplicates
+	 * (deliveries, DSNs) after a crash */
+	if (spool_save_state(q->dir, e, qe->progress || reported) < 0)
 		log_err("queue id=%s cannot save its state: %s", e->id, strerror(errno));
 	queue_release_routes(qe);
 	queue_schedule(qe, e->next);
@@ -873,7 +917,7 @@ queue_print_entry(FILE *out, const struct spool_entry *e, const char *state, tim
 	fprintf(out, "%s %zu %lld %s %u %lld <%s>", e->id, e->size, (long long)(now - e->arrival),
 	        state, e->attempts, e->next > now ? (long long)(e->next - now) : 0LL, e->from);
 	for (size_t i = 0; i < e->n_rcpt; i++)
-		if (e->done[i] == 0)
+		if (e->done[i] == SPOOL_PENDING)
 			fprintf(out, " <%s>", e->rcpt[i]);
 	fputc('\n', out);
 }
@@ -903,7 +947,7 @@ queue_show(FILE *out, const struct spool_entry *e, const char *state)
 	        e->id, state, (long long)e->arrival, e->size, e->from, e->attempts, (long long)e->next);
 	for (size_t i = 0; i < e->n_rcpt; i++)
 		fprintf(out, "rcpt: <%s> %s\n", e->rcpt[i],
-		        e->done[i] == 0 ? "pending" : e->done[i] == 1 ? "delivered" : "failed");
+		        e->done[i] == SPOOL_PENDING ? "pending" : e->done[i] == SPOOL_DELIVERED ? "delivered" : "failed");
 	if (e->last[0])
 		fprintf(out, "last: %s\n", e->last);
 }
@@ -979,19 +1023,27 @@ queue_ctl_exec(struct queue *q, const char *cmd, const char *arg, FILE *out)
 		fprintf(out, "deleted %s\n", arg);
 		return 0;
 	}
+	if (strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) {
+		/* saved first: a hold that would not survive a restart is refused */
+		bool was = qe->e.hold;
+		qe->e.hold = cmd[0] == 'h';
+		if (spool_save_state(q->dir, &qe->e, true) < 0) {
+			int e = errno;
+			qe->e.hold = was;
+			log_err("queue id=%s cannot save its state for %s: %s", qe->e.id, cmd, strerror(e));
+			fprintf(out, "cannot %s %s: saving its state failed: %s\n", cmd, arg, strerror(e));
+			return -1;
+		}
+	}
 	if (strcmp(cmd, "hold") == 0) {
 		if (qe->state == QE_WAIT) {
 			evtimer_del(qe->timer);
 			qe->state = QE_HELD;
 		}
-		qe->e.hold = true;
-		spool_save_state(q->dir, &qe->e, true);
 		fprintf(out, "held %s\n", arg);
 		return 0;
 	}
 	if (strcmp(cmd, "release") == 0) {
-		qe->e.hold = false;
-		spool_save_state(q->dir, &qe->e, true);
 		if (qe->state == QE_HELD) {
 			qe->state = QE_WAIT;
 			queue_attempt(qe);
@@ -1093,16 +1145,6 @@ queue_free_ent(const char *k, size_t kl, void *v, void *arg)
 	return 0;
 }
 
-static int
-queue_free_target(const char *k, size_t kl, void *v, void *arg)
-{
-	(void)k;
-	(void)kl;
-	(void)arg;
-	free(v);
-	return 0;
-}
-
 void
 queue_stop(struct queue *q)
 {
@@ -1124,8 +1166,7 @@ queue_stop(struct queue *q)
 	smtpc_pool_free(q->pool);
 	strmap_foreach(q->entries, queue_free_ent, NULL);
 	strmap_free(q->entries);
-	strmap_foreach(q->targets, queue_free_target, NULL);
-	strmap_free(q->targets);
+	strmap_free_values(q->targets);
 	for (size_t i = 0; i < q->n_inbox; i++)
 		free(q->inbox[i]);
 	free(q->inbox);
@@ -1157,10 +1198,18 @@ queue_client_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
 	char line[QUEUE_CTL_LINE];
 	int n = snprintf(line, sizeof(line), "%s%s%s\n", cmd, arg ? " " : "", arg ? arg : "");
 	if (write(fd, line, (size_t)n) != n) {
+		fprintf(out, "cannot send the command to the running gateway: %s\n", strerror(errno));
 		close(fd);
-		return -1;
+		return 1;
 	}
+	/* the gateway listens from here on: an error is reported, never a
+	 * reason to fall back to working on its spool files (-1) */
 	FILE *f = fdopen(fd, "r");
+	if (f == NULL) {
+		fprintf(out, "cannot read the answer of the running gateway: %s\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
 	char buf[4096];
 	int rc = 1;
 	while (fgets(buf, sizeof(buf), f) != NULL) {

@@ -12,27 +12,12 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "fsutil.h"
 #include "str.h"
 #include "xalloc.h"
 
 #define SPOOL_MAGIC "mxguard-queue 1\n"
 #define SPOOL_HDR_MAX (8 << 20) /* envelope block, recipients included */
-
-static int
-spool_mkdir(const char *path)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 int
 spool_prepare(const char *dir, char *err, size_t errlen)
@@ -41,10 +26,8 @@ spool_prepare(const char *dir, char *err, size_t errlen)
 	const char *sub[] = {"", "/q", "/tmp"};
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
-		if (spool_mkdir(p) < 0) {
-			snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+		if (fsutil_mkdirs(p, 0750, err, errlen) < 0)
 			return -1;
-		}
 	}
 	snprintf(p, sizeof(p), "%s/q", dir);
 	if (access(p, W_OK | X_OK) < 0) {
@@ -85,23 +68,14 @@ spool_write_all(int fd, const void *p, size_t n)
 				continue;
 			return -1;
 		}
+		if (w == 0) { /* no progress and no error: do not spin */
+			errno = EIO;
+			return -1;
+		}
 		s += w;
 		n -= (size_t)w;
 	}
 	return 0;
-}
-
-static int
-spool_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	int e = errno;
-	close(fd);
-	errno = e;
-	return rc;
 }
 
 int
@@ -129,8 +103,7 @@ spool_write(const char *dir, const struct envelope *env, enum spool_route route,
 		fprintf(m, "rcpt %s\n", env->rcpt[i].addr);
 	fprintf(m, "route %s\n%s\n", route == SPOOL_ROUTE_BOUNCE ? "bounce" : "downstream",
 	        nodsn ? "nodsn" : "dsn");
-	fclose(m);
-	int rc = spool_write_all(fd, hdr, hlen);
+	int rc = fclose(m) == 0 && hdr != NULL && hlen > 0 ? spool_write_all(fd, hdr, hlen) : -1;
 	free(hdr);
 	if (rc == 0 && env->received)
 		rc = spool_write_all(fd, env->received, strlen(env->received));
@@ -138,15 +111,15 @@ spool_write(const char *dir, const struct envelope *env, enum spool_route route,
 		rc = spool_write_all(fd, env->headers, strlen(env->headers));
 	if (rc == 0 && env->body) {
 		char buf[65536];
-		size_t off = env->body_skip;
-		for (;;) {
+		size_t off = env->body_skip, end = blob_len(env->body);
+		while (off < end) {
 			ssize_t r = blob_read(env->body, off, buf, sizeof(buf));
-			if (r < 0) {
+			if (r <= 0) { /* 0: the body's temporary file ends early */
+				if (r == 0)
+					errno = EIO;
 				rc = -1;
 				break;
 			}
-			if (r == 0)
-				break;
 			if (spool_write_all(fd, buf, (size_t)r) < 0) {
 				rc = -1;
 				break;
@@ -165,7 +138,7 @@ spool_write(const char *dir, const struct envelope *env, enum spool_route route,
 		rc = -1;
 		e = errno;
 	}
-	if (rc == 0 && spool_fsync_dir(qdir) < 0) {
+	if (rc == 0 && fsutil_fsync_dir(qdir) < 0) {
 		/* the rename may not be durable: take the message back */
 		e = errno;
 		unlink(final);
@@ -216,8 +189,13 @@ spool_load_state(const char *dir, struct spool_entry *e)
 		else if (strncmp(line, "last ", 5) == 0)
 			mx_strlcpy(e->last, line + 5, sizeof(e->last));
 		else if (strncmp(line, "done ", 5) == 0 || strncmp(line, "fail ", 5) == 0) {
-			if (mx_parse_u64(line + 5, strlen(line + 5), &v) == 0 && v < e->n_rcpt)
-				e->done[v] = line[0] == 'd' ? 1 : 2;
+			if (mx_parse_u64(line + 5, strlen(line + 5), &v) == 0 && v < e->n_rcpt &&
+			    e->done[v] != SPOOL_REPORTED)
+				e->done[v] = line[0] == 'd' ? SPOOL_DELIVERED : SPOOL_FAILED;
+		} else if (strncmp(line, "dsn ", 4) == 0) {
+			/* the failure was reported: never a second DSN for it */
+			if (mx_parse_u64(line + 4, strlen(line + 4), &v) == 0 && v < e->n_rcpt)
+				e->done[v] = SPOOL_REPORTED;
 		}
 	}
 	fclose(f);
@@ -294,19 +272,38 @@ spool_save_state(const char *dir, const struct spool_entry *e, bool sync)
 	fprintf(f, "attempts %u\nnext %lld\nhold %d\n", e->attempts, (long long)e->next, e->hold ? 1 : 0);
 	if (e->last[0])
 		fprintf(f, "last %s\n", e->last);
-	for (size_t i = 0; i < e->n_rcpt; i++)
-		if (e->done[i])
-			fprintf(f, "%s %zu\n", e->done[i] == 1 ? "done" : "fail", i);
-	int rc = fflush(f);
+	for (size_t i = 0; i < e->n_rcpt; i++) {
+		if (e->done[i] == SPOOL_DELIVERED)
+			fprintf(f, "done %zu\n", i);
+		else if (e->done[i] == SPOOL_FAILED)
+			fprintf(f, "fail %zu\n", i);
+		else if (e->done[i] == SPOOL_REPORTED) /* "fail" too: older versions read that */
+			fprintf(f, "fail %zu\ndsn %zu\n", i, i);
+	}
+	int rc = fflush(f) == 0 && !ferror(f) ? 0 : -1;
 	if (rc == 0 && sync)
 		rc = fdatasync(fileno(f));
-	if (fclose(f) != 0)
+	int e2 = errno;
+	if (fclose(f) != 0 && rc == 0) {
 		rc = -1;
-	if (rc == 0)
-		rc = rename(tmp, path);
-	if (rc != 0)
+		e2 = errno;
+	}
+	if (rc == 0 && rename(tmp, path) < 0) {
+		rc = -1;
+		e2 = errno;
+	}
+	if (rc != 0) {
 		unlink(tmp);
-	return rc;
+		errno = e2;
+		return -1;
+	}
+	if (sync) { /* the rename is durable only once the folder is */
+		char qdir[4200];
+		snprintf(qdir, sizeof(qdir), "%s/q", dir);
+		if (fsutil_fsync_dir(qdir) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int

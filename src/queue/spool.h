@@ -10,8 +10,13 @@
  *	renamed into DIR/q/ and the folder flushed before the client hears
  *	250: an acknowledged message survives a crash or a power cut.
  *	DIR/q/ID.st holds what changes (attempts, next attempt, recipients
- *	done, hold); it is replaced atomically by rename.  A missing state
- *	file means "nothing tried yet".  Files in DIR/tmp/ are debris of a
+ *	done, hold); it is replaced atomically by rename (and the folder
+ *	flushed, when asked to sync).  A missing state file means "nothing
+ *	tried yet".  State lines: "attempts N", "next UNIXTIME", "hold 0|1",
+ *	"last TEXT", and per recipient index I: "done I" (delivered),
+ *	"fail I" (failed for good), "fail I" plus "dsn I" (failed and
+ *	reported: a DSN was queued, or none was due; never reported again
+ *	after a restart).  Files in DIR/tmp/ are debris of a
  *	crash before 250 and are removed at start.
  *	Envelope lines: "mxguard-queue 1", "id ID", "arrival UNIXTIME",
  *	"from ADDR", "rcpt ADDR" (one each), "route downstream|bounce",
@@ -33,12 +38,20 @@
 enum spool_route { SPOOL_ROUTE_DOWNSTREAM, SPOOL_ROUTE_BOUNCE };
 
 /* One queued message as the queue manager holds it. */
+/* spool_entry.done[i] */
+enum {
+	SPOOL_PENDING = 0,
+	SPOOL_DELIVERED = 1,
+	SPOOL_FAILED = 2,   /* failed for good, not yet reported */
+	SPOOL_REPORTED = 3, /* failed for good, DSN queued (or none due) */
+};
+
 struct spool_entry {
 	char id[40];
 	time_t arrival;
 	char *from;
 	char **rcpt;
-	uint8_t *done; /* per recipient: 0 pending, 1 delivered, 2 failed for good */
+	uint8_t *done; /* per recipient: SPOOL_PENDING ... SPOOL_REPORTED */
 	size_t n_rcpt;
 	enum spool_route route;
 	bool nodsn;
@@ -61,7 +74,8 @@ int spool_write(const char *dir, const struct envelope *env, enum spool_route ro
 /* Reads DIR/q/ID.msg's envelope and ID.st's state. 0 or -1. */
 int spool_load(const char *dir, const char *id, struct spool_entry *e);
 void spool_entry_clear(struct spool_entry *e);
-/* Replaces ID.st atomically (flushed when sync). 0 or -1. */
+/* Replaces ID.st atomically; when sync, the file and the folder are
+ * flushed.  0, or -1 with errno. */
 int spool_save_state(const char *dir, const struct spool_entry *e, bool sync);
 /* Removes the message (both files). */
 int spool_remove(const char *dir, const char *id);

@@ -22,6 +22,7 @@
 #include <lmdb.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -81,31 +82,11 @@ store_live(const MDB_val *v)
 	return exp == 0 || exp > (uint64_t)mx_clock_wall();
 }
 
-static int
-store_mkdirs(const char *path)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 struct store *
 store_open(const struct store_opts *o, char *err, size_t errlen)
 {
-	if (!o->read_only && store_mkdirs(o->path) < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", o->path, strerror(errno));
+	if (!o->read_only && fsutil_mkdirs(o->path, 0750, err, errlen) < 0)
 		return NULL;
-	}
 	struct store *s = xcalloc(1, sizeof(*s));
 	snprintf(s->describe, sizeof(s->describe), "lmdb:%s", o->path);
 	int rc = mdb_env_create(&s->env);
@@ -123,10 +104,13 @@ store_open(const struct store_opts *o, char *err, size_t errlen)
 	}
 	MDB_txn *txn;
 	rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0, &txn);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn); /* frees txn, even when it fails */
+		else
+			mdb_txn_abort(txn);
+	}
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot open LMDB database in %s: %s", o->path, mdb_strerror(rc));
 		mdb_env_close(s->env);

@@ -335,3 +335,95 @@ def test_mx_downstream_preference(make_mx, dns, tmp_path):
     # nothing listens either, so it stays queued and says why
     assert send_message(mx.port)[0] == 250
     mx.wait_log(r"result=deferred .*box1\.mailbox\.test\[127\.0\.0\.1\]")
+
+
+class ScriptedSmtp:
+    """A minimal SMTP server whose RCPT replies are scripted per address
+    (smtp-sink answers every recipient the same)."""
+
+    def __init__(self, rcpt_replies):
+        import socket
+        self.rcpt_replies = rcpt_replies
+        self.port = free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(16)
+        self.rcpts = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def target(self):
+        return f"smtp:127.0.0.1:{self.port}"
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn):
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            for line in f:
+                cmd = line.decode(errors="replace").strip()
+                verb = cmd.split(" ")[0].upper()
+                if verb == "RCPT":
+                    addr = cmd[cmd.find("<") + 1:cmd.find(">")]
+                    self.rcpts.append(addr)
+                    reply = self.rcpt_replies.get(addr, "250 2.1.5 Ok")
+                elif verb == "DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    for data in f:
+                        if data in (b".\r\n", b".\n"):
+                            break
+                    reply = "250 2.0.0 Ok"
+                elif verb == "QUIT":
+                    conn.sendall(b"221 2.0.0 Bye\r\n")
+                    break
+                else:
+                    reply = "250 scripted" if verb in ("EHLO", "HELO") else "250 2.0.0 Ok"
+                conn.sendall(reply.encode() + b"\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_restart_sends_no_second_dsn(make_mx, make_sink, tmp_path):
+    """One recipient refused for good (DSN sent), one deferred: after a
+    restart the retries of the deferred one do not report the refused one
+    again (the spool state remembers the DSN)."""
+    down = ScriptedSmtp({"bob@example.test": "550 5.1.1 No such user here",
+                         "alice@example.test": "451 4.2.0 Mailbox busy"})
+    bounces = make_sink()
+    try:
+        mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"1s"'))
+        code, text = send_message(mx.port, sender="writer@remote.test",
+                                  rcpts=["alice@example.test", "bob@example.test"])
+        assert code == 250
+        qid = text.split()[-1]
+        [dsn] = bounces.wait_messages(1)
+        assert b"Final-Recipient: rfc822; bob@example.test" in dsn["message"]
+        mx.wait_log(rf"queue id={qid} result=deferred delivered=0 failed=1 pending=1")
+        state = (tmp_path / "queue" / "q" / f"{qid}.st").read_text()
+        assert "dsn 1\n" in state, state
+        assert mx.stop() == 0
+        before = len(re.findall(rf"queue id={qid} result=deferred", mx.log()))
+        mx.start()
+        mx.wait_log("queue: 1 message read back")
+        # two more attempts at alice after the restart
+        wait_for(lambda: len(re.findall(rf"queue id={qid} result=deferred", mx.log())) >= before + 2,
+                 timeout=20, what="two retries after the restart")
+        time.sleep(1)
+        assert len(bounces.messages()) == 1, "a second DSN after the restart"
+        assert len(re.findall(rf"queue id={qid} dsn=", mx.log())) == 1
+        assert down.rcpts.count("bob@example.test") == 1  # never tried again
+    finally:
+        down.stop()

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: core - netaddr, strmap, blob, log_escape, str, stats. */
+/* Unit tests: core - netaddr, strmap, blob, log_escape, str, stats, fsutil. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "blob.h"
+#include "fsutil.h"
 #include "log.h"
 #include "netaddr.h"
 #include "stats.h"
@@ -145,6 +149,31 @@ test_strmap_binary(void **state)
 	strmap_free(m);
 }
 
+/* Every value is freed once (ASan's leak and double-free checks decide),
+ * a deleted slot's value is not touched again. */
+static void
+test_strmap_free_values(void **state)
+{
+	(void)state;
+	struct strmap *m = strmap_new();
+	char key[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		char *v = malloc(16);
+		assert_non_null(v);
+		snprintf(v, 16, "v%d", i);
+		assert_null(strmap_put(m, key, strlen(key), v));
+	}
+	void *v;
+	assert_true(strmap_get(m, "k7", 2, &v));
+	assert_string_equal(v, "v7");
+	assert_true(strmap_del(m, "k7", 2));
+	free(v);
+	assert_int_equal(strmap_count(m), 99);
+	strmap_free_values(m);
+	strmap_free_values(NULL);
+}
+
 static void
 test_blob(void **state)
 {
@@ -237,6 +266,54 @@ test_stats(void **state)
 	free(buf);
 }
 
+static void
+test_fsutil_mkdirs(void **state)
+{
+	(void)state;
+	char top[] = "/tmp/mx-fsutil-XXXXXX";
+	assert_non_null(mkdtemp(top));
+	char p[512], err[600];
+	struct stat st;
+	mode_t old = umask(022);
+	/* every missing level, with the mode asked for */
+	snprintf(p, sizeof(p), "%s/a/b//c/", top);
+	assert_int_equal(fsutil_mkdirs(p, 0750, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/a/b/c", top);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0750);
+	/* existing: fine, and not an error */
+	assert_int_equal(fsutil_mkdirs(p, 0750, err, sizeof(err)), 0);
+	/* a file in the way: ENOTDIR, and the message names it */
+	char file[600];
+	snprintf(file, sizeof(file), "%s/a/f", top);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/a/f/x/y", top);
+	errno = 0;
+	assert_int_equal(fsutil_mkdirs(p, 0750, err, sizeof(err)), -1);
+	assert_int_equal(errno, ENOTDIR);
+	char want[700];
+	snprintf(want, sizeof(want), "cannot create %s: %s", file, strerror(ENOTDIR));
+	assert_string_equal(err, want);
+	assert_int_equal(fsutil_mkdirs(file, 0750, NULL, 0), -1);
+	assert_int_equal(errno, ENOTDIR);
+	assert_int_equal(fsutil_mkdirs("", 0750, err, sizeof(err)), -1);
+	umask(old);
+	/* fsync of a folder, and of something that is not one */
+	assert_int_equal(fsutil_fsync_dir(top), 0);
+	assert_int_equal(fsutil_fsync_dir(file), -1);
+	unlink(file);
+	snprintf(p, sizeof(p), "%s/a/b/c", top);
+	assert_int_equal(rmdir(p), 0);
+	snprintf(p, sizeof(p), "%s/a/b", top);
+	assert_int_equal(rmdir(p), 0);
+	snprintf(p, sizeof(p), "%s/a", top);
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(rmdir(top), 0);
+}
+
 int
 main(void)
 {
@@ -245,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap), cmocka_unit_test(test_strmap_binary),
 		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_str), cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_fsutil_mkdirs), cmocka_unit_test(test_strmap_free_values),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

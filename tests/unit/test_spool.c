@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: queue/spool - write, state round trip (reported failures
+ * survive a restart), a short body file is an error; file: delivery too. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "blob.h"
+#include "delivery.h"
+#include "envelope.h"
+#include "spool.h"
+
+static char top[64];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(top, sizeof(top), "/tmp/mx-spool-XXXXXX");
+	if (mkdtemp(top) == NULL)
+		return -1;
+	char err[256], p[128];
+	snprintf(p, sizeof(p), "%s/spool", top);
+	return spool_prepare(p, err, sizeof(err));
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+make_env(struct envelope *env, const char *id, size_t nrcpt)
+{
+	envelope_init(env);
+	snprintf(env->id, sizeof(env->id), "%s", id);
+	env->arrival = 1700000000;
+	snprintf(env->mail_from, sizeof(env->mail_from), "writer@remote.test");
+	const char *r[] = {"alice@example.test", "bob@example.test", "carol@example.test"};
+	for (size_t i = 0; i < nrcpt; i++)
+		envelope_add_rcpt(env, r[i]);
+	env->body = blob_new(1024, top);
+	const char *m = "Subject: t\r\n\r\nhello\r\n";
+	assert_int_equal(blob_append(env->body, m, strlen(m)), 0);
+}
+
+static size_t
+count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A failure that was reported (DSN queued) reads back as reported after a
+ * restart; one not yet reported reads back as failed; the file keeps
+ * "fail" too so that an older version still sees a failure. */
+static void
+test_state_dsn_survives_restart(void **state)
+{
+	(void)state;
+	char dir[128];
+	snprintf(dir, sizeof(dir), "%s/spool", top);
+	struct envelope env;
+	make_env(&env, "00000000000000a1", 3);
+	assert_int_equal(spool_write(dir, &env, SPOOL_ROUTE_DOWNSTREAM, false), 0);
+	envelope_clear(&env);
+
+	struct spool_entry e;
+	assert_int_equal(spool_load(dir, "00000000000000a1", &e), 0);
+	assert_int_equal(e.n_rcpt, 3);
+	assert_int_equal(e.done[0], SPOOL_PENDING);
+	e.done[0] = SPOOL_DELIVERED;
+	e.done[1] = SPOOL_REPORTED;
+	e.done[2] = SPOOL_FAILED;
+	e.attempts = 2;
+	e.next = 1700000300;
+	assert_int_equal(spool_save_state(dir, &e, true), 0);
+	spool_entry_clear(&e);
+
+	char path[256], text[512] = "";
+	snprintf(path, sizeof(path), "%s/q/00000000000000a1.st", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(text, "done 0\n"));
+	assert_non_null(strstr(text, "fail 1\ndsn 1\n"));
+	assert_non_null(strstr(text, "fail 2\n"));
+	assert_null(strstr(text, "dsn 2"));
+	snprintf(path, sizeof(path), "%s/q/00000000000000a1.st.new", dir);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* "the restart" */
+	assert_int_equal(spool_load(dir, "00000000000000a1", &e), 0);
+	assert_int_equal(e.done[0], SPOOL_DELIVERED);
+	assert_int_equal(e.done[1], SPOOL_REPORTED);
+	assert_int_equal(e.done[2], SPOOL_FAILED);
+	assert_int_equal(e.attempts, 2);
+	assert_int_equal(e.next, 1700000300);
+	spool_entry_clear(&e);
+	assert_int_equal(spool_remove(dir, "00000000000000a1"), 0);
+}
+
+/* A body whose temporary file ends before what was written to it: the
+ * spool and file: delivery fail (the client gets 451) and leave nothing. */
+static void
+test_short_body_is_an_error(void **state)
+{
+	(void)state;
+	char dir[128], path[160];
+	snprintf(dir, sizeof(dir), "%s/spool", top);
+	snprintf(path, sizeof(path), "%s/body", top);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "Subject: t\r\n\r\n", 14), 14);
+	unlink(path);
+	struct envelope env;
+	make_env(&env, "00000000000000a2", 1);
+	blob_free(env.body);
+	env.body = blob_from_fd(fd, 0, 5000); /* says 5000 bytes, holds 14 */
+	errno = 0;
+	assert_int_equal(spool_write(dir, &env, SPOOL_ROUTE_DOWNSTREAM, false), -1);
+	assert_int_equal(errno, EIO);
+	snprintf(path, sizeof(path), "%s/q", dir);
+	assert_int_equal(count_files(path), 0);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	assert_int_equal(count_files(path), 0);
+
+	char out[4200], fdir[128], err[256];
+	snprintf(fdir, sizeof(fdir), "%s/mail", top);
+	assert_int_equal(deliver_file_prepare(fdir, err, sizeof(err)), 0);
+	errno = 0;
+	assert_int_equal(deliver_file_write(fdir, &env, out, sizeof(out)), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(count_files(fdir), 0);
+	envelope_clear(&env);
+
+	/* and the whole body goes through */
+	make_env(&env, "00000000000000a3", 1);
+	assert_int_equal(deliver_file_write(fdir, &env, out, sizeof(out)), 0);
+	assert_int_equal(count_files(fdir), 1);
+	assert_int_equal(spool_write(dir, &env, SPOOL_ROUTE_DOWNSTREAM, false), 0);
+	envelope_clear(&env);
+	struct spool_entry e;
+	assert_int_equal(spool_load(dir, "00000000000000a3", &e), 0);
+	assert_int_equal(e.size, strlen("Subject: t\r\n\r\nhello\r\n"));
+	spool_entry_clear(&e);
+	assert_int_equal(spool_remove(dir, "00000000000000a3"), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_state_dsn_survives_restart),
+		cmocka_unit_test(test_short_body_is_an_error),
+	};
+	return cmocka_run_group_tests_name("spool", tests, setup, teardown);
+}
