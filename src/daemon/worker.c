@@ -16,8 +16,6 @@
 #include "stats.h"
 #include "xalloc.h"
 
-/* delivery/delivery.c: the worker's downstream pool (not in delivery.h) */
-struct smtpc_pool *delivery_pool(struct delivery *d);
 
 static void
 worker_refuse(int fd, const struct sockaddr *sa, enum smtp_reply_id id)

@@ -20,7 +20,6 @@ struct delivery {
 	struct smtpc_pool *pool;
 };
 
-struct smtpc_pool *delivery_pool(struct delivery *d);
 enum delivery_rc deliver_proxy_submit(struct delivery *d, const struct mx_config *cfg,
                                       struct upstream_set *ups, struct envelope *env,
                                       struct delivery_outcome *out, delivery_done_cb cb, void *arg);

@@ -35,6 +35,10 @@ enum delivery_rc { DELIVERY_DONE, DELIVERY_PENDING };
 
 struct delivery *delivery_new(struct event_base *base);
 void delivery_free(struct delivery *d);
+/* The worker's client pool for downstream SMTP/LMTP: the worker cancels
+ * what is in flight at a forced stop. */
+struct smtpc_pool;
+struct smtpc_pool *delivery_pool(struct delivery *d);
 /*
  * Delivers env (which must stay valid until the outcome).  Returns
  * DELIVERY_DONE with *out filled, or DELIVERY_PENDING and calls cb later
