@@ -276,6 +276,13 @@ queue_ent_free(struct qent *qe)
 static void
 queue_schedule(struct qent *qe, time_t when)
 {
+	if (qe->e.hold) {
+		/* held while an attempt ran: the attempt ended, no next one
+		 * until release */
+		evtimer_del(qe->timer);
+		qe->state = QE_HELD;
+		return;
+	}
 	time_t now = mx_clock_wall();
 	long long d = when > now ? (long long)(when - now) : 0;
 	struct timeval tv = {d, 0};
