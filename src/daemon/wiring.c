@@ -316,6 +316,8 @@ wiring_queued(int err, const char *id, void *arg)
 		smtpd_verdict_custom(&v, 250, "2.0.0", "Ok: queued as %s", id);
 		v.result = "queued";
 		stats_inc(STAT_QUEUE_QUEUED);
+	} else if (err == ECANCELED) { /* a forced stop before the write */
+		smtpd_verdict_init(&v, REPLY_SHUTDOWN);
 	} else if (err == ENOSPC || err == EDQUOT) {
 		smtpd_verdict_custom(&v, 452, "4.3.1", "Insufficient system storage");
 		stats_inc(STAT_QUEUE_NOSPACE);
@@ -324,7 +326,7 @@ wiring_queued(int err, const char *id, void *arg)
 	}
 	snprintf(v.log, sizeof(v.log), "%s%squeue=%s%s%s", ws->scanlog, *ws->scanlog ? " " : "",
 	         err ? "error" : "written", err ? " error=" : "", err ? strerror(err) : "");
-	if (err)
+	if (err && err != ECANCELED)
 		log_err("%s cannot write %s to the queue: %s", smtpd_session_id(ws->s), id, strerror(err));
 	smtpd_resume(ws->s, &v);
 }

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "smtp_reply.h"
+#include "queue.h"
 #include "smtpc.h"
 #include "stats.h"
 #include "xalloc.h"
@@ -168,6 +169,7 @@ worker_join_free(struct worker *w)
 	 * 451 by the client pool, before the sessions and the ctx go */
 	rcpt_worker_end(w->base); /* its directory connections */
 	smtpc_pool_cancel(delivery_pool(w->ww.delivery));
+	queue_worker_end(w->ww.queue, w->base); /* spool writes of its sessions */
 	smtpd_ctx_free(w->smtpd);
 	harvest_worker_free(w->ww.harvest);
 	delivery_free(w->ww.delivery);

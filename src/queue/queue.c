@@ -97,11 +97,14 @@ struct qjob {
 	struct queue *q;
 	struct envelope *env;
 	bool nodsn;
+	struct event_base *base; /* the submitter's loop, where done fires */
 	struct event *done;
 	queue_done_cb cb;
 	void *arg;
 	int err;
-	struct qjob *next;
+	struct qjob *next;          /* the waiting list */
+	struct qjob *oprev, *onext; /* taken by a writer, until done fired */
+	bool running;               /* a writer is on it */
 };
 
 struct queue {
@@ -113,6 +116,8 @@ struct queue {
 	unsigned n_writers;
 	pthread_mutex_t jlock;
 	pthread_cond_t jcond;
+	pthread_cond_t jdone;  /* a writer finished a job */
+	struct qjob *out;      /* jobs taken by a writer whose done has not run */
 	struct qjob *jhead, *jtail;
 	bool stopping;
 	/* manager */
@@ -143,11 +148,26 @@ static void queue_resolved(enum dns_status st, struct upstream_set *set, const c
 /* ---- writers ------------------------------------------------------------ */
 
 static void
+queue_job_unlink_out(struct queue *q, struct qjob *j)
+{
+	if (j->oprev)
+		j->oprev->onext = j->onext;
+	else if (q->out == j)
+		q->out = j->onext;
+	if (j->onext)
+		j->onext->oprev = j->oprev;
+	j->oprev = j->onext = NULL;
+}
+
+static void
 queue_job_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct qjob *j = arg;
 	(void)fd;
 	(void)what;
+	pthread_mutex_lock(&j->q->jlock);
+	queue_job_unlink_out(j->q, j);
+	pthread_mutex_unlock(&j->q->jlock);
 	event_free(j->done);
 	j->cb(j->err, j->env->id, j->arg);
 	free(j);
@@ -179,6 +199,11 @@ queue_writer_main(void *arg)
 		q->jhead = j->next;
 		if (q->jhead == NULL)
 			q->jtail = NULL;
+		j->running = true;
+		j->onext = q->out;
+		if (q->out)
+			q->out->oprev = j;
+		q->out = j;
 		pthread_mutex_unlock(&q->jlock);
 		j->err = spool_write(q->dir, j->env, SPOOL_ROUTE_DOWNSTREAM, j->nodsn) < 0 ? errno : 0;
 		if (j->err == 0) {
@@ -186,7 +211,13 @@ queue_writer_main(void *arg)
 			atomic_fetch_add(&q->count, 1);
 			queue_inbox_push(q, j->env->id);
 		}
+		/* under the lock: queue_worker_end() either sees it running and
+		 * waits, or sees it finished before its loop's base goes */
+		pthread_mutex_lock(&q->jlock);
+		j->running = false;
 		event_active(j->done, EV_READ, 0);
+		pthread_cond_broadcast(&q->jdone);
+		pthread_mutex_unlock(&q->jlock);
 	}
 }
 
@@ -200,6 +231,7 @@ queue_submit(struct queue *q, struct event_base *base, struct envelope *env, boo
 	j->nodsn = nodsn;
 	j->cb = cb;
 	j->arg = arg;
+	j->base = base;
 	j->done = event_new(base, -1, 0, queue_job_done, j);
 	pthread_mutex_lock(&q->jlock);
 	if (q->jtail)
@@ -209,6 +241,62 @@ queue_submit(struct queue *q, struct event_base *base, struct envelope *env, boo
 	q->jtail = j;
 	pthread_cond_signal(&q->jcond);
 	pthread_mutex_unlock(&q->jlock);
+}
+
+/*
+ * base's loop has stopped for good (a worker at a forced stop): its jobs
+ * would call back into a loop that never runs again, or, from a writer,
+ * into a freed base.  Jobs not started are answered ECANCELED (nothing
+ * written: the client, cut off, never heard 250); a write under way is
+ * waited for; finished ones are answered with their result.  Here, on
+ * the caller's thread, before base is freed.
+ */
+void
+queue_worker_end(struct queue *q, struct event_base *base)
+{
+	if (q == NULL)
+		return;
+	struct qjob *todo = NULL, **tail = &todo;
+	pthread_mutex_lock(&q->jlock);
+	for (struct qjob **pp = &q->jhead, *prev = NULL; *pp != NULL;) {
+		struct qjob *j = *pp;
+		if (j->base != base) {
+			prev = j;
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (q->jtail == j)
+			q->jtail = prev;
+		j->err = ECANCELED;
+		j->next = NULL;
+		*tail = j;
+		tail = &j->next;
+	}
+	for (;;) {
+		bool waiting = false;
+		for (struct qjob *j = q->out; j != NULL; j = j->onext)
+			waiting |= j->base == base && j->running;
+		if (!waiting)
+			break;
+		pthread_cond_wait(&q->jdone, &q->jlock);
+	}
+	for (struct qjob *j = q->out, *nx; j != NULL; j = nx) {
+		nx = j->onext;
+		if (j->base != base)
+			continue;
+		queue_job_unlink_out(q, j);
+		j->next = NULL;
+		*tail = j;
+		tail = &j->next;
+	}
+	pthread_mutex_unlock(&q->jlock);
+	for (struct qjob *j = todo, *nx; j != NULL; j = nx) {
+		nx = j->next;
+		event_free(j->done);
+		j->cb(j->err, j->env->id, j->arg);
+		free(j);
+	}
 }
 
 bool
@@ -1075,6 +1163,7 @@ queue_start(const struct queue_opts *o, char *err, size_t errlen)
 	q->o = *o;
 	q->o.dir = q->dir;
 	pthread_mutex_init(&q->jlock, NULL);
+	pthread_cond_init(&q->jdone, NULL);
 	pthread_cond_init(&q->jcond, NULL);
 	pthread_mutex_init(&q->ilock, NULL);
 	pthread_mutex_init(&q->slock, NULL);
@@ -1183,6 +1272,7 @@ queue_stop(struct queue *q)
 	free(q->writers);
 	pthread_mutex_destroy(&q->jlock);
 	pthread_cond_destroy(&q->jcond);
+	pthread_cond_destroy(&q->jdone);
 	pthread_mutex_destroy(&q->ilock);
 	pthread_mutex_destroy(&q->slock);
 	free(q);

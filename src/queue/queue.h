@@ -64,6 +64,10 @@ typedef void (*queue_done_cb)(int err, const char *id, void *arg);
  */
 void queue_submit(struct queue *q, struct event_base *base, struct envelope *env, bool nodsn,
                   queue_done_cb cb, void *arg);
+/* base's loop has stopped for good: answers its jobs now, on the caller's
+ * thread (ECANCELED for those not started; a write under way is waited
+ * for), so none calls back into base once it is freed. */
+void queue_worker_end(struct queue *q, struct event_base *base);
 
 /* Is there room for a message of about size bytes (0: unknown)?  Checks
  * the free space of the spool's filesystem and the spool size limit.

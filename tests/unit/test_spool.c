@@ -14,10 +14,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
+#include <event2/thread.h>
 
 #include "blob.h"
 #include "delivery.h"
 #include "envelope.h"
+#include "queue.h"
 #include "spool.h"
 
 static char top[64];
@@ -169,12 +172,93 @@ test_short_body_is_an_error(void **state)
 	assert_int_equal(spool_remove(dir, "00000000000000a3"), 0);
 }
 
+/* ---- queue_worker_end: a worker's loop stopped for good ------------------- */
+
+struct ended {
+	int calls, written, cancelled, other;
+};
+
+static void
+ended_cb(int err, const char *id, void *arg)
+{
+	(void)id;
+	struct ended *e = arg;
+	e->calls++;
+	if (err == 0)
+		e->written++;
+	else if (err == ECANCELED)
+		e->cancelled++;
+	else
+		e->other++;
+}
+
+static int
+no_routes(void *arg, struct queue_routes *out)
+{
+	(void)arg;
+	(void)out;
+	return -1; /* nothing is delivered in this test */
+}
+
+static void
+no_release(void *arg, void *token)
+{
+	(void)arg;
+	(void)token;
+}
+
+/* Every job of the stopped loop is answered exactly once, on the caller's
+ * thread, before its base is freed: those not started ECANCELED, the
+ * others with their result; none of them later (the writers would
+ * otherwise activate events of a freed base). Jobs of another loop are
+ * left alone. */
+static void
+test_worker_end(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	char dir[128], err[256];
+	evthread_use_pthreads(); /* as the daemon: writers wake other threads' loops */
+	snprintf(dir, sizeof(dir), "%s/q", top);
+	struct queue_opts o = {.dir = dir, .writers = 2, .hostname = "mx.test", .dns_timeout_ms = 1000,
+	                       .acquire = no_routes, .release = no_release};
+	struct queue *q = queue_start(&o, err, sizeof(err));
+	assert_non_null(q);
+	struct event_base *stopped = event_base_new(), *other = event_base_new();
+	struct envelope env[N + 1];
+	struct ended e = {0}, e_other = {0};
+	for (int i = 0; i < N; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "%016x", 0x100 + i);
+		make_env(&env[i], id, 1);
+		queue_submit(q, stopped, &env[i], false, ended_cb, &e);
+	}
+	make_env(&env[N], "00000000000000ff", 1);
+	queue_submit(q, other, &env[N], false, ended_cb, &e_other);
+	queue_worker_end(q, stopped);
+	assert_int_equal(e.calls, N);
+	assert_int_equal(e.written + e.cancelled, N);
+	assert_int_equal(e.other, 0);
+	event_base_free(stopped);
+	/* the other loop's job still calls back on its own loop */
+	while (e_other.calls == 0)
+		event_base_loop(other, EVLOOP_ONCE);
+	assert_int_equal(e_other.calls, 1);
+	assert_int_equal(e_other.written, 1);
+	assert_int_equal(e.calls, N); /* nothing more for the stopped one */
+	queue_stop(q);
+	event_base_free(other);
+	for (int i = 0; i <= N; i++)
+		envelope_clear(&env[i]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_dsn_survives_restart),
 		cmocka_unit_test(test_short_body_is_an_error),
+		cmocka_unit_test(test_worker_end),
 	};
 	return cmocka_run_group_tests_name("spool", tests, setup, teardown);
 }
