@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -312,3 +313,56 @@ def rcpt_replies(port, *addrs):
 def rcpt_codes(port, *addrs):
     """The reply codes to RCPT TO for addrs, in one transaction."""
     return [r[0] for r in rcpt_replies(port, *addrs)]
+
+
+class LoopbackServer:
+    """A scripted TCP peer on 127.0.0.1 (a mailbox server, a downstream):
+    accepts on a thread, runs self.session(conn) on a thread per
+    connection, counts connections; stop() closes everything. Subclasses
+    write session()."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.connections = 0
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def target(self):
+        return f"smtp:127.0.0.1:{self.port}"
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn = self.sock.accept()[0]
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self.conns.append(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn):
+        try:
+            self.session(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def session(self, conn):
+        raise NotImplementedError
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()

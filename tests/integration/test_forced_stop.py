@@ -10,10 +10,10 @@ import socket
 import threading
 import time
 
-from conftest import Client
+from conftest import Client, LoopbackServer
 
 
-class SilentPeer:
+class SilentPeer(LoopbackServer):
     """An SMTP server that greets and answers every command with 250 except
     the ones it is told to leave unanswered: RCPT (silent_rcpt) or the
     message's final dot (silent_dot)."""
@@ -21,63 +21,36 @@ class SilentPeer:
     def __init__(self, silent_rcpt=False, silent_dot=False):
         self.silent_rcpt = silent_rcpt
         self.silent_dot = silent_dot
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = threading.Event()
         self.waiting = threading.Event()  # a command is left unanswered
-        self.conns = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn = self.sock.accept()[0]
-            except socket.timeout:
-                continue
-            self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
+    def session(self, conn):
         f = conn.makefile("rb")
         in_data = False
-        try:
-            conn.sendall(b"220 silent ESMTP\r\n")
-            for raw in f:
-                line = raw.rstrip(b"\r\n")
-                if in_data:
-                    if line == b".":
-                        in_data = False
-                        if self.silent_dot:
-                            self.waiting.set()
-                        else:
-                            conn.sendall(b"250 2.0.0 ok\r\n")
-                    continue
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"LHLO"):
-                    conn.sendall(b"250-silent\r\n250 PIPELINING\r\n")
-                elif verb == b"RCPT" and self.silent_rcpt:
-                    self.waiting.set()
-                elif verb == b"DATA":
-                    in_data = True
-                    conn.sendall(b"354 go\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    break
-                else:
-                    conn.sendall(b"250 ok\r\n")
-        except OSError:
-            pass
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join()
-        for c in self.conns:
-            c.close()
-        self.sock.close()
+        conn.sendall(b"220 silent ESMTP\r\n")
+        for raw in f:
+            line = raw.rstrip(b"\r\n")
+            if in_data:
+                if line == b".":
+                    in_data = False
+                    if self.silent_dot:
+                        self.waiting.set()
+                    else:
+                        conn.sendall(b"250 2.0.0 ok\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"LHLO"):
+                conn.sendall(b"250-silent\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT" and self.silent_rcpt:
+                self.waiting.set()
+            elif verb == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 ok\r\n")
 
 
 def forced_stop(mx):

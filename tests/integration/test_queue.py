@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import MXGUARD, Client, free_port, send_message, wait_for
+from conftest import MXGUARD, Client, LoopbackServer, free_port, send_message, wait_for
 
 
 def queue_extra(tmp, bounce_port=None, retry='"1s", "2s"', more=""):
@@ -338,67 +338,42 @@ def test_mx_downstream_preference(make_mx, dns, tmp_path):
     mx.wait_log(r"result=deferred .*box1\.mailbox\.test\[127\.0\.0\.1\]")
 
 
-class ScriptedSmtp:
+class ScriptedSmtp(LoopbackServer):
     """A minimal SMTP server whose RCPT replies are scripted per address
-    (smtp-sink answers every recipient the same)."""
+    (smtp-sink answers every recipient the same), and its reply to the
+    final dot (after data_delay seconds)."""
 
     def __init__(self, rcpt_replies, data_reply="250 2.0.0 Ok", data_delay=0.0):
-        import socket
         self.rcpt_replies = rcpt_replies
         self.data_reply, self.data_delay = data_reply, data_delay
-        self.datas = 0  # messages received in full (before the reply)
-        self.port = free_port()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(16)
         self.rcpts = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.datas = 0  # messages received in full (before the reply)
+        super().__init__()
 
-    @property
-    def target(self):
-        return f"smtp:127.0.0.1:{self.port}"
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn):
+    def session(self, conn):
         f = conn.makefile("rb")
-        try:
-            conn.sendall(b"220 scripted ESMTP\r\n")
-            for line in f:
-                cmd = line.decode(errors="replace").strip()
-                verb = cmd.split(" ")[0].upper()
-                if verb == "RCPT":
-                    addr = cmd[cmd.find("<") + 1:cmd.find(">")]
-                    self.rcpts.append(addr)
-                    reply = self.rcpt_replies.get(addr, "250 2.1.5 Ok")
-                elif verb == "DATA":
-                    conn.sendall(b"354 go ahead\r\n")
-                    for data in f:
-                        if data in (b".\r\n", b".\n"):
-                            break
-                    self.datas += 1
-                    time.sleep(self.data_delay)
-                    reply = self.data_reply
-                elif verb == "QUIT":
-                    conn.sendall(b"221 2.0.0 Bye\r\n")
-                    break
-                else:
-                    reply = "250 scripted" if verb in ("EHLO", "HELO") else "250 2.0.0 Ok"
-                conn.sendall(reply.encode() + b"\r\n")
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.sock.close()
+        conn.sendall(b"220 scripted ESMTP\r\n")
+        for line in f:
+            cmd = line.decode(errors="replace").strip()
+            verb = cmd.split(" ")[0].upper()
+            if verb == "RCPT":
+                addr = cmd[cmd.find("<") + 1:cmd.find(">")]
+                self.rcpts.append(addr)
+                reply = self.rcpt_replies.get(addr, "250 2.1.5 Ok")
+            elif verb == "DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                for data in f:
+                    if data in (b".\r\n", b".\n"):
+                        break
+                self.datas += 1
+                time.sleep(self.data_delay)
+                reply = self.data_reply
+            elif verb == "QUIT":
+                conn.sendall(b"221 2.0.0 Bye\r\n")
+                break
+            else:
+                reply = "250 scripted" if verb in ("EHLO", "HELO") else "250 2.0.0 Ok"
+            conn.sendall(reply.encode() + b"\r\n")
 
 
 def test_restart_sends_no_second_dsn(make_mx, make_sink, tmp_path):

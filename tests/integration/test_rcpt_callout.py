@@ -2,13 +2,11 @@
 # Postfix) with RCPT TO, caches the answers, and answers 451 when the server
 # cannot be asked and nothing is cached.
 import re
-import socket
-import threading
 import time
 
 import pytest
 
-from conftest import Client, rcpt_codes, rcpt_replies, send_message, wait_for
+from conftest import Client, LoopbackServer, rcpt_codes, rcpt_replies, send_message, wait_for
 from peers import Postfix
 
 
@@ -97,55 +95,28 @@ def test_callout_config_errors(make_mx, sink, tmp_path):
     assert r.returncode == 1 and "names both" in r.stderr, r.stderr
 
 
-class FakeMailbox:
+class FakeMailbox(LoopbackServer):
     """A mailbox server whose reply to RCPT TO:<LOCAL@...> is REPLIES[LOCAL]
     (one line, as is, malformed or not)."""
 
     def __init__(self, replies):
         self.replies = replies
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = threading.Event()
-        self.connections = 0
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn = self.sock.accept()[0]
-            except socket.timeout:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
+    def session(self, conn):
         f = conn.makefile("rb")
-        try:
-            conn.sendall(b"220 fake ESMTP\r\n")
-            for raw in f:
-                line = raw.decode().strip()
-                verb = line[:4].upper()
-                if verb == "QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    break
-                if verb == "RCPT":
-                    local = line.split("<", 1)[1].split("@", 1)[0]
-                    conn.sendall(self.replies[local].encode() + b"\r\n")
-                else:
-                    conn.sendall(b"250 ok\r\n")
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join()
-        self.sock.close()
+        conn.sendall(b"220 fake ESMTP\r\n")
+        for raw in f:
+            line = raw.decode().strip()
+            verb = line[:4].upper()
+            if verb == "QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            if verb == "RCPT":
+                local = line.split("<", 1)[1].split("@", 1)[0]
+                conn.sendall(self.replies[local].encode() + b"\r\n")
+            else:
+                conn.sendall(b"250 ok\r\n")
 
 
 def test_callout_reply_codes(make_mx):
