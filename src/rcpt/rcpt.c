@@ -62,16 +62,23 @@ rcpt_query_link(struct rcpt_query *q)
 	pthread_mutex_unlock(&rcpt_queries_lock);
 }
 
+/* Takes q off the list; the caller holds rcpt_queries_lock. */
 static void
-rcpt_query_unlink(struct rcpt_query *q)
+rcpt_query_unlink_locked(struct rcpt_query *q)
 {
-	pthread_mutex_lock(&rcpt_queries_lock);
 	if (q->prev)
 		q->prev->next_q = q->next_q;
 	else
 		rcpt_queries = q->next_q;
 	if (q->next_q)
 		q->next_q->prev = q->prev;
+}
+
+static void
+rcpt_query_unlink(struct rcpt_query *q)
+{
+	pthread_mutex_lock(&rcpt_queries_lock);
+	rcpt_query_unlink_locked(q);
 	pthread_mutex_unlock(&rcpt_queries_lock);
 }
 
@@ -84,12 +91,7 @@ rcpt_queries_drop(struct event_base *base)
 		next = q->next_q;
 		if (q->base != base)
 			continue;
-		if (q->prev)
-			q->prev->next_q = q->next_q;
-		else
-			rcpt_queries = q->next_q;
-		if (q->next_q)
-			q->next_q->prev = q->prev;
+		rcpt_query_unlink_locked(q);
 		free(q);
 	}
 	pthread_mutex_unlock(&rcpt_queries_lock);
