@@ -30,6 +30,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,6 @@
 
 #define CLASSIFIER_PASSES 10
 #define CLASSIFIER_PREFETCH 256 /* bytes of the next example's list to prefetch */
-#define CLASSIFIER_HUGE (2u << 20)
 /* the stored model's directory: a word of 32 slots' bits and the rank of
  * its first slot among those with a weight */
 struct classifier_dir {
@@ -109,9 +109,10 @@ struct classifier_item {
 };
 
 /* The batch's feature sets and their encodings, one after another in
- * large chunks on huge pages where the system has them: thousands of
- * messages' sets, kept until the commit, would otherwise fault in page
- * by page. */
+ * large mapped chunks (thousands of small blocks kept until the commit
+ * would cost malloc more). Each thread that adds to the batch fills a
+ * chunk of its own, without the lock: the first touch of fresh memory is
+ * the costly part of the copy, and the other threads must not wait on it. */
 #define CLASSIFIER_ARENA_CHUNK (8u << 20)
 struct classifier_arena {
 	struct classifier_arena *next;
@@ -124,9 +125,18 @@ struct classifier_batch {
 	struct classifier_item *items;
 	size_t n, cap;
 	struct strmap *index; /* id bytes -> item index + 1 */
-	struct classifier_arena *arena;
+	struct classifier_arena *arena; /* every thread's chunks */
+	uint64_t serial;                /* tells batches apart for the threads' chunks */
 	pthread_mutex_t lock; /* batch_add may be called from several threads */
 };
+
+/* The chunk this thread fills, and the batch it belongs to. */
+static _Thread_local struct {
+	uint64_t serial;
+	struct classifier_arena *a;
+	void *last; /* the last take, for classifier_arena_trim() */
+} classifier_tl;
+static atomic_uint_least64_t classifier_serials;
 
 /* ---- keys and values ---------------------------------------------------- */
 
@@ -178,14 +188,21 @@ classifier_varint_get(const unsigned char *p, const unsigned char *end, uint32_t
 	return 0;
 }
 
-/* The sets as an example's value holds them after its label byte. */
-static unsigned char *
-classifier_sets_encode(const struct tokenize_sets *f, size_t *len)
+/* The most bytes classifier_sets_encode() writes for f. */
+static size_t
+classifier_sets_bound(const struct tokenize_sets *f)
 {
 	size_t n = 0;
 	for (int m = 0; m < TOKENIZE_MODELS; m++)
 		n += f->set[m].n;
-	unsigned char *v = xmalloc(5 * (TOKENIZE_MODELS + n));
+	return 5 * (TOKENIZE_MODELS + n);
+}
+
+/* Writes the sets as an example's value holds them after its label byte
+ * into v (classifier_sets_bound() bytes); returns the length. */
+static size_t
+classifier_sets_encode(const struct tokenize_sets *f, unsigned char *v)
+{
 	size_t o = 0;
 	for (int m = 0; m < TOKENIZE_MODELS; m++) {
 		const struct tokenize_set *st = &f->set[m];
@@ -196,8 +213,7 @@ classifier_sets_encode(const struct tokenize_sets *f, size_t *len)
 			prev = st->v[i];
 		}
 	}
-	*len = o;
-	return v;
+	return o;
 }
 
 /* ---- public: open, classify --------------------------------------------------- */
@@ -375,6 +391,7 @@ classifier_batch_begin(struct classifier *c)
 	struct classifier_batch *b = xcalloc(1, sizeof(*b));
 	b->c = c;
 	b->index = strmap_new();
+	b->serial = atomic_fetch_add(&classifier_serials, 1) + 1;
 	pthread_mutex_init(&b->lock, NULL);
 	return b;
 }
@@ -430,52 +447,62 @@ classifier_batch_decide(struct classifier_batch *b, uint64_t id, enum classifier
 	return stored < 0 ? CLASSIFIER_LEARNED : CLASSIFIER_RELABELED;
 }
 
-/* len bytes of zeroed memory on huge pages where the system has them
- * (fresh anonymous pages are zero: no memset). */
+/* len bytes of zeroed memory, mapped: pages that are never touched cost
+ * nothing. Not on huge pages: a fresh huge page is zeroed whole, and on a
+ * virtual machine whose host reclaims free memory its first touch costs
+ * up to ten times as much a megabyte as small pages do (measured: 2 ms a
+ * MB against 0.3 ms). */
 static void *
-classifier_huge_alloc(size_t len)
+classifier_map_alloc(size_t len)
 {
-	size_t map = len + CLASSIFIER_HUGE;
-	char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		abort(); /* as xmalloc does */
-	char *a = (char *)(((uintptr_t)p + CLASSIFIER_HUGE - 1) & ~(uintptr_t)(CLASSIFIER_HUGE - 1));
-	if (a > p)
-		munmap(p, (size_t)(a - p));
-	size_t tail = (size_t)(p + map - (a + len));
-	if (tail > 0)
-		munmap(a + len, tail);
-	madvise(a, len, MADV_HUGEPAGE);
-	return a;
+	return p;
 }
 
 static void
-classifier_huge_free(void *p, size_t len)
+classifier_map_free(void *p, size_t len)
 {
 	if (p != NULL)
 		munmap(p, len);
 }
 
-/* Room for len bytes (4-byte aligned) in the batch's arena. Called with
- * the batch locked. */
+/* Room for len bytes (4-byte aligned) in this thread's chunk of the
+ * batch's arena. Takes the batch's lock only for a new chunk. */
 static void *
 classifier_arena_take(struct classifier_batch *b, size_t len)
 {
 	len = (len + 3) & ~(size_t)3;
-	struct classifier_arena *a = b->arena;
+	struct classifier_arena *a = classifier_tl.serial == b->serial ? classifier_tl.a : NULL;
 	if (a == NULL || a->bytes - sizeof(*a) - a->used < len) {
 		size_t bytes = sizeof(*a) + len;
 		if (bytes < CLASSIFIER_ARENA_CHUNK)
 			bytes = CLASSIFIER_ARENA_CHUNK;
-		a = classifier_huge_alloc(bytes);
-		a->next = b->arena;
+		a = classifier_map_alloc(bytes);
 		a->used = 0;
 		a->bytes = bytes;
+		pthread_mutex_lock(&b->lock);
+		a->next = b->arena;
 		b->arena = a;
+		pthread_mutex_unlock(&b->lock);
+		classifier_tl.serial = b->serial;
+		classifier_tl.a = a;
 	}
 	void *v = a->v + a->used;
 	a->used += len;
+	classifier_tl.last = v;
 	return v;
+}
+
+/* Shrinks this thread's last take from the arena to len bytes. */
+static void
+classifier_arena_trim(void *v, size_t len)
+{
+	struct classifier_arena *a = classifier_tl.a;
+	if (v != classifier_tl.last || a == NULL)
+		return;
+	a->used = (size_t)((unsigned char *)v - a->v) + ((len + 3) & ~(size_t)3);
 }
 
 static void
@@ -484,7 +511,7 @@ classifier_batch_free(struct classifier_batch *b)
 	while (b->arena != NULL) {
 		struct classifier_arena *a = b->arena;
 		b->arena = a->next;
-		classifier_huge_free(a, a->bytes);
+		classifier_map_free(a, a->bytes);
 	}
 	free(b->items);
 	strmap_free(b->index);
@@ -504,11 +531,36 @@ classifier_batch_item(const struct classifier_batch *b, uint64_t id)
 	return &b->items[(uintptr_t)v - 1];
 }
 
-/* Puts id in the batch: a new item, or the forget-only one it has; the
- * sets (f may be NULL) and their encoding are copied into the arena. */
+/* A message's sets and their encoding, copied into the arena. */
+struct classifier_copy {
+	uint32_t n[TOKENIZE_MODELS];
+	uint32_t *v[TOKENIZE_MODELS];
+	const unsigned char *enc;
+	size_t enc_len;
+};
+
+/* Copies f and its encoding into this thread's chunk of b's arena. */
+static void
+classifier_copy_make(struct classifier_batch *b, const struct tokenize_sets *f, struct classifier_copy *cp)
+{
+	for (int m = 0; m < TOKENIZE_MODELS; m++) {
+		uint32_t *v = classifier_arena_take(b, f->set[m].n * sizeof(uint32_t));
+		memcpy(v, f->set[m].v, f->set[m].n * sizeof(uint32_t));
+		cp->n[m] = (uint32_t)f->set[m].n;
+		cp->v[m] = v;
+	}
+	unsigned char *e = classifier_arena_take(b, classifier_sets_bound(f));
+	cp->enc_len = classifier_sets_encode(f, e);
+	classifier_arena_trim(e, cp->enc_len);
+	cp->enc = e;
+}
+
+/* Puts id in the batch: a new item, or the forget-only one it has, with
+ * the copy of the message's sets (NULL: none). Called with the batch
+ * locked. */
 static void
 classifier_batch_put(struct classifier_batch *b, uint64_t id, enum classifier_label label,
-                     const struct tokenize_sets *f, const unsigned char *enc, size_t enc_len)
+                     const struct classifier_copy *cp)
 {
 	struct classifier_item *it = (struct classifier_item *)classifier_batch_item(b, id);
 	bool fresh = it == NULL;
@@ -519,17 +571,13 @@ classifier_batch_put(struct classifier_batch *b, uint64_t id, enum classifier_la
 	}
 	it->id = id;
 	it->label = label;
-	for (int m = 0; m < TOKENIZE_MODELS && f; m++) {
-		uint32_t *v = classifier_arena_take(b, f->set[m].n * sizeof(uint32_t));
-		memcpy(v, f->set[m].v, f->set[m].n * sizeof(uint32_t));
-		it->n[m] = (uint32_t)f->set[m].n;
-		it->v[m] = v;
-	}
-	if (enc != NULL) {
-		unsigned char *e = classifier_arena_take(b, enc_len);
-		memcpy(e, enc, enc_len);
-		it->enc = e;
-		it->enc_len = enc_len;
+	if (cp != NULL) {
+		for (int m = 0; m < TOKENIZE_MODELS; m++) {
+			it->n[m] = cp->n[m];
+			it->v[m] = cp->v[m];
+		}
+		it->enc = cp->enc;
+		it->enc_len = cp->enc_len;
 	}
 	if (!fresh)
 		return;
@@ -550,7 +598,7 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	pthread_mutex_lock(&b->lock);
 	enum classifier_learn_rc rc = classifier_batch_decide(b, id, label, stored, &add);
 	if (add && label == CLASSIFIER_FORGET)
-		classifier_batch_put(b, id, label, NULL, NULL, 0);
+		classifier_batch_put(b, id, label, NULL);
 	pthread_mutex_unlock(&b->lock);
 	if (!add || label == CLASSIFIER_FORGET)
 		return rc;
@@ -559,15 +607,14 @@ classifier_batch_add(struct classifier_batch *b, const struct mime_msg *m,
 	struct tokenize_sets f;
 	tokenize_extract(m, &f);
 	tokenize_sort(&f);
-	size_t enc_len;
-	unsigned char *enc = classifier_sets_encode(&f, &enc_len);
+	struct classifier_copy cp;
+	classifier_copy_make(b, &f, &cp);
+	tokenize_clear(&f);
 	pthread_mutex_lock(&b->lock);
 	rc = classifier_batch_decide(b, id, label, stored, &add); /* another thread may have added it */
 	if (add)
-		classifier_batch_put(b, id, label, &f, enc, enc_len);
+		classifier_batch_put(b, id, label, &cp);
 	pthread_mutex_unlock(&b->lock);
-	free(enc);
-	tokenize_clear(&f);
 	return rc;
 }
 
@@ -876,7 +923,8 @@ static void
 classifier_collect_free(struct classifier_collect *c)
 {
 	for (int i = 0; i < 2; i++) {
-		free(c->dec[i].idx);
+		if (c->dec[i].idx != NULL)
+			classifier_map_free(c->dec[i].idx, c->dec[i].cap * sizeof(uint32_t));
 		free(c->dec[i].off);
 		free(c->dec[i].cnt);
 	}
@@ -943,7 +991,7 @@ classifier_decode_one(struct classifier_decode *d, const struct classifier_raw *
 			goto damaged;
 		p += used;
 		if (d->nidx + n > d->cap)
-			d->idx = xgrow(d->idx, &d->cap, d->nidx + n, sizeof(uint32_t));
+			goto damaged; /* cannot happen: cap is the values' bytes */
 		uint32_t *out = d->idx + d->nidx, prev = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t v;
@@ -974,6 +1022,14 @@ static void *
 classifier_decode_run(void *arg)
 {
 	struct classifier_decode *d = arg;
+	/* an index takes at least a byte: the values' length bounds the
+	 * lists, which go in a mapping (untouched pages cost nothing) rather
+	 * than a growing heap block copied at every doubling */
+	size_t bound = 1;
+	for (size_t i = 0; i < d->n; i++)
+		bound += d->raw[i].len;
+	d->cap = bound;
+	d->idx = classifier_map_alloc(bound * sizeof(uint32_t));
 	d->off = xmalloc((d->n ? d->n : 1) * sizeof(size_t));
 	d->cnt = xmalloc((d->n ? d->n : 1) * sizeof(*d->cnt));
 	for (size_t i = 0; i < d->n; i++) {
