@@ -35,6 +35,9 @@ cli_stats(int argc, char **argv)
 		printf("classifier: %llu spam, %llu ham learned; model version %llu, trained %s\n",
 		       (unsigned long long)st.spam, (unsigned long long)st.ham,
 		       (unsigned long long)st.model_version, when);
+		if (st.stale)
+			printf("classifier: examples were stored after this model by a learn that did not "
+			       "finish; the next learn retrains\n");
 	} else if (st.outdated) {
 		printf("classifier: the stored model is an older version's and is not used; "
 		       "learn again (docs/classifier.md)\n");

@@ -800,9 +800,10 @@ classifier_train_job(void *arg)
 }
 
 /* A training under way. The models are independent; R has about as many
- * features as T and H together, so a thread of its own trains R while
- * the caller goes on (writing the examples), then trains T and H in
- * classifier_train_rest(): two CPUs busy, not three threads on them. */
+ * features as T and H together, so one job trains R and the other T and
+ * H. classifier_train() runs the second job on the caller; a learn's
+ * commit runs both on threads of their own while it writes and syncs
+ * the examples. */
 #define CLASSIFIER_THREADS 2
 struct classifier_training {
 	struct classifier_order *orders[CLASSIFIER_PASSES];
@@ -810,11 +811,14 @@ struct classifier_training {
 	struct classifier_dense dense[TOKENIZE_MODELS];
 	pthread_t th[CLASSIFIER_THREADS];
 	bool started[CLASSIFIER_THREADS];
+	bool done; /* joined: the weights are in dense */
 };
 
-/* Starts training on ex (whose index lists it rewrites). */
+/* Starts training on ex (whose index lists it rewrites): the first job on
+ * a thread, and with both, the second too (else classifier_train_rest()
+ * runs it). */
 static void
-classifier_train_start(struct classifier_training *tr, struct classifier_example *ex, size_t n)
+classifier_train_start(struct classifier_training *tr, struct classifier_example *ex, size_t n, bool both)
 {
 	memset(tr, 0, sizeof(*tr));
 	/* the pass orders depend only on the examples */
@@ -830,14 +834,15 @@ classifier_train_start(struct classifier_training *tr, struct classifier_example
 	}
 	tr->job[0] = (struct classifier_job){ex, n, tr->orders, 0, 0, tr->dense};
 	tr->job[1] = (struct classifier_job){ex, n, tr->orders, 1, TOKENIZE_MODELS - 1, tr->dense};
-	tr->started[0] = pthread_create(&tr->th[0], NULL, classifier_train_job, &tr->job[0]) == 0;
+	for (int i = 0; i < (both ? CLASSIFIER_THREADS : 1); i++)
+		tr->started[i] = pthread_create(&tr->th[i], NULL, classifier_train_job, &tr->job[i]) == 0;
 }
 
 /* Trains the models that have no thread of their own, here. */
 static void
 classifier_train_rest(struct classifier_training *tr)
 {
-	for (int i = 0; i < CLASSIFIER_THREADS; i++)
+	for (int i = 0; i < CLASSIFIER_THREADS && !tr->done; i++)
 		if (!tr->started[i])
 			classifier_train_job(&tr->job[i]);
 }
@@ -847,6 +852,9 @@ classifier_train_rest(struct classifier_training *tr)
 static void
 classifier_train_join(struct classifier_training *tr)
 {
+	if (tr->done)
+		return;
+	tr->done = true;
 	for (int i = 0; i < CLASSIFIER_THREADS; i++)
 		if (tr->started[i])
 			pthread_join(tr->th[i], NULL);
@@ -876,7 +884,7 @@ classifier_train(const struct classifier_example *ex, size_t n, float *w)
 			cp[i].idx[k] = v;
 		}
 	struct classifier_training tr;
-	classifier_train_start(&tr, cp, n);
+	classifier_train_start(&tr, cp, n, false);
 	classifier_train_rest(&tr);
 	classifier_train_join(&tr);
 	for (int k = 0; k < TOKENIZE_MODELS; k++)
@@ -1115,7 +1123,7 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 	if (col->spam < CLASSIFIER_MIN_EACH || col->ham < CLASSIFIER_MIN_EACH)
 		return 0; /* too few to judge by: no model until there are enough of both */
 	r->t0 = mx_clock_mono_ms();
-	classifier_train_start(&r->tr, col->ex, col->n);
+	classifier_train_start(&r->tr, col->ex, col->n, true);
 	r->training = true;
 	return 0;
 }
@@ -1133,18 +1141,11 @@ classifier_retrain_cancel(struct classifier_retrain *r)
 	classifier_collect_free(&r->col);
 }
 
-/* Writes the model the retrain made into t (or, with too few examples,
- * removes the model), and frees the retrain. */
+/* Writes the model the retrain trained (joined) into t, and frees the
+ * retrain. */
 static int
 classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_retrain *r)
 {
-	if (!r->training) {
-		classifier_retrain_cancel(r);
-		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
-		return 0;
-	}
-	classifier_train_rest(&r->tr);
-	classifier_train_join(&r->tr);
 	/* the model goes straight into the store: no copy on the heap */
 	size_t len = sizeof(struct classifier_model_hdr) + TOKENIZE_MODELS * CLASSIFIER_DIR_BYTES;
 	for (int k = 0; k < TOKENIZE_MODELS; k++)
@@ -1230,46 +1231,73 @@ classifier_drop_old(struct store_txn *t)
 	return rc;
 }
 
-/* Writes the batch's examples (while the new model trains) and the model. */
-static int
-classifier_batch_write(struct classifier_batch *b, struct store_txn *t, uint64_t version)
+/* The examples' generation: bumped by each learn that retrains, and
+ * recorded with the model it trains. A learn stores its examples and its
+ * model in two transactions, so that the examples are written and synced
+ * while the model trains; when the two differ, the learn that stored the
+ * examples did not get to store its model (it was stopped, or the store
+ * was full), and the next learn retrains even if it adds nothing. */
+static const char classifier_gen_key[] = "cls:gen";
+static const char classifier_trained_key[] = "cls:trained";
+
+static uint64_t
+classifier_u64_get(struct store_txn *t, const char *key)
 {
-	struct classifier_retrain r;
-	if (b->n == 0)
-		return 0;
-	if (classifier_drop_old(t) < 0 || classifier_retrain_begin(t, b, &r) < 0)
-		return -1;
-	for (size_t i = 0; i < b->n; i++) {
-		struct classifier_item *it = &b->items[i];
-		char key[CLASSIFIER_EX_KEY_LEN];
-		classifier_ex_key(it->id, key);
-		int prc = 0;
-		if (it->label == CLASSIFIER_FORGET) {
-			prc = store_txn_del(t, key, sizeof(key));
-		} else if (classifier_item_full(it)) {
-			unsigned char *v = store_txn_reserve(t, key, sizeof(key), 1 + it->enc_len, 0);
-			if (v != NULL) {
-				v[0] = (unsigned char)it->label;
-				memcpy(v + 1, it->enc, it->enc_len);
-			}
-			prc = v != NULL ? 0 : -1;
-		}
-		if (prc < 0) {
-			classifier_retrain_cancel(&r);
-			return -1;
-		}
-	}
-	return classifier_retrain_end(t, version, &r);
+	const void *val;
+	size_t len;
+	uint64_t v = 0;
+	if (store_txn_get(t, key, strlen(key), &val, &len) == MX_FOUND && len == sizeof(v))
+		memcpy(&v, val, sizeof(v));
+	return v;
 }
 
-int
-classifier_batch_commit(struct classifier_batch *b)
+static int
+classifier_u64_put(struct store_txn *t, const char *key, uint64_t v)
 {
-	struct classifier *c = b->c;
-	int rc = -1;
+	return store_txn_put(t, key, strlen(key), &v, sizeof(v), 0);
+}
+
+/* Writes the batch's examples into t. */
+static int
+classifier_examples_write(const struct classifier_batch *b, struct store_txn *t)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct classifier_item *it = &b->items[i];
+		char key[CLASSIFIER_EX_KEY_LEN];
+		classifier_ex_key(it->id, key);
+		if (it->label == CLASSIFIER_FORGET) {
+			if (store_txn_del(t, key, sizeof(key)) < 0)
+				return -1;
+		} else if (classifier_item_full(it)) {
+			unsigned char *v = store_txn_reserve(t, key, sizeof(key), 1 + it->enc_len, 0);
+			if (v == NULL)
+				return -1;
+			v[0] = (unsigned char)it->label;
+			memcpy(v + 1, it->enc, it->enc_len);
+		}
+	}
+	return 0;
+}
+
+/* Stores the model the retrain trains on the examples of generation gen,
+ * in a transaction of its own, and frees the retrain. */
+static int
+classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint64_t gen)
+{
+	classifier_train_rest(&r->tr);
+	classifier_train_join(&r->tr);
 	struct store_txn *t = store_txn_begin(c->st);
-	if (t == NULL)
-		goto out;
+	if (t == NULL) {
+		classifier_retrain_cancel(r);
+		return -1;
+	}
+	if (classifier_u64_get(t, classifier_gen_key) != gen) {
+		/* another learn stored examples since: its model, trained on
+		 * them too, replaces this one */
+		classifier_retrain_cancel(r);
+		store_txn_abort(t);
+		return 0;
+	}
 	uint64_t version = 1;
 	const void *val;
 	size_t len;
@@ -1279,12 +1307,59 @@ classifier_batch_commit(struct classifier_batch *b)
 		memcpy(&h, val, sizeof(h)); /* small values may sit unaligned */
 		version = h.version + 1;
 	}
-	if (classifier_batch_write(b, t, version) < 0) {
+	if (classifier_retrain_end(t, version, r) < 0 || classifier_u64_put(t, classifier_trained_key, gen) < 0) {
 		store_txn_abort(t);
-		goto out;
+		return -1;
 	}
-	rc = store_txn_commit(t);
-out:
+	return store_txn_commit(t);
+}
+
+/* Stores the batch's examples and retrains the model (see
+ * classifier_gen_key). */
+static int
+classifier_batch_store(struct classifier *c, struct classifier_batch *b)
+{
+	struct store_txn *t = store_txn_begin(c->st);
+	if (t == NULL)
+		return -1;
+	uint64_t gen = classifier_u64_get(t, classifier_gen_key);
+	if (b->n == 0 && gen == classifier_u64_get(t, classifier_trained_key)) {
+		store_txn_abort(t); /* nothing new, and the model is up to date */
+		return 0;
+	}
+	struct classifier_retrain r;
+	if (classifier_drop_old(t) < 0 || classifier_retrain_begin(t, b, &r) < 0) {
+		store_txn_abort(t);
+		return -1;
+	}
+	int rc = classifier_examples_write(b, t);
+	if (rc == 0 && r.training) {
+		rc = classifier_u64_put(t, classifier_gen_key, ++gen);
+	} else if (rc == 0) { /* too few examples to judge by: no model */
+		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
+		store_txn_del(t, classifier_gen_key, sizeof(classifier_gen_key) - 1);
+		store_txn_del(t, classifier_trained_key, sizeof(classifier_trained_key) - 1);
+	}
+	if (rc < 0) {
+		classifier_retrain_cancel(&r);
+		store_txn_abort(t);
+		return -1;
+	}
+	if (store_txn_commit(t) < 0) {
+		classifier_retrain_cancel(&r);
+		return -1;
+	}
+	if (!r.training) {
+		classifier_retrain_cancel(&r);
+		return 0;
+	}
+	return classifier_model_store(c, &r, gen);
+}
+
+int
+classifier_batch_commit(struct classifier_batch *b)
+{
+	int rc = classifier_batch_store(b->c, b);
 	classifier_batch_free(b);
 	return rc;
 }
@@ -1318,6 +1393,15 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 		out->trained_at = h.trained_at;
 		out->train_seconds = h.train_seconds;
 		out->trained = true;
+		uint64_t g[2] = {0, 0};
+		const char *keys[2] = {classifier_gen_key, classifier_trained_key};
+		for (int i = 0; i < 2; i++) {
+			const void *val;
+			size_t len;
+			if (store_view_get(v, keys[i], strlen(keys[i]), &val, &len) == MX_FOUND && len == sizeof(g[i]))
+				memcpy(&g[i], val, sizeof(g[i]));
+		}
+		out->stale = g[0] != g[1];
 	}
 	store_view_end(v);
 	return 0;

@@ -43,6 +43,7 @@ struct classifier_stats {
 	double train_seconds;    /* how long that retrain took */
 	bool trained;
 	bool outdated; /* the stored model is an older version's (or damaged): relearn */
+	bool stale;    /* a learn stored examples but not their model: the next learn retrains */
 };
 
 struct classifier *classifier_open(struct store *st);

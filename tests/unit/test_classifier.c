@@ -161,6 +161,57 @@ test_duplicates_relabel_forget(void **state)
 	close_store(s);
 }
 
+/* A learn stores its examples, then its model, in two transactions. One
+ * stopped between them leaves examples newer than the model: stats says
+ * so, and the next learn retrains though it adds nothing. */
+static void
+test_interrupted_learn(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	learn_many(c, 60, 60, 0);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_true(st.trained);
+	assert_false(st.stale);
+	uint64_t v = st.model_version;
+	/* the store as such a learn leaves it: the generation bumped, the
+	 * model not */
+	struct store_txn *t = store_txn_begin(s);
+	const void *val;
+	size_t len;
+	uint64_t gen = 0;
+	assert_int_equal(store_txn_get(t, "cls:gen", 7, &val, &len), MX_FOUND);
+	assert_int_equal(len, sizeof(gen));
+	memcpy(&gen, val, sizeof(gen));
+	assert_true(gen >= 1);
+	gen++;
+	assert_int_equal(store_txn_put(t, "cls:gen", 7, &gen, sizeof(gen), 0), 0);
+	assert_int_equal(store_txn_commit(t), 0);
+	classifier_stats(c, &st);
+	assert_true(st.stale);
+	assert_int_equal(st.model_version, v);
+	/* nothing new to learn, but the model is retrained */
+	struct classifier_batch *b = classifier_batch_begin(c);
+	char *m = message(true, 0);
+	assert_int_equal(learn(b, m, CLASSIFIER_SPAM), CLASSIFIER_DUPLICATE);
+	free(m);
+	assert_int_equal(classifier_batch_commit(b), 0);
+	classifier_stats(c, &st);
+	assert_false(st.stale);
+	assert_int_equal(st.model_version, v + 1);
+	assert_int_equal(st.spam, 60);
+	assert_int_equal(st.ham, 60);
+	/* and then, up to date, an empty batch changes nothing */
+	b = classifier_batch_begin(c);
+	assert_int_equal(classifier_batch_commit(b), 0);
+	classifier_stats(c, &st);
+	assert_int_equal(st.model_version, v + 1);
+	classifier_close(c);
+	close_store(s);
+}
+
 /* A model of this version that does not add up (a short value, slot
  * counts past the space, a wrong feature width) is not used either. */
 static void
@@ -389,6 +440,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimum_then_model),
 		cmocka_unit_test(test_duplicates_relabel_forget),
+		cmocka_unit_test(test_interrupted_learn),
 		cmocka_unit_test(test_damaged_examples),
 		cmocka_unit_test(test_outdated_model),
 		cmocka_unit_test(test_forget_then_learn),
