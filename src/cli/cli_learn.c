@@ -244,7 +244,9 @@ cli_learn(int argc, char **argv)
 	}
 	cli_progress_start(&r.prog, "learn", cli_progress_wanted() ? cli_input_count(paths, (int)npaths) : 0);
 	/* per-message buffers come and go: keep them in the heap rather than
-	 * mapping and unmapping them (each unmap stops every worker's CPU) */
+	 * mapping and unmapping them (each unmap stops every worker's CPU).
+	 * For glibc's malloc, in a build without mimalloc (MX_MIMALLOC=OFF,
+	 * the sanitizer builds); mimalloc keeps its pages by itself */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	mallopt(M_TOP_PAD, 16 << 20);
