@@ -45,6 +45,7 @@ static const char *const tokenize_excl_sub[] = {"spam", "virus", "junk", "razor"
 /* The per-thread bitmap; the key frees it when a thread ends. */
 static _Thread_local uint64_t *tokenize_bits;
 static pthread_key_t tokenize_bits_key;
+static pthread_key_t tokenize_sort_key; /* frees a thread's sort scratch */
 
 /* ---- hashing ----------------------------------------------------------------- */
 
@@ -208,6 +209,7 @@ static void
 tokenize_cc_init(void)
 {
 	pthread_key_create(&tokenize_bits_key, free);
+	pthread_key_create(&tokenize_sort_key, free);
 	for (int c = 1; c < 256; c++) {
 		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		bool w = alnum || c == '_';
@@ -1373,41 +1375,60 @@ tokenize_body_groups(struct tokenize_ctx *c, const struct tokenize_msg *fm)
 
 /* ---- sorting and the entry points ------------------------------------------------------- */
 
-/* LSD radix sort of indices below 2^TOKENIZE_BITS: three rounds of 7
- * bits, their counts taken in one read (a set holds a few hundred
- * indices: small count tables beat few rounds). */
-#define TOKENIZE_RADIX 7
-#define TOKENIZE_ROUNDS ((TOKENIZE_BITS + TOKENIZE_RADIX - 1) / TOKENIZE_RADIX)
+/* LSD radix sort of indices below 2^TOKENIZE_BITS, the counts of every
+ * round taken in one read. A set of a few hundred indices (H, T) sorts
+ * in three rounds of 7 bits (small count tables beat few rounds); R's
+ * thousand in two rounds of 10. The scratch list is the thread's own,
+ * kept from one message to the next. */
+#define TOKENIZE_RADIX_BIG 512 /* from this many indices on, two rounds */
+static _Thread_local uint32_t *tokenize_sort_tmp;
+static _Thread_local size_t tokenize_sort_cap;
+
 static void
-tokenize_radix_sort(uint32_t *v, size_t n)
+tokenize_radix_rounds(uint32_t *v, uint32_t *tmp, size_t n, int bits, int rounds, uint32_t *count)
 {
-	if (n < 2)
-		return;
-	enum { B = 1 << TOKENIZE_RADIX };
-	uint32_t count[TOKENIZE_ROUNDS][B];
-	memset(count, 0, sizeof(count));
+	uint32_t buckets = 1u << bits, mask = buckets - 1;
+	memset(count, 0, (size_t)rounds * buckets * sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++)
-		for (int r = 0; r < TOKENIZE_ROUNDS; r++)
-			count[r][(v[i] >> (r * TOKENIZE_RADIX)) & (B - 1)]++;
-	uint32_t *tmp = xmalloc(n * sizeof(uint32_t));
+		for (int r = 0; r < rounds; r++)
+			count[(size_t)r * buckets + ((v[i] >> (r * bits)) & mask)]++;
 	uint32_t *src = v, *dst = tmp;
-	for (int r = 0; r < TOKENIZE_ROUNDS; r++) {
-		uint32_t sum = 0;
-		for (int b = 0; b < B; b++) {
-			uint32_t c = count[r][b];
-			count[r][b] = sum;
-			sum += c;
+	for (int r = 0; r < rounds; r++) {
+		uint32_t *c = count + (size_t)r * buckets, sum = 0;
+		for (uint32_t b = 0; b < buckets; b++) {
+			uint32_t k = c[b];
+			c[b] = sum;
+			sum += k;
 		}
-		int shift = r * TOKENIZE_RADIX;
+		int shift = r * bits;
 		for (size_t i = 0; i < n; i++)
-			dst[count[r][(src[i] >> shift) & (B - 1)]++] = src[i];
+			dst[c[(src[i] >> shift) & mask]++] = src[i];
 		uint32_t *t = src;
 		src = dst;
 		dst = t;
 	}
 	if (src != v)
 		memcpy(v, src, n * sizeof(uint32_t));
-	free(tmp);
+}
+
+static void
+tokenize_radix_sort(uint32_t *v, size_t n)
+{
+	if (n < 2)
+		return;
+	if (n > tokenize_sort_cap) {
+		pthread_once(&tokenize_cc_once, tokenize_cc_init);
+		free(tokenize_sort_tmp);
+		tokenize_sort_cap = n < 4096 ? 4096 : n;
+		tokenize_sort_tmp = xmalloc(tokenize_sort_cap * sizeof(uint32_t));
+		pthread_setspecific(tokenize_sort_key, tokenize_sort_tmp);
+	}
+	_Static_assert(TOKENIZE_BITS <= 21, "three rounds of 7 bits, two of 10 or 11");
+	uint32_t count[2 << 11];
+	if (n >= TOKENIZE_RADIX_BIG)
+		tokenize_radix_rounds(v, tokenize_sort_tmp, n, (TOKENIZE_BITS + 1) / 2, 2, count);
+	else
+		tokenize_radix_rounds(v, tokenize_sort_tmp, n, (TOKENIZE_BITS + 2) / 3, 3, count);
 }
 
 void

@@ -377,6 +377,53 @@ test_corpus(void **state)
 	}
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* tokenize_sort: three rounds for small sets, two for large ones (R's);
+ * sizes on both sides of the switch, the extremes of the index space,
+ * and a set larger than the scratch list kept between calls. */
+static void
+test_sort(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {0, 1, 2, 3, 150, 511, 512, 513, 940, 3000, 10000};
+	uint64_t x = 88172645463325252ull;
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		size_t n = sizes[si];
+		struct tokenize_sets f;
+		memset(&f, 0, sizeof(f));
+		for (int k = 0; k < TOKENIZE_MODELS; k++) {
+			f.set[k].n = n;
+			f.set[k].cap = n;
+			f.set[k].v = malloc((n ? n : 1) * sizeof(uint32_t));
+			for (size_t i = 0; i < n; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				uint32_t v = (uint32_t)(x % TOKENIZE_SPACE);
+				if (i == 0)
+					v = TOKENIZE_SPACE - 1;
+				else if (i == 1)
+					v = 0;
+				f.set[k].v[i] = v;
+			}
+		}
+		uint32_t *want = malloc((n ? n : 1) * sizeof(uint32_t) * TOKENIZE_MODELS);
+		for (int k = 0; k < TOKENIZE_MODELS; k++) {
+			memcpy(want + (size_t)k * n, f.set[k].v, n * sizeof(uint32_t));
+			qsort(want + (size_t)k * n, n, sizeof(uint32_t), cmp_u32);
+		}
+		tokenize_sort(&f);
+		for (int k = 0; k < TOKENIZE_MODELS; k++)
+			assert_memory_equal(f.set[k].v, want + (size_t)k * n, n * sizeof(uint32_t));
+		free(want);
+		tokenize_clear(&f);
+	}
+}
+
 int
 main(void)
 {
@@ -385,6 +432,7 @@ main(void)
 		cmocka_unit_test(test_shape),   cmocka_unit_test(test_regdom),
 		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens),
 		cmocka_unit_test(test_hostile), cmocka_unit_test(test_corpus),
+		cmocka_unit_test(test_sort),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
