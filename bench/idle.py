@@ -58,7 +58,9 @@ def pump(sel, state, until, timeout=120):
     end = time.time() + timeout
     while not until():
         if time.time() > end:
-            raise TimeoutError("idle connections did not complete EHLO")
+            phases = [sum(v[0] == k for v in state.values()) for k in range(3)]
+            raise TimeoutError(f"idle connections did not complete EHLO: {phases[0]} waiting for "
+                               f"the greeting, {phases[1]} for the EHLO reply, {phases[2]} done")
         for key, _ in sel.select(0.5):
             s = key.fileobj
             try:
@@ -130,22 +132,27 @@ limits = {{ connections = {args.connections + 1000}; }};
 """)
     mx = subprocess.Popen([str(TOP / "build" / "src" / "mxguard"), "serve", "-c", str(conf)],
                           stderr=open(work / "mxguard.log", "wb"))
-    wait_port(port)
-    base_lat = [transaction(port) for _ in range(20)]
-    rss0 = rss_kib(mx.pid)
-    t = time.time()
-    socks = open_idle(port, args.connections)
-    opened = time.time() - t
-    time.sleep(1)
-    rss = rss_kib(mx.pid)
-    lat = [transaction(port) for _ in range(50)]
-    peak = rss_kib(mx.pid, "VmHWM")
-    for s in socks:
-        s.close()
-    mx.terminate()
-    mx.wait(60)
-    sink.terminate()
-    sink.wait()
+    try:
+        wait_port(port)
+        base_lat = [transaction(port) for _ in range(20)]
+        rss0 = rss_kib(mx.pid)
+        t = time.time()
+        socks = open_idle(port, args.connections)
+        opened = time.time() - t
+        time.sleep(1)
+        rss = rss_kib(mx.pid)
+        lat = [transaction(port) for _ in range(50)]
+        peak = rss_kib(mx.pid, "VmHWM")
+        for s in socks:
+            s.close()
+    except BaseException:
+        print(f"mxguard's log: {work / 'mxguard.log'}", file=sys.stderr)
+        raise
+    finally:  # never leave the servers behind
+        mx.terminate()
+        mx.wait(60)
+        sink.terminate()
+        sink.wait()
     print(f"\nidle benchmark: {args.connections} connections after EHLO "
           f"(opened in {opened:.1f} s)")
     print(f"mxguard resident memory: {rss0 / 1024:.1f} MiB before, {rss / 1024:.1f} MiB holding "

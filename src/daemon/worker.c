@@ -127,8 +127,13 @@ worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct
 	w->listeners = xcalloc(n_fds, sizeof(*w->listeners));
 	w->n_listeners = n_fds;
 	for (size_t i = 0; i < n_fds; i++) {
+		/* backlog 0: the socket listens already (daemon_listen_socket,
+		 * 4096); -1 would make libevent listen() again with 128, and a
+		 * burst of connections would overflow the accept queue: the
+		 * kernel then drops the handshake's last ACK, and a client that
+		 * waits for the greeting may wait for good */
 		w->listeners[i] = evconnlistener_new(w->base, worker_accept, w, LEV_OPT_CLOSE_ON_FREE,
-		                                     -1, fds[i]);
+		                                     0, fds[i]);
 		if (w->listeners[i] == NULL)
 			fatalx("evconnlistener_new failed");
 		evconnlistener_set_error_cb(w->listeners[i], worker_accept_error);

@@ -102,3 +102,19 @@ def test_client_that_does_not_read(make_mx, sink):
     # and it is still serving others
     assert send_message(mx.port)[0] == 250
     s.close()
+
+
+def test_listen_backlog(mx):
+    """The accept queue is the 4096 mxguard listens with. libevent, told -1,
+    would listen() again with 128: a burst of connections (a busy MX, a
+    sender's reconnect storm) then overflows it, the kernel drops the
+    handshake's last ACK, and clients that wait for the greeting hang (seen
+    with 10,000 connections in bench/idle.py)."""
+    import subprocess
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{mx.port}"], capture_output=True,
+                         text=True, check=True).stdout
+    queues = [int(line.split()[2]) for line in out.splitlines() if line.startswith("LISTEN")]
+    # the kernel caps a backlog at net.core.somaxconn (4096 by default)
+    want = min(4096, int(open("/proc/sys/net/core/somaxconn").read()))
+    assert queues, out
+    assert all(q == want for q in queues), out
