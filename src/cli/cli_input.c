@@ -18,6 +18,21 @@
 #define CLI_READ_MAX (4u << 20) /* larger files are memory-mapped */
 
 /* A message starts with "From " (mbox) or with a header line "Name:". */
+/* The buffer the walk read the current file into, while its callback
+ * runs (the walk runs on one thread); cli_input_take() hands it over. */
+static char *cli_read_buf;
+static size_t cli_read_len;
+
+char *
+cli_input_take(const char *data, size_t len)
+{
+	char *b = cli_read_buf;
+	if (b == NULL || b != data || len != cli_read_len)
+		return NULL; /* not a buffer read, or one message of an mbox */
+	cli_read_buf = NULL;
+	return b;
+}
+
 static bool
 cli_looks_like_message(const char *d, size_t n)
 {
@@ -106,7 +121,12 @@ cli_file(const char *path, int fd, const struct stat *sp, cli_msg_cb cb, void *a
 		fprintf(stderr, "mxguard: %s: not a message, skipped\n", path);
 		(*skipped)++;
 	} else {
+		cli_read_buf = mapped ? NULL : m;
+		cli_read_len = size;
 		rc = cli_split(path, m, size, cb, arg);
+		if (!mapped && cli_read_buf == NULL)
+			m = NULL; /* taken by the callback */
+		cli_read_buf = NULL;
 	}
 	if (mapped)
 		munmap(m, size);

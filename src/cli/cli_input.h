@@ -26,6 +26,12 @@ int cli_input_files_from(const char *file, char ***paths, size_t *n, size_t *cap
 
 /* Counts the files the paths name (for progress). */
 size_t cli_input_count(char **paths, int n);
+
+/* Called from a walk's callback with its data and len: when they are the
+ * whole of a buffer the walk read (a file holding one message, not
+ * mapped), hands that buffer over, to be freed by the caller, and
+ * returns it; else NULL (copy data to keep it). */
+char *cli_input_take(const char *data, size_t len);
 /* Walks every message; returns 0, or -1 if a path could not be read
  * (reported on stderr; the walk goes on). skipped counts non-messages. */
 int cli_input_walk(char **paths, int n, cli_msg_cb cb, void *arg, size_t *files_done,

@@ -136,13 +136,17 @@ learn_one(const char *name, const char *data, size_t len, void *arg)
 		learn_account(r, counts);
 		return 0;
 	}
-	/* the input is mapped or buffered only for this call: copy it */
+	/* the input is mapped or buffered only for this call: take the
+	 * buffer of a file read whole, copy anything else */
 	if (r->filling == NULL)
 		r->filling = xcalloc(1, sizeof(*r->filling));
 	struct learn_batch *lb = r->filling;
 	lb->m[lb->n].name = xstrdup(name);
-	lb->m[lb->n].data = xmalloc(len ? len : 1);
-	memcpy(lb->m[lb->n].data, data, len);
+	lb->m[lb->n].data = cli_input_take(data, len);
+	if (lb->m[lb->n].data == NULL) {
+		lb->m[lb->n].data = xmalloc(len ? len : 1);
+		memcpy(lb->m[lb->n].data, data, len);
+	}
 	lb->m[lb->n].len = len;
 	lb->n++;
 	lb->bytes += len;
