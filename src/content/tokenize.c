@@ -1384,7 +1384,8 @@ tokenize_body_groups(struct tokenize_ctx *c, const struct tokenize_msg *fm)
 static _Thread_local uint32_t *tokenize_sort_tmp;
 static _Thread_local size_t tokenize_sort_cap;
 
-static void
+/* inlined at each call, so that the rounds and widths are constants */
+static inline __attribute__((always_inline)) void
 tokenize_radix_rounds(uint32_t *v, uint32_t *tmp, size_t n, int bits, int rounds, uint32_t *count)
 {
 	uint32_t buckets = 1u << bits, mask = buckets - 1;
