@@ -1240,15 +1240,23 @@ classifier_drop_old(struct store_txn *t)
 static const char classifier_gen_key[] = "cls:gen";
 static const char classifier_trained_key[] = "cls:trained";
 
+/* A stored counter's value (0 when absent or not a counter). */
+static uint64_t
+classifier_u64_of(enum mx_lookup found, const void *val, size_t len)
+{
+	uint64_t v = 0;
+	if (found == MX_FOUND && len == sizeof(v))
+		memcpy(&v, val, sizeof(v));
+	return v;
+}
+
 static uint64_t
 classifier_u64_get(struct store_txn *t, const char *key)
 {
-	const void *val;
-	size_t len;
-	uint64_t v = 0;
-	if (store_txn_get(t, key, strlen(key), &val, &len) == MX_FOUND && len == sizeof(v))
-		memcpy(&v, val, sizeof(v));
-	return v;
+	const void *val = NULL;
+	size_t len = 0;
+	enum mx_lookup found = store_txn_get(t, key, strlen(key), &val, &len);
+	return classifier_u64_of(found, val, len);
 }
 
 static int
@@ -1294,6 +1302,8 @@ classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint6
 	if (classifier_u64_get(t, classifier_gen_key) != gen) {
 		/* another learn stored examples since: its model, trained on
 		 * them too, replaces this one */
+		log_info("classifier: model not stored: another learn stored examples meanwhile, "
+		         "and its model includes these");
 		classifier_retrain_cancel(r);
 		store_txn_abort(t);
 		return 0;
@@ -1393,13 +1403,13 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 		out->trained_at = h.trained_at;
 		out->train_seconds = h.train_seconds;
 		out->trained = true;
-		uint64_t g[2] = {0, 0};
+		uint64_t g[2];
 		const char *keys[2] = {classifier_gen_key, classifier_trained_key};
 		for (int i = 0; i < 2; i++) {
-			const void *val;
-			size_t len;
-			if (store_view_get(v, keys[i], strlen(keys[i]), &val, &len) == MX_FOUND && len == sizeof(g[i]))
-				memcpy(&g[i], val, sizeof(g[i]));
+			const void *val = NULL;
+			size_t len = 0;
+			enum mx_lookup found = store_view_get(v, keys[i], strlen(keys[i]), &val, &len);
+			g[i] = classifier_u64_of(found, val, len);
 		}
 		out->stale = g[0] != g[1];
 	}
