@@ -36,6 +36,54 @@
 
 #include <ldap.h>
 
+#include "rcpt_dl.h"
+
+/* libldap is loaded when a configuration names it (rcpt_dl.c) */
+#define RCPT_LDAP_SYMS(X) \
+	X(ber_bvdup) X(ber_bvfree) X(ber_memfree) X(ber_pvt_opt_on) X(ldap_abandon_ext) \
+	X(ldap_control_find) X(ldap_control_free) X(ldap_controls_free) \
+	X(ldap_create_page_control) X(ldap_err2string) X(ldap_first_entry) \
+	X(ldap_free_urldesc) X(ldap_get_option) X(ldap_get_values_len) X(ldap_initialize) \
+	X(ldap_memfree) X(ldap_msgfree) X(ldap_msgid) X(ldap_next_entry) \
+	X(ldap_parse_pageresponse_control) X(ldap_parse_result) X(ldap_result) \
+	X(ldap_sasl_bind_s) X(ldap_search_ext) X(ldap_search_ext_s) X(ldap_set_option) \
+	X(ldap_start_tls_s) X(ldap_unbind_ext) X(ldap_unbind_ext_s) X(ldap_url_parse) \
+	X(ldap_value_free_len)
+RCPT_DL_DECLARE(RCPT_LDAP_SYMS)
+static const char *const rcpt_dl_sonames[] = {MX_LDAP_SONAME, "libldap.so.2", "libldap-2.5.so.0", "libldap.so", NULL};
+static struct rcpt_dl rcpt_dl_lib = RCPT_DL_INIT("LDAP", "libldap-2.5-0", rcpt_dl_sonames);
+#define ber_bvdup (*dl_ber_bvdup)
+#define ber_bvfree (*dl_ber_bvfree)
+#define ber_memfree (*dl_ber_memfree)
+#define ber_pvt_opt_on (*dl_ber_pvt_opt_on)
+#define ldap_abandon_ext (*dl_ldap_abandon_ext)
+#define ldap_control_find (*dl_ldap_control_find)
+#define ldap_control_free (*dl_ldap_control_free)
+#define ldap_controls_free (*dl_ldap_controls_free)
+#define ldap_create_page_control (*dl_ldap_create_page_control)
+#define ldap_err2string (*dl_ldap_err2string)
+#define ldap_first_entry (*dl_ldap_first_entry)
+#define ldap_free_urldesc (*dl_ldap_free_urldesc)
+#define ldap_get_option (*dl_ldap_get_option)
+#define ldap_get_values_len (*dl_ldap_get_values_len)
+#define ldap_initialize (*dl_ldap_initialize)
+#define ldap_memfree (*dl_ldap_memfree)
+#define ldap_msgfree (*dl_ldap_msgfree)
+#define ldap_msgid (*dl_ldap_msgid)
+#define ldap_next_entry (*dl_ldap_next_entry)
+#define ldap_parse_pageresponse_control (*dl_ldap_parse_pageresponse_control)
+#define ldap_parse_result (*dl_ldap_parse_result)
+#define ldap_result (*dl_ldap_result)
+#define ldap_sasl_bind_s (*dl_ldap_sasl_bind_s)
+#define ldap_search_ext (*dl_ldap_search_ext)
+#define ldap_search_ext_s (*dl_ldap_search_ext_s)
+#define ldap_set_option (*dl_ldap_set_option)
+#define ldap_start_tls_s (*dl_ldap_start_tls_s)
+#define ldap_unbind_ext (*dl_ldap_unbind_ext)
+#define ldap_unbind_ext_s (*dl_ldap_unbind_ext_s)
+#define ldap_url_parse (*dl_ldap_url_parse)
+#define ldap_value_free_len (*dl_ldap_value_free_len)
+
 #include "clock.h"
 #include "ldap_escape.h"
 #include "log.h"
@@ -157,6 +205,11 @@ rcpt_ldap_unref(struct rcpt_ldap *l)
 void *
 rcpt_ldap_open(const struct mx_config *cfg, struct config_errors *errs, char *describe, size_t dlen)
 {
+	const char *dlwhy;
+	if (rcpt_dl_load(&rcpt_dl_lib, &dlwhy) < 0) {
+		config_error(errs, "%s: recipients.ldap: %s", cfg->path, dlwhy);
+		return NULL;
+	}
 	pthread_once(&rcpt_ldap_once, rcpt_ldap_global_init);
 	size_t before = errs->n;
 	const char *why = ldap_escape_check(cfg->ldap_filter);

@@ -27,6 +27,46 @@
 
 #include <mysql.h>
 
+#include "rcpt_dl.h"
+
+/* libmariadb is loaded when a configuration names it (rcpt_dl.c) */
+#define RCPT_MYSQL_SYMS(X) \
+	X(mysql_close) X(mysql_error) X(mysql_get_socket) X(mysql_get_timeout_value_ms) \
+	X(mysql_init) X(mysql_options) X(mysql_real_connect_cont) X(mysql_real_connect_start) \
+	X(mysql_server_init) X(mysql_stmt_bind_param) X(mysql_stmt_close) X(mysql_stmt_errno) \
+	X(mysql_stmt_error) X(mysql_stmt_execute_cont) X(mysql_stmt_execute_start) \
+	X(mysql_stmt_free_result_cont) X(mysql_stmt_free_result_start) X(mysql_stmt_init) \
+	X(mysql_stmt_num_rows) X(mysql_stmt_param_count) X(mysql_stmt_prepare_cont) \
+	X(mysql_stmt_prepare_start) X(mysql_stmt_store_result_cont) \
+	X(mysql_stmt_store_result_start)
+RCPT_DL_DECLARE(RCPT_MYSQL_SYMS)
+static const char *const rcpt_dl_sonames[] = {MX_MARIADB_SONAME, "libmariadb.so.3", "libmariadb.so", NULL};
+static struct rcpt_dl rcpt_dl_lib = RCPT_DL_INIT("MySQL", "libmariadb3", rcpt_dl_sonames);
+#define mysql_close (*dl_mysql_close)
+#define mysql_error (*dl_mysql_error)
+#define mysql_get_socket (*dl_mysql_get_socket)
+#define mysql_get_timeout_value_ms (*dl_mysql_get_timeout_value_ms)
+#define mysql_init (*dl_mysql_init)
+#define mysql_options (*dl_mysql_options)
+#define mysql_real_connect_cont (*dl_mysql_real_connect_cont)
+#define mysql_real_connect_start (*dl_mysql_real_connect_start)
+#define mysql_server_init (*dl_mysql_server_init)
+#define mysql_stmt_bind_param (*dl_mysql_stmt_bind_param)
+#define mysql_stmt_close (*dl_mysql_stmt_close)
+#define mysql_stmt_errno (*dl_mysql_stmt_errno)
+#define mysql_stmt_error (*dl_mysql_stmt_error)
+#define mysql_stmt_execute_cont (*dl_mysql_stmt_execute_cont)
+#define mysql_stmt_execute_start (*dl_mysql_stmt_execute_start)
+#define mysql_stmt_free_result_cont (*dl_mysql_stmt_free_result_cont)
+#define mysql_stmt_free_result_start (*dl_mysql_stmt_free_result_start)
+#define mysql_stmt_init (*dl_mysql_stmt_init)
+#define mysql_stmt_num_rows (*dl_mysql_stmt_num_rows)
+#define mysql_stmt_param_count (*dl_mysql_stmt_param_count)
+#define mysql_stmt_prepare_cont (*dl_mysql_stmt_prepare_cont)
+#define mysql_stmt_prepare_start (*dl_mysql_stmt_prepare_start)
+#define mysql_stmt_store_result_cont (*dl_mysql_stmt_store_result_cont)
+#define mysql_stmt_store_result_start (*dl_mysql_stmt_store_result_start)
+
 #include "clock.h"
 #include "log.h"
 #include "rcpt_int.h"
@@ -126,6 +166,11 @@ rcpt_mysql_unref(struct rcpt_mysql *m)
 void *
 rcpt_mysql_open(const struct mx_config *cfg, struct config_errors *errs, char *describe, size_t dlen)
 {
+	const char *dlwhy;
+	if (rcpt_dl_load(&rcpt_dl_lib, &dlwhy) < 0) {
+		config_error(errs, "%s: recipients.mysql: %s", cfg->path, dlwhy);
+		return NULL;
+	}
 	pthread_once(&rcpt_mysql_once, rcpt_mysql_global_init);
 	if (cfg->mysql_query == NULL || cfg->mysql_user == NULL || cfg->mysql_database == NULL) {
 		config_error(errs, "%s: recipients.mysql needs user, database and query", cfg->path);

@@ -28,6 +28,40 @@
 
 #include <libpq-fe.h>
 
+#include "rcpt_dl.h"
+
+/* libpq is loaded when a configuration names it (rcpt_dl.c) */
+#define RCPT_PGSQL_SYMS(X) \
+	X(PQclear) X(PQconnectPoll) X(PQconnectStart) X(PQconninfoFree) X(PQconninfoParse) \
+	X(PQconsumeInput) X(PQenterPipelineMode) X(PQerrorMessage) X(PQfinish) X(PQflush) \
+	X(PQfreemem) X(PQgetResult) X(PQisBusy) X(PQntuples) X(PQpipelineSync) \
+	X(PQresultErrorMessage) X(PQresultStatus) X(PQsendQueryParams) X(PQsetnonblocking) \
+	X(PQsocket) X(PQstatus)
+RCPT_DL_DECLARE(RCPT_PGSQL_SYMS)
+static const char *const rcpt_dl_sonames[] = {MX_PQ_SONAME, "libpq.so.5", "libpq.so", NULL};
+static struct rcpt_dl rcpt_dl_lib = RCPT_DL_INIT("PostgreSQL", "libpq5", rcpt_dl_sonames);
+#define PQclear (*dl_PQclear)
+#define PQconnectPoll (*dl_PQconnectPoll)
+#define PQconnectStart (*dl_PQconnectStart)
+#define PQconninfoFree (*dl_PQconninfoFree)
+#define PQconninfoParse (*dl_PQconninfoParse)
+#define PQconsumeInput (*dl_PQconsumeInput)
+#define PQenterPipelineMode (*dl_PQenterPipelineMode)
+#define PQerrorMessage (*dl_PQerrorMessage)
+#define PQfinish (*dl_PQfinish)
+#define PQflush (*dl_PQflush)
+#define PQfreemem (*dl_PQfreemem)
+#define PQgetResult (*dl_PQgetResult)
+#define PQisBusy (*dl_PQisBusy)
+#define PQntuples (*dl_PQntuples)
+#define PQpipelineSync (*dl_PQpipelineSync)
+#define PQresultErrorMessage (*dl_PQresultErrorMessage)
+#define PQresultStatus (*dl_PQresultStatus)
+#define PQsendQueryParams (*dl_PQsendQueryParams)
+#define PQsetnonblocking (*dl_PQsetnonblocking)
+#define PQsocket (*dl_PQsocket)
+#define PQstatus (*dl_PQstatus)
+
 #include "clock.h"
 #include "log.h"
 #include "rcpt_int.h"
@@ -100,6 +134,11 @@ rcpt_pgsql_unref(struct rcpt_pgsql *pg)
 void *
 rcpt_pgsql_open(const struct mx_config *cfg, struct config_errors *errs, char *describe, size_t dlen)
 {
+	const char *dlwhy;
+	if (rcpt_dl_load(&rcpt_dl_lib, &dlwhy) < 0) {
+		config_error(errs, "%s: recipients.pgsql: %s", cfg->path, dlwhy);
+		return NULL;
+	}
 	char *perr = NULL;
 	PQconninfoOption *opts = PQconninfoParse(cfg->pgsql_conninfo, &perr);
 	if (opts == NULL) {
