@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "str.h"
 #define XXH_INLINE_ALL
@@ -706,6 +709,55 @@ tokenize_first_dom(const struct tokenize_msg *fm, const char *name, char *out, s
 
 /* ---- model R ---------------------------------------------------------------------- */
 
+/* The index of each of the n 4-grams of t (n + 3 bytes) into out: FNV-1a
+ * of the gram, folded. */
+static void
+tokenize_grams_one(const unsigned char *u, size_t from, size_t n, uint32_t *out)
+{
+	for (size_t g = from; g < n; g++) {
+		uint32_t h = FNV32_INIT;
+		for (int j = 0; j < 4; j++)
+			h = (h ^ u[g + j]) * 0x01000193u;
+		out[g] = tokenize_fold(h);
+	}
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same, eight grams at a time in AVX2 lanes: the grams are
+ * independent, and one at a time the multiplications were a fifth of R's
+ * time. The same arithmetic, so the same indices. */
+__attribute__((target("avx2"))) static void
+tokenize_grams_avx2(const unsigned char *u, size_t n, uint32_t *out)
+{
+	const __m256i init = _mm256_set1_epi32((int)FNV32_INIT), prime = _mm256_set1_epi32(0x01000193);
+	const __m256i mask = _mm256_set1_epi32(TOKENIZE_SPACE - 1);
+	size_t g = 0;
+	for (; g + 8 <= n; g += 8) {
+		__m256i h = init;
+		for (int j = 0; j < 4; j++) {
+			__m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(u + g + j)));
+			h = _mm256_mullo_epi32(_mm256_xor_si256(h, b), prime);
+		}
+		h = _mm256_and_si256(_mm256_xor_si256(_mm256_srli_epi32(h, TOKENIZE_BITS), h), mask);
+		_mm256_storeu_si256((__m256i *)(void *)(out + g), h);
+	}
+	tokenize_grams_one(u, g, n, out);
+}
+#endif
+
+static void
+tokenize_grams(const char *t, size_t n, uint32_t *out)
+{
+	const unsigned char *u = (const unsigned char *)t;
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (__builtin_cpu_supports("avx2")) { /* a flag libgcc set at start */
+		tokenize_grams_avx2(u, n, out);
+		return;
+	}
+#endif
+	tokenize_grams_one(u, 0, n, out);
+}
+
 /* 4-grams of the first bytes of the raw body (after the first empty line),
  * CRLF as LF, ASCII-lowercased. */
 static void
@@ -746,18 +798,15 @@ tokenize_model_r(const struct mime_msg *m, struct tokenize_set *r)
 	if (o < 4)
 		return;
 	/* room for every gram up front; the bitmap keeps each index once */
-	if (r->cap < r->n + o)
-		r->v = xgrow(r->v, &r->cap, r->n + o, sizeof(uint32_t));
+	size_t grams = o - 3;
+	if (r->cap < r->n + grams)
+		r->v = xgrow(r->v, &r->cap, r->n + grams, sizeof(uint32_t));
 	uint64_t *bits = tokenize_bits;
 	uint32_t *out = r->v + r->n;
+	tokenize_grams(text, grams, out);
 	size_t k = 0;
-	for (size_t g = 0; g + 4 <= o; g++) {
-		uint32_t h = FNV32_INIT;
-		h = (h ^ (unsigned char)text[g]) * 0x01000193u;
-		h = (h ^ (unsigned char)text[g + 1]) * 0x01000193u;
-		h = (h ^ (unsigned char)text[g + 2]) * 0x01000193u;
-		h = (h ^ (unsigned char)text[g + 3]) * 0x01000193u;
-		uint32_t idx = tokenize_fold(h);
+	for (size_t g = 0; g < grams; g++) {
+		uint32_t idx = out[g];
 		uint64_t bit = 1ull << (idx & 63), word = bits[idx >> 6];
 		out[k] = idx; /* kept only when new: no branch to mispredict */
 		k += (word & bit) == 0;
