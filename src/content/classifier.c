@@ -666,13 +666,12 @@ classifier_order_sort(struct classifier_order *o, size_t n)
 	free(tmp);
 }
 
+struct classifier_training;
+
 /* One thread's share of a training: models first..last. */
 struct classifier_job {
-	struct classifier_example *ex;
-	size_t n;
-	struct classifier_order *const *orders; /* one per pass, shared */
+	struct classifier_training *tr;
 	int first, last;
-	struct classifier_dense *dense; /* the models' results */
 };
 
 /* A model trained on its weights renumbered densely: of the 2^20 slots
@@ -690,18 +689,54 @@ struct classifier_dense {
 	uint32_t *rank;  /* per word of used: the rank of its first slot */
 };
 
-CLASSIFIER_POPCNT static void
-classifier_dense_make(struct classifier_dense *d, struct classifier_example *ex, size_t n, int k)
+/* A training under way. The models are independent; R has about twice
+ * the features of T and H together, so one job trains R and the other
+ * T and H, after it has marked and rewritten its share of R's lists (see
+ * classifier_share_mark()). classifier_train() runs the second job on
+ * the caller; a learn's commit runs both on threads of their own while
+ * it writes and syncs the examples. */
+#define CLASSIFIER_THREADS 2
+struct classifier_training {
+	struct classifier_example *ex;
+	size_t n;
+	struct classifier_order *orders[CLASSIFIER_PASSES];
+	struct classifier_job job[CLASSIFIER_THREADS];
+	struct classifier_dense dense[TOKENIZE_MODELS];
+	/* R's slots are marked, then its lists rewritten, by both jobs, in
+	 * chunks of examples */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t *r_used[CLASSIFIER_THREADS]; /* each job's marks */
+	atomic_size_t r_mark_next;            /* the next chunk to mark */
+	size_t r_marked;                      /* examples marked */
+	bool r_ready;                         /* R's ranks are known */
+	atomic_size_t r_next;                 /* the next chunk to rewrite */
+	size_t r_done;                        /* examples rewritten */
+	pthread_t th[CLASSIFIER_THREADS];
+	bool started[CLASSIFIER_THREADS];
+	bool done; /* joined: the weights are in dense */
+};
+#define CLASSIFIER_REMAP_CHUNK 64
+
+/* Marks the slots model k's lists of examples from..to-1 use. */
+static void
+classifier_dense_mark(const struct classifier_training *tr, int k, uint64_t *used, size_t from, size_t to)
 {
-	uint64_t *used = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t));
-	uint32_t *rank = xmalloc(TOKENIZE_SPACE / 64 * sizeof(uint32_t));
 	/* locals: through ex[j] the compiler would reload the list and its
-	 * length after every store to used[] or v[] */
-	for (size_t j = 0; j < n; j++) {
-		const uint32_t *v = ex[j].idx[k];
-		for (uint32_t i = 0, m = ex[j].n[k]; i < m; i++)
+	 * length after every store to used[] */
+	for (size_t j = from; j < to; j++) {
+		const uint32_t *v = tr->ex[j].idx[k];
+		for (uint32_t i = 0, m = tr->ex[j].n[k]; i < m; i++)
 			used[v[i] >> 6] |= 1ull << (v[i] & 63);
 	}
+}
+
+/* Ranks the slots model k's examples use: used (taken) has them marked. */
+CLASSIFIER_POPCNT static void
+classifier_dense_rank(struct classifier_training *tr, int k, uint64_t *used)
+{
+	struct classifier_dense *d = &tr->dense[k];
+	uint32_t *rank = xmalloc(TOKENIZE_SPACE / 64 * sizeof(uint32_t));
 	uint32_t slots = 0;
 	for (size_t i = 0; i < TOKENIZE_SPACE / 64; i++) {
 		rank[i] = slots;
@@ -713,15 +748,74 @@ classifier_dense_make(struct classifier_dense *d, struct classifier_example *ex,
 	for (size_t i = 0, s = 0; i < TOKENIZE_SPACE / 64; i++)
 		for (uint64_t b = used[i]; b != 0; b &= b - 1)
 			d->index[s++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(b));
-	for (size_t j = 0; j < n; j++) {
-		uint32_t *v = ex[j].idx[k];
-		for (uint32_t i = 0, m = ex[j].n[k]; i < m; i++) {
+	d->used = used;
+	d->rank = rank;
+}
+
+/* Rewrites model k's lists of examples from..to-1 with the slots' ranks. */
+CLASSIFIER_POPCNT static void
+classifier_dense_remap(struct classifier_training *tr, int k, size_t from, size_t to)
+{
+	const uint64_t *used = tr->dense[k].used;
+	const uint32_t *rank = tr->dense[k].rank;
+	for (size_t j = from; j < to; j++) {
+		uint32_t *v = tr->ex[j].idx[k];
+		for (uint32_t i = 0, m = tr->ex[j].n[k]; i < m; i++) {
 			uint32_t g = v[i];
 			v[i] = rank[g >> 6] + (uint32_t)__builtin_popcountll(used[g >> 6] & ((1ull << (g & 63)) - 1));
 		}
 	}
-	d->used = used;
-	d->rank = rank;
+}
+
+/* Takes chunks of R's examples to mark (in the job's own bitmap) until
+ * none is left, then waits until every chunk is marked. Both jobs do it,
+ * and then the same for the rewriting (classifier_share_remap()), so
+ * that R's passes, the longest part of a training, start sooner; a job
+ * that runs alone (no second thread) does every chunk. */
+static void
+classifier_share_mark(struct classifier_training *tr, int job)
+{
+	uint64_t *used = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t));
+	size_t mine = 0;
+	for (;;) {
+		size_t from = atomic_fetch_add(&tr->r_mark_next, CLASSIFIER_REMAP_CHUNK);
+		if (from >= tr->n)
+			break;
+		size_t to = from + CLASSIFIER_REMAP_CHUNK < tr->n ? from + CLASSIFIER_REMAP_CHUNK : tr->n;
+		classifier_dense_mark(tr, 0, used, from, to);
+		mine += to - from;
+	}
+	if (mine == 0) {
+		/* nothing marked: nothing to hand over (the R job may be done
+		 * with the marks already) */
+		free(used);
+		used = NULL;
+	}
+	pthread_mutex_lock(&tr->mu);
+	if (used != NULL)
+		tr->r_used[job] = used;
+	tr->r_marked += mine;
+	if (tr->r_marked == tr->n)
+		pthread_cond_broadcast(&tr->cv);
+	pthread_mutex_unlock(&tr->mu);
+}
+
+/* Takes chunks of R's lists to rewrite until none is left. */
+static void
+classifier_share_remap(struct classifier_training *tr)
+{
+	for (;;) {
+		size_t from = atomic_fetch_add(&tr->r_next, CLASSIFIER_REMAP_CHUNK);
+		if (from >= tr->n)
+			return;
+		size_t to = from + CLASSIFIER_REMAP_CHUNK < tr->n ? from + CLASSIFIER_REMAP_CHUNK : tr->n;
+		classifier_dense_remap(tr, 0, from, to);
+		pthread_mutex_lock(&tr->mu);
+		tr->r_done += to - from;
+		if (tr->r_done == tr->n)
+			pthread_cond_broadcast(&tr->cv);
+		pthread_mutex_unlock(&tr->mu);
+	}
 }
 
 static void
@@ -753,38 +847,39 @@ classifier_dense_put(const struct classifier_dense *d, float *w)
 		w[d->index[s]] = d->w[s];
 }
 
+/* The passes over model k's lists, rewritten already. */
 static void
-classifier_train_model(const struct classifier_job *t, int k)
+classifier_train_passes(struct classifier_training *tr, int k)
 {
-	struct classifier_dense *d = &t->dense[k];
-	classifier_dense_make(d, t->ex, t->n, k);
-	float *w = d->w;
+	const struct classifier_example *ex = tr->ex;
+	size_t n = tr->n;
+	float *w = tr->dense[k].w;
 	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
-		const struct classifier_order *ord = t->orders[p];
-		for (size_t j = 0; j < t->n; j++) {
+		const struct classifier_order *ord = tr->orders[p];
+		for (size_t j = 0; j < n; j++) {
 			/* the examples come in a random order, each list a cache
 			 * miss to start with: ask for the next ones' early */
-			if (j + 2 < t->n)
-				__builtin_prefetch(&t->ex[ord[j + 2].i]);
-			if (j + 1 < t->n) {
-				const struct classifier_example *nx = &t->ex[ord[j + 1].i];
+			if (j + 2 < n)
+				__builtin_prefetch(&ex[ord[j + 2].i]);
+			if (j + 1 < n) {
+				const struct classifier_example *nx = &ex[ord[j + 1].i];
 				const char *l = (const char *)nx->idx[k];
 				size_t bytes = (size_t)nx->n[k] * sizeof(uint32_t);
 				for (size_t o = 0; o < bytes && o < CLASSIFIER_PREFETCH; o += 64)
 					__builtin_prefetch(l + o);
 			}
-			const struct classifier_example *e = &t->ex[ord[j].i];
-			uint32_t n = e->n[k];
-			if (n == 0)
+			const struct classifier_example *e = &ex[ord[j].i];
+			uint32_t m = e->n[k];
+			if (m == 0)
 				continue;
 			const uint32_t *idx = e->idx[k];
-			double sc = 1.0 / sqrt((double)n);
-			double z = sc * classifier_sum(w, idx, n);
+			double sc = 1.0 / sqrt((double)m);
+			double z = sc * classifier_sum(w, idx, m);
 			if (e->label ? z > CLASSIFIER_TONE : z < -CLASSIFIER_TONE)
 				continue;
 			double g = (double)e->label - 1.0 / (1.0 + exp(-z));
 			float step = (float)(CLASSIFIER_LR * g * sc);
-			for (uint32_t i = 0; i < n; i++)
+			for (uint32_t i = 0; i < m; i++)
 				w[idx[i]] += step;
 		}
 	}
@@ -794,25 +889,56 @@ static void *
 classifier_train_job(void *arg)
 {
 	const struct classifier_job *t = arg;
-	for (int k = t->first; k <= t->last; k++)
-		classifier_train_model(t, k);
+	struct classifier_training *tr = t->tr;
+	if (t->first == 0) {
+		/* R: mark and rank its slots, rewrite its lists, each with the
+		 * other job's help */
+		classifier_share_mark(tr, 0);
+		pthread_mutex_lock(&tr->mu);
+		while (tr->r_marked < tr->n)
+			pthread_cond_wait(&tr->cv, &tr->mu);
+		uint64_t *used = tr->r_used[0], *other = tr->r_used[1];
+		tr->r_used[0] = tr->r_used[1] = NULL;
+		pthread_mutex_unlock(&tr->mu);
+		if (used == NULL) {
+			used = other;
+			other = NULL;
+		}
+		if (used == NULL)
+			used = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t)); /* no examples */
+		for (size_t i = 0; other != NULL && i < TOKENIZE_SPACE / 64; i++)
+			used[i] |= other[i];
+		free(other);
+		classifier_dense_rank(tr, 0, used);
+		pthread_mutex_lock(&tr->mu);
+		tr->r_ready = true;
+		pthread_cond_broadcast(&tr->cv);
+		pthread_mutex_unlock(&tr->mu);
+		classifier_share_remap(tr);
+		pthread_mutex_lock(&tr->mu);
+		while (tr->r_done < tr->n)
+			pthread_cond_wait(&tr->cv, &tr->mu);
+		pthread_mutex_unlock(&tr->mu);
+		classifier_train_passes(tr, 0);
+		return NULL;
+	}
+	/* help with R first (the R job runs before this one when they share
+	 * a thread, and leaves nothing to help with) */
+	classifier_share_mark(tr, 1);
+	pthread_mutex_lock(&tr->mu);
+	while (!tr->r_ready)
+		pthread_cond_wait(&tr->cv, &tr->mu);
+	pthread_mutex_unlock(&tr->mu);
+	classifier_share_remap(tr);
+	for (int k = t->first; k <= t->last; k++) {
+		uint64_t *used = xcalloc(TOKENIZE_SPACE / 64, sizeof(uint64_t));
+		classifier_dense_mark(tr, k, used, 0, tr->n);
+		classifier_dense_rank(tr, k, used);
+		classifier_dense_remap(tr, k, 0, tr->n);
+		classifier_train_passes(tr, k);
+	}
 	return NULL;
 }
-
-/* A training under way. The models are independent; R has about as many
- * features as T and H together, so one job trains R and the other T and
- * H. classifier_train() runs the second job on the caller; a learn's
- * commit runs both on threads of their own while it writes and syncs
- * the examples. */
-#define CLASSIFIER_THREADS 2
-struct classifier_training {
-	struct classifier_order *orders[CLASSIFIER_PASSES];
-	struct classifier_job job[CLASSIFIER_THREADS];
-	struct classifier_dense dense[TOKENIZE_MODELS];
-	pthread_t th[CLASSIFIER_THREADS];
-	bool started[CLASSIFIER_THREADS];
-	bool done; /* joined: the weights are in dense */
-};
 
 /* Starts training on ex (whose index lists it rewrites): the first job on
  * a thread, and with both, the second too (else classifier_train_rest()
@@ -821,6 +947,12 @@ static void
 classifier_train_start(struct classifier_training *tr, struct classifier_example *ex, size_t n, bool both)
 {
 	memset(tr, 0, sizeof(*tr));
+	tr->ex = ex;
+	tr->n = n;
+	pthread_mutex_init(&tr->mu, NULL);
+	pthread_cond_init(&tr->cv, NULL);
+	atomic_init(&tr->r_mark_next, 0);
+	atomic_init(&tr->r_next, 0);
 	/* the pass orders depend only on the examples */
 	for (int p = 0; p < CLASSIFIER_PASSES; p++) {
 		struct classifier_order *o = xmalloc((n ? n : 1) * sizeof(*o));
@@ -832,13 +964,14 @@ classifier_train_start(struct classifier_training *tr, struct classifier_example
 		classifier_order_sort(o, n);
 		tr->orders[p] = o;
 	}
-	tr->job[0] = (struct classifier_job){ex, n, tr->orders, 0, 0, tr->dense};
-	tr->job[1] = (struct classifier_job){ex, n, tr->orders, 1, TOKENIZE_MODELS - 1, tr->dense};
+	tr->job[0] = (struct classifier_job){tr, 0, 0};
+	tr->job[1] = (struct classifier_job){tr, 1, TOKENIZE_MODELS - 1};
 	for (int i = 0; i < (both ? CLASSIFIER_THREADS : 1); i++)
 		tr->started[i] = pthread_create(&tr->th[i], NULL, classifier_train_job, &tr->job[i]) == 0;
 }
 
-/* Trains the models that have no thread of their own, here. */
+/* Trains the models that have no thread of their own, here, in order (the
+ * R job first: the other waits for its ranks). */
 static void
 classifier_train_rest(struct classifier_training *tr)
 {
@@ -860,6 +993,8 @@ classifier_train_join(struct classifier_training *tr)
 			pthread_join(tr->th[i], NULL);
 	for (int p = 0; p < CLASSIFIER_PASSES; p++)
 		free(tr->orders[p]);
+	pthread_mutex_destroy(&tr->mu);
+	pthread_cond_destroy(&tr->cv);
 }
 
 static void
