@@ -47,6 +47,9 @@ static const char *const tokenize_excl_sub[] = {"spam", "virus", "junk", "razor"
 
 /* The per-thread bitmap; the key frees it when a thread ends. */
 static _Thread_local uint64_t *tokenize_bits;
+/* For R: a bit per word of the bitmap that has one set, so that R's set
+ * is read out of the bitmap in ascending order, without a sort. */
+static _Thread_local uint64_t tokenize_bits_sum[TOKENIZE_SPACE / 64 / 64];
 static pthread_key_t tokenize_bits_key;
 static pthread_key_t tokenize_sort_key; /* frees a thread's sort scratch */
 
@@ -801,16 +804,24 @@ tokenize_model_r(const struct mime_msg *m, struct tokenize_set *r)
 	size_t grams = o - 3;
 	if (r->cap < r->n + grams)
 		r->v = xgrow(r->v, &r->cap, r->n + grams, sizeof(uint32_t));
-	uint64_t *bits = tokenize_bits;
+	uint64_t *bits = tokenize_bits, *sum = tokenize_bits_sum;
 	uint32_t *out = r->v + r->n;
 	tokenize_grams(text, grams, out);
-	size_t k = 0;
 	for (size_t g = 0; g < grams; g++) {
 		uint32_t idx = out[g];
-		uint64_t bit = 1ull << (idx & 63), word = bits[idx >> 6];
-		out[k] = idx; /* kept only when new: no branch to mispredict */
-		k += (word & bit) == 0;
-		bits[idx >> 6] = word | bit;
+		bits[idx >> 6] |= 1ull << (idx & 63);
+		sum[idx >> 12] |= 1ull << ((idx >> 6) & 63);
+	}
+	/* the set, ascending, read out of the bitmap, which is left clear */
+	size_t k = 0;
+	for (size_t si = 0; si < TOKENIZE_SPACE / 64 / 64; si++) {
+		for (uint64_t sw = sum[si]; sw != 0; sw &= sw - 1) {
+			size_t wi = si * 64 + (size_t)__builtin_ctzll(sw);
+			for (uint64_t b = bits[wi]; b != 0; b &= b - 1)
+				out[k++] = (uint32_t)(wi * 64 + (size_t)__builtin_ctzll(b));
+			bits[wi] = 0;
+		}
+		sum[si] = 0;
 	}
 	r->n += k;
 }
@@ -1491,8 +1502,7 @@ tokenize_extract(const struct mime_msg *m, struct tokenize_sets *f)
 		pthread_setspecific(tokenize_bits_key, tokenize_bits);
 	}
 	f->set[TOKENIZE_R].v = xgrow(NULL, &f->set[TOKENIZE_R].cap, TOKENIZE_R_PREFIX, sizeof(uint32_t));
-	tokenize_model_r(m, &f->set[TOKENIZE_R]);
-	tokenize_done(&f->set[TOKENIZE_R]);
+	tokenize_model_r(m, &f->set[TOKENIZE_R]); /* ascending already, and the bitmap clear */
 	/* T and H in one walk: T as a set, H's indices raw, made a set once
 	 * T's bits are cleared */
 	struct tokenize_msg fm;
@@ -1517,7 +1527,8 @@ void
 tokenize_sort(struct tokenize_sets *f)
 {
 	for (int k = 0; k < TOKENIZE_MODELS; k++)
-		tokenize_radix_sort(f->set[k].v, f->set[k].n);
+		if (k != TOKENIZE_R) /* comes out of tokenize_extract() ascending */
+			tokenize_radix_sort(f->set[k].v, f->set[k].n);
 }
 
 void
