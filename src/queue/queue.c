@@ -1379,11 +1379,17 @@ queue_offline_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
 		queue_show(out, &e, e.hold ? "held" : e.attempts ? "deferred" : "new");
 	} else if (strcmp(cmd, "delete") == 0) {
 		rc = spool_remove(dir, arg) < 0;
-		fprintf(out, "deleted %s\n", arg);
+		if (rc)
+			fprintf(out, "could not delete %s: %s\n", arg, strerror(errno));
+		else
+			fprintf(out, "deleted %s\n", arg);
 	} else if (strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0) {
 		e.hold = cmd[0] == 'h';
 		rc = spool_save_state(dir, &e, true) < 0;
-		fprintf(out, "%s %s\n", e.hold ? "held" : "released", arg);
+		if (rc)
+			fprintf(out, "could not %s %s: %s\n", cmd, arg, strerror(errno));
+		else
+			fprintf(out, "%s %s\n", e.hold ? "held" : "released", arg);
 	} else {
 		fprintf(out, "unknown command: %s\n", cmd);
 		rc = 2;

@@ -309,11 +309,16 @@ spool_save_state(const char *dir, const struct spool_entry *e, bool sync)
 int
 spool_remove(const char *dir, const char *id)
 {
+	/* the message first: if it cannot go, its state (held, recipients
+	 * done) stays with it; a state left alone by a crash between the
+	 * two is never read (the scan goes by the .msg files) */
 	char path[4200];
+	spool_msg_path(dir, id, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
 	spool_state_path(dir, id, path, sizeof(path));
 	unlink(path);
-	spool_msg_path(dir, id, path, sizeof(path));
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+	return 0;
 }
 
 int

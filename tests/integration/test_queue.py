@@ -234,6 +234,19 @@ def test_queue_cli(make_mx, tmp_path):
     code, out = qctl(mx, "list")
     assert code == 0 and out.split()[0] == qid2
     assert qctl(mx, "flush")[0] == 1  # needs the gateway
+    assert qctl(mx, "hold", qid2) == (0, f"held {qid2}\n")
+    assert qctl(mx, "list")[1].split()[3] == "held"
+    # a delete that fails says so (it used to print "deleted" whatever happened)
+    msg = tmp_path / "queue" / "q" / f"{qid2}.msg"
+    if subprocess.run(["chattr", "+i", str(msg)], capture_output=True).returncode == 0:
+        try:
+            code, out = qctl(mx, "delete", qid2)
+            assert (code, out) == (1, f"could not delete {qid2}: Operation not permitted\n")
+        finally:
+            subprocess.run(["chattr", "-i", str(msg)], check=True)
+        assert qctl(mx, "list")[1].split()[3] == "held"  # still held: its state stays with it
+    assert qctl(mx, "delete", qid2) == (0, f"deleted {qid2}\n")
+    assert qctl(mx, "list") == (0, "")
 
 
 def test_crash_under_load(make_mx, sink, tmp_path):
