@@ -456,6 +456,7 @@ queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 		for (size_t j = 0; qe->map && j < qe->env.n_rcpt; j++)
 			if (qe->map[j] == i && qe->env.rcpt[j].reply[0])
 				reply = qe->env.rcpt[j].reply;
+		const char *saved = e->why != NULL ? e->why[i] : NULL;
 		if (reply != NULL) {
 			const char *sp = strchr(reply, ' ');
 			size_t sl = sp ? strspn(sp + 1, "0123456789.") : 0;
@@ -463,6 +464,11 @@ queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 				mx_strlcpyn(status[k], sp + 1, sl, 16);
 			else
 				mx_strlcpy(status[k], "5.0.0", 16);
+		} else if (saved != NULL && strchr(saved, ' ') != NULL) {
+			/* from the state: a retry after a restart still says why */
+			const char *sp = strchr(saved, ' ');
+			mx_strlcpyn(status[k], saved, (size_t)(sp - saved), 16);
+			reply = sp + 1;
 		} else {
 			mx_strlcpy(status[k], dflt_status, 16);
 		}
@@ -609,8 +615,10 @@ queue_resolved(enum dns_status st, struct upstream_set *set, const char *why, vo
 		mx_strlcpy(qe->last, why, sizeof(qe->last));
 		if (st == DNS_NOTFOUND) { /* no such destination: a permanent failure */
 			for (size_t i = 0; i < qe->e.n_rcpt; i++)
-				if (qe->e.done[i] == SPOOL_PENDING)
+				if (qe->e.done[i] == SPOOL_PENDING) {
 					qe->e.done[i] = SPOOL_FAILED;
+					spool_set_why(&qe->e, i, why, "5.4.4");
+				}
 			qe->route_failed = true;
 			qe->progress = true;
 		}
@@ -770,6 +778,8 @@ queue_delivered(const struct smtpc_result *r, void *arg)
 			qe->progress = true;
 		} else if (cls == 5) {
 			qe->e.done[i] = SPOOL_FAILED;
+			spool_set_why(&qe->e, i, qe->env.rcpt[j].reply[0] ? qe->env.rcpt[j].reply : "550 refused",
+			              "5.0.0");
 			qe->progress = true;
 		}
 	}

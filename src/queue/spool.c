@@ -159,7 +159,42 @@ spool_entry_clear(struct spool_entry *e)
 		free(e->rcpt[i]);
 	free(e->rcpt);
 	free(e->done);
+	for (size_t i = 0; e->why != NULL && i < e->n_rcpt; i++)
+		free(e->why[i]);
+	free(e->why);
 	memset(e, 0, sizeof(*e));
+}
+
+/* The enhanced status an SMTP reply carries ("550 5.1.1 ..."), into out
+ * (16 bytes); false if it has none. */
+static bool
+spool_reply_status(const char *reply, char out[16])
+{
+	const char *sp = strchr(reply, ' ');
+	size_t sl = sp ? strspn(sp + 1, "0123456789.") : 0;
+	if (sp == NULL || sl < 5 || sl >= 16 || (sp[1] != '4' && sp[1] != '5') || sp[2] != '.')
+		return false;
+	mx_strlcpyn(out, sp + 1, sl, 16);
+	return true;
+}
+
+void
+spool_set_why(struct spool_entry *e, size_t i, const char *diagnostic, const char *dflt)
+{
+	if (i >= e->n_rcpt)
+		return;
+	if (e->why == NULL)
+		e->why = xcalloc(e->n_rcpt, sizeof(char *));
+	char status[16];
+	if (!spool_reply_status(diagnostic, status))
+		mx_strlcpy(status, dflt, sizeof(status));
+	char buf[400];
+	snprintf(buf, sizeof(buf), "%s %s", status, diagnostic);
+	for (char *c = buf; *c; c++) /* one line in the state file */
+		if (*c == '\r' || *c == '\n')
+			*c = ' ';
+	free(e->why[i]);
+	e->why[i] = xstrdup(buf);
 }
 
 static void
@@ -192,6 +227,15 @@ spool_load_state(const char *dir, struct spool_entry *e)
 			if (mx_parse_u64(line + 5, strlen(line + 5), &v) == 0 && v < e->n_rcpt &&
 			    e->done[v] != SPOOL_REPORTED)
 				e->done[v] = line[0] == 'd' ? SPOOL_DELIVERED : SPOOL_FAILED;
+		} else if (strncmp(line, "why ", 4) == 0) {
+			char *sp = strchr(line + 4, ' ');
+			if (sp != NULL && mx_parse_u64(line + 4, (size_t)(sp - line - 4), &v) == 0 && v < e->n_rcpt &&
+			    sp[1] != '\0') {
+				if (e->why == NULL)
+					e->why = xcalloc(e->n_rcpt, sizeof(char *));
+				free(e->why[v]);
+				e->why[v] = xstrdup(sp + 1);
+			}
 		} else if (strncmp(line, "dsn ", 4) == 0) {
 			/* the failure was reported: never a second DSN for it */
 			if (mx_parse_u64(line + 4, strlen(line + 4), &v) == 0 && v < e->n_rcpt)
@@ -275,6 +319,8 @@ spool_save_state(const char *dir, const struct spool_entry *e, bool sync)
 	for (size_t i = 0; i < e->n_rcpt; i++) {
 		if (e->done[i] == SPOOL_DELIVERED)
 			fprintf(f, "done %zu\n", i);
+		else if (e->done[i] == SPOOL_FAILED && e->why != NULL && e->why[i] != NULL)
+			fprintf(f, "fail %zu\nwhy %zu %s\n", i, i, e->why[i]);
 		else if (e->done[i] == SPOOL_FAILED)
 			fprintf(f, "fail %zu\n", i);
 		else if (e->done[i] == SPOOL_REPORTED) /* "fail" too: older versions read that */

@@ -52,6 +52,10 @@ struct spool_entry {
 	char *from;
 	char **rcpt;
 	uint8_t *done; /* per recipient: SPOOL_PENDING ... SPOOL_REPORTED */
+	/* per recipient that failed and is not reported yet: "STATUS
+	 * DIAGNOSTIC" (5.1.1 550 5.1.1 <bob@...>: no such user), kept in the
+	 * state so that a DSN sent after a restart still says why; or NULL */
+	char **why;
 	size_t n_rcpt;
 	enum spool_route route;
 	bool nodsn;
@@ -71,6 +75,9 @@ int spool_prepare(const char *dir, char *err, size_t errlen);
  * or -1 with errno (ENOSPC ...); nothing is left behind on failure.
  */
 int spool_write(const char *dir, const struct envelope *env, enum spool_route route, bool nodsn);
+/* Sets recipient i's failure (spool_entry.why) from an SMTP reply or
+ * another diagnostic, with the enhanced status it carries, else dflt. */
+void spool_set_why(struct spool_entry *e, size_t i, const char *diagnostic, const char *dflt);
 /* Reads DIR/q/ID.msg's envelope and ID.st's state. 0 or -1. */
 int spool_load(const char *dir, const char *id, struct spool_entry *e);
 void spool_entry_clear(struct spool_entry *e);

@@ -422,6 +422,38 @@ def test_restart_sends_no_second_dsn(make_mx, make_sink, tmp_path):
         down.stop()
 
 
+def test_dsn_after_restart_says_why(make_mx, make_sink, tmp_path):
+    """A refusal whose DSN could not be queued (the spool full, say) is
+    reported after a restart with the recipient's own status and reply,
+    which the state file keeps ("why"), not a bare 5.0.0/5.4.4."""
+    down = ScriptedSmtp({"bob@example.test": "550 5.1.1 No such user here",
+                         "alice@example.test": "451 4.2.0 Mailbox busy"})
+    bounces = make_sink()
+    try:
+        mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"1s"'))
+        code, text = send_message(mx.port, sender="writer@remote.test",
+                                  rcpts=["alice@example.test", "bob@example.test"])
+        qid = text.split()[-1]
+        bounces.wait_messages(1)
+        mx.wait_log(rf"queue id={qid} result=deferred delivered=0 failed=1 pending=1")
+        assert mx.stop() == 0
+        # as if the DSN had not been queued: bob failed, not reported
+        st = tmp_path / "queue" / "q" / f"{qid}.st"
+        state = st.read_text()
+        assert "fail 1\ndsn 1\n" in state, state
+        st.write_text(state.replace("dsn 1\n", "why 1 5.1.1 550 5.1.1 No such user here\n"))
+        mx.start()
+        mx.wait_log("queue: 1 message read back")
+        [first, second] = bounces.wait_messages(2)
+        dsn = second["message"]
+        assert b"Final-Recipient: rfc822; bob@example.test" in dsn
+        assert b"Status: 5.1.1" in dsn, dsn
+        assert b"Diagnostic-Code: smtp; 550 5.1.1 No such user here" in dsn, dsn
+        assert down.rcpts.count("bob@example.test") == 1  # never tried again
+    finally:
+        down.stop()
+
+
 def test_hold_during_an_attempt(make_mx, tmp_path):
     """A message held while it is being delivered stays held when that
     attempt is deferred: no retry until it is released."""

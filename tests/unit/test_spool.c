@@ -95,6 +95,8 @@ test_state_dsn_survives_restart(void **state)
 	e.done[0] = SPOOL_DELIVERED;
 	e.done[1] = SPOOL_REPORTED;
 	e.done[2] = SPOOL_FAILED;
+	spool_set_why(&e, 2, "550 5.1.1 <c@example.test>:\r\n no such user", "5.0.0");
+	spool_set_why(&e, 1, "host not found", "5.4.4"); /* reported: not kept */
 	e.attempts = 2;
 	e.next = 1700000300;
 	assert_int_equal(spool_save_state(dir, &e, true), 0);
@@ -109,7 +111,8 @@ test_state_dsn_survives_restart(void **state)
 	fclose(f);
 	assert_non_null(strstr(text, "done 0\n"));
 	assert_non_null(strstr(text, "fail 1\ndsn 1\n"));
-	assert_non_null(strstr(text, "fail 2\n"));
+	assert_non_null(strstr(text, "fail 2\nwhy 2 5.1.1 550 5.1.1 <c@example.test>:   no such user\n"));
+	assert_null(strstr(text, "why 1"));
 	assert_null(strstr(text, "dsn 2"));
 	snprintf(path, sizeof(path), "%s/q/00000000000000a1.st.new", dir);
 	assert_int_equal(access(path, F_OK), -1);
@@ -119,8 +122,15 @@ test_state_dsn_survives_restart(void **state)
 	assert_int_equal(e.done[0], SPOOL_DELIVERED);
 	assert_int_equal(e.done[1], SPOOL_REPORTED);
 	assert_int_equal(e.done[2], SPOOL_FAILED);
+	assert_non_null(e.why);
+	assert_string_equal(e.why[2], "5.1.1 550 5.1.1 <c@example.test>:   no such user");
+	assert_null(e.why[0]);
 	assert_int_equal(e.attempts, 2);
 	assert_int_equal(e.next, 1700000300);
+	/* a diagnostic without an enhanced status takes the default */
+	spool_set_why(&e, 0, "host not found", "5.4.4");
+	assert_string_equal(e.why[0], "5.4.4 host not found");
+	spool_set_why(&e, 7, "out of range", "5.0.0"); /* ignored */
 	spool_entry_clear(&e);
 	assert_int_equal(spool_remove(dir, "00000000000000a1"), 0);
 }
