@@ -78,22 +78,27 @@ int
 blob_flush(struct blob *b)
 {
 	size_t off = 0;
+	int rc = 0;
 	while (off < b->wlen) {
 		ssize_t w = write(b->fd, b->wbuf + off, b->wlen - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			rc = -1;
+			break;
 		}
 		off += (size_t)w;
 	}
-	b->file_len += b->wlen;
-	b->wlen = 0;
-	return 0;
+	/* what was written counts even when the rest failed: a second call
+	 * writes only the rest, never the same bytes twice */
+	int e = errno;
+	b->file_len += off;
+	memmove(b->wbuf, b->wbuf + off, b->wlen - off);
+	b->wlen -= off;
+	errno = e;
+	return rc;
 }
 
 int

@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include "blob.h"
 #include "fsutil.h"
@@ -208,6 +211,31 @@ test_blob(void **state)
 	/* spill into a folder that does not exist: an error, not a crash */
 	b = blob_new(4, "/nonexistent/dir");
 	assert_int_equal(blob_append(b, "hello", 5), -1);
+	blob_free(b);
+	/* a flush cut short (here by the file size limit, as a full disk
+	 * would) and tried again writes each byte once */
+	b = blob_new(100, "/tmp");
+	assert_int_equal(blob_append(b, data, 6100), 0); /* 6,000 bytes buffered for the file */
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 2500;
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(blob_flush(b), -1); /* 2,500 written, then EFBIG */
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(blob_flush(b), 0);
+	assert_int_equal(blob_len(b), 6100);
+	got = 0;
+	while (got < 6100) {
+		ssize_t r = blob_read(b, got, back + got, 6100 - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	assert_int_equal(blob_read(b, got, back, 10), 0); /* nothing twice at the end */
+	assert_memory_equal(back, data, 6100);
 	blob_free(b);
 }
 
