@@ -41,6 +41,10 @@ cli_stats(int argc, char **argv)
 	} else if (st.outdated) {
 		printf("classifier: the stored model is an older version's and is not used; "
 		       "learn again (docs/classifier.md)\n");
+	} else if (st.stored_spam + st.stored_ham > 0) {
+		printf("classifier: no model yet: %llu spam and %llu ham learned, %u of each needed\n",
+		       (unsigned long long)st.stored_spam, (unsigned long long)st.stored_ham,
+		       classifier_min_each);
 	} else {
 		printf("classifier: nothing learned\n");
 	}

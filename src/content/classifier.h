@@ -44,7 +44,12 @@ struct classifier_stats {
 	bool trained;
 	bool outdated; /* the stored model is an older version's (or damaged): relearn */
 	bool stale;    /* a learn stored examples but not their model: the next learn retrains */
+	/* without a model: the examples stored, by label (a model needs
+	 * classifier_min_each of each) */
+	uint64_t stored_spam, stored_ham;
 };
+/* Examples of each class before there is a model. */
+extern const unsigned classifier_min_each;
 
 struct classifier *classifier_open(struct store *st);
 void classifier_close(struct classifier *c);

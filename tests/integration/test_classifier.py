@@ -72,7 +72,7 @@ def test_learn_reports_and_stats(trained):
     nspam, nham = len(lines(CORPUS / "train-spam.txt")), len(lines(CORPUS / "train-ham.txt"))
     assert out_spam.startswith(f"learned {nspam}, already known 0, corrected 0,")
     # under 50 ham there is no model yet; the ham run trains it
-    assert "model: 0 spam, 0 ham" in out_spam
+    assert f"no model yet: {nspam} spam, 0 ham learned, 50 of each needed" in out_spam
     assert out_ham.startswith(f"learned {nham}, already known 0,")
     assert f"model: {nspam} spam, {nham} ham, trained in" in out_ham
     st = run("stats", "-c", str(conf))
@@ -192,6 +192,10 @@ def test_untrained_store_says_nothing(tmp_path):
     assert r["action"] == "accept" and r["score"] == 0
     assert "CLASSIFIER" not in [s["name"] for s in r["symbols"]]
     assert "classifier: nothing learned" in run("stats", "-c", str(conf))
+    # some learned, not enough for a model: stats says how far it is
+    run("learn", "--ham", "-c", str(conf), ham)
+    assert "classifier: no model yet: 0 spam and 1 ham learned, 50 of each needed" in \
+        run("stats", "-c", str(conf))
 
 
 def test_malformed_messages_with_a_model(trained, tmp_path):
