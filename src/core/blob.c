@@ -95,7 +95,8 @@ blob_flush(struct blob *b)
 	 * writes only the rest, never the same bytes twice */
 	int e = errno;
 	b->file_len += off;
-	memmove(b->wbuf, b->wbuf + off, b->wlen - off);
+	if (off > 0 && off < b->wlen)
+		memmove(b->wbuf, b->wbuf + off, b->wlen - off);
 	b->wlen -= off;
 	errno = e;
 	return rc;
