@@ -1326,23 +1326,29 @@ struct tokenize_url_doms {
 static void
 tokenize_collect_url_doms(const char *body, size_t n, struct tokenize_url_doms *ud)
 {
-	for (size_t i = 0; i + 6 < n; i++) {
-		size_t skip = 0;
-		if (body[i] != 'h' && body[i] != 'f')
+	/* every scheme ends in "://": find those (memmem is vectorised), then
+	 * look back for the scheme, leftmost first, as a scan from the left
+	 * would (i: where that scan is) */
+	size_t i = 0;
+	for (const char *q; i + 6 < n && (q = memmem(body + i, n - i, "://", 3)) != NULL;) {
+		size_t p = (size_t)(q - body), skip = 0;
+		if (p >= i + 5 && memcmp(body + p - 5, "https", 5) == 0 && p - 5 + 6 < n)
+			i = p - 5, skip = 8;
+		else if (p >= i + 4 && memcmp(body + p - 4, "http", 4) == 0 && p - 4 + 6 < n)
+			i = p - 4, skip = 7;
+		else if (p >= i + 3 && memcmp(body + p - 3, "ftp", 3) == 0 && p - 3 + 6 < n)
+			i = p - 3, skip = 6;
+		if (skip == 0) {
+			i = p + 1;
 			continue;
-		if (strncmp(body + i, "http://", 7) == 0)
-			skip = 7;
-		else if (strncmp(body + i, "https://", 8) == 0)
-			skip = 8;
-		else if (strncmp(body + i, "ftp://", 6) == 0)
-			skip = 6;
-		if (skip == 0)
-			continue;
+		}
 		size_t s = i + skip, e = s;
 		while (e < n && (tokenize_cc(body, e, n, TOKENIZE_CC_D) || body[e] == '.'))
 			e++;
-		if (e == s)
+		if (e == s) { /* no host: nothing else starts before the "://" */
+			i = p + 1;
 			continue;
+		}
 		char dom[128];
 		tokenize_regdom(body + s, e - s, dom, sizeof(dom));
 		bool seen = false;
@@ -1350,7 +1356,7 @@ tokenize_collect_url_doms(const char *body, size_t n, struct tokenize_url_doms *
 			seen = strcmp(ud->d[k], dom) == 0;
 		if (!seen && ud->n < 64)
 			mx_strlcpy(ud->d[ud->n++], dom, sizeof(ud->d[0]));
-		i = e - 1;
+		i = e;
 	}
 }
 

@@ -276,6 +276,32 @@ test_message_tokens(void **state)
 	tokenize_clear(&f);
 }
 
+/* The link domains of the body (cons:nurl, cons:urlfrom), as
+ * (?:https?|ftp)://([a-z0-9.-]+) finds them from the left: a scheme glued
+ * to a word still counts, one without a host does not, and the search
+ * goes on after each. */
+static void
+test_url_domains(void **state)
+{
+	(void)state;
+	static const char msg[] =
+		"From: News <news@example.org>\r\nTo: bob@example.com\r\nSubject: links\r\n\r\n"
+		"see https://a.b.example.org/x and http:// and ftp://files.example.net,\r\n"
+		"xhttp://www.example.com/ https:///nohost http://https://c.example.org\r\n";
+	struct tokenize_sets f;
+	extract(msg, sizeof(msg) - 1, &f);
+	/* example.org, example.net, example.com, and "https" (the regular
+	 * expression's host in http://https://...) */
+	assert_true(has("T cons:nurl=4"));
+	assert_true(has("T cons:urlfrom=match"));
+	tokenize_clear(&f);
+	static const char none[] = "From: a@example.org\r\n\r\nno links, only http:// and ftp:/x\r\n";
+	extract(none, sizeof(none) - 1, &f);
+	assert_true(has("T cons:nurl=0"));
+	assert_false(has("T cons:urlfrom=match") || has("T cons:urlfrom=nomatch"));
+	tokenize_clear(&f);
+}
+
 /* Hostile headers: long runs that a naive matcher would rescan at every
  * position; they must take linear time and give sane tokens. */
 static void
@@ -490,6 +516,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_r_set),
+		cmocka_unit_test(test_url_domains),
 		cmocka_unit_test(test_hashes),  cmocka_unit_test(test_message_id),  cmocka_unit_test(test_excluded),
 		cmocka_unit_test(test_shape),   cmocka_unit_test(test_regdom),
 		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens),
