@@ -772,10 +772,11 @@ classifier_dense_remap(struct classifier_training *tr, int k, size_t from, size_
 }
 
 /* Takes chunks of R's examples to mark (in the job's own bitmap) until
- * none is left, then waits until every chunk is marked. Both jobs do it,
- * and then the same for the rewriting (classifier_share_remap()), so
- * that R's passes, the longest part of a training, start sooner; a job
- * that runs alone (no second thread) does every chunk. */
+ * none is left, and hands the bitmap over; the R job waits for every
+ * chunk, merges the bitmaps and ranks the slots. Both jobs do it, and
+ * then the same for the rewriting (classifier_share_remap()), so that
+ * R's passes, the longest part of a training, start sooner; a job that
+ * runs alone (no second thread) does every chunk. */
 static void
 classifier_share_mark(struct classifier_training *tr, int job)
 {
