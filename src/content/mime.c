@@ -22,6 +22,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <gmime/gmime.h>
 
@@ -68,15 +71,33 @@ struct mime_walk {
 
 /* ---- text helpers ----------------------------------------------------------- */
 
+/* The end of the run of ASCII from s[i] (no NUL, nothing >= 0x80): j >= i
+ * with s[j] the first other byte, or n. Sixteen bytes at a time where
+ * SSE2 is there (every x86-64): most text is such runs. */
+static size_t
+mime_ascii_run(const char *s, size_t i, size_t n)
+{
+#if defined(__SSE2__)
+	const __m128i zero = _mm_setzero_si128();
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		unsigned m = (unsigned)(_mm_movemask_epi8(v) | _mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)));
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+	}
+#endif
+	while (i < n && (unsigned char)s[i] < 0x80 && s[i] != '\0')
+		i++;
+	return i;
+}
+
 /* Appends s to b as valid UTF-8: invalid bytes become U+FFFD, NUL a space. */
 static void
 mime_utf8_into(struct buf *b, unsigned *flags, const char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n && !b->truncated) {
-		size_t j = i;
-		while (j < n && (unsigned char)s[j] < 0x80 && s[j] != '\0')
-			j++;
+		size_t j = mime_ascii_run(s, i, n);
 		if (j > i)
 			buf_append(b, s + i, j - i);
 		i = j;
@@ -283,6 +304,21 @@ mime_iconv(const char *charset)
 	return c->cd[slot];
 }
 
+/* Whether charset's bytes below 0x80 are ASCII, one byte each (so that a
+ * text of such bytes converts to itself): the ISO 8859 and Windows code
+ * pages, KOI8. Not UTF-7, UTF-16 or the ISO 2022 family, whose ASCII
+ * bytes encode other characters. */
+static bool
+mime_ascii_superset(const char *charset)
+{
+	static const char *const pfx[] = {"iso-8859-", "iso8859-", "iso_8859-", "windows-125",
+	                                  "cp125", "koi8-", "latin", NULL};
+	for (const char *const *p = pfx; *p; p++)
+		if (mx_str_caseprefix(charset, strlen(charset), *p))
+			return true;
+	return false;
+}
+
 static void
 mime_charset(struct mime_walk *w, const char *charset, const char *src, size_t n, struct buf *out)
 {
@@ -292,6 +328,11 @@ mime_charset(struct mime_walk *w, const char *charset, const char *src, size_t n
 		return;
 	}
 	iconv_t cd = mime_iconv(charset);
+	if (cd != (iconv_t)-1 && mime_ascii_superset(charset) && mime_ascii_run(src, 0, n) == n) {
+		/* ASCII in a charset that extends it: converting changes nothing */
+		mime_utf8_into(out, &w->m->flags, src, n);
+		return;
+	}
 	if (cd == (iconv_t)-1) {
 		w->m->flags |= MIME_F_CHARSET;
 		cd = mime_iconv("iso-8859-1");
