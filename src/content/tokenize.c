@@ -21,6 +21,8 @@
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #include "str.h"
@@ -793,6 +795,29 @@ tokenize_model_r(const struct mime_msg *m, struct tokenize_set *r)
 	}
 	char text[TOKENIZE_R_PREFIX];
 	size_t o = 0;
+#if defined(__SSE2__)
+	/* sixteen bytes at a time where they hold no CR (a chunk with one
+	 * goes byte by byte) */
+	const __m128i cr = _mm_set1_epi8('\r'), before_a = _mm_set1_epi8('A' - 1),
+	              after_z = _mm_set1_epi8('Z' + 1), case_bit = _mm_set1_epi8(0x20);
+	while (i + 16 <= n && o + 16 <= sizeof(text)) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)) == 0) {
+			/* signed compares: bytes >= 0x80 are negative, never upper case */
+			__m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, before_a), _mm_cmplt_epi8(v, after_z));
+			_mm_storeu_si128((__m128i *)(void *)(text + o),
+			                 _mm_or_si128(v, _mm_and_si128(upper, case_bit)));
+			i += 16;
+			o += 16;
+			continue;
+		}
+		for (size_t end = i + 16; i < end; i++) {
+			if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+				continue;
+			text[o++] = mx_tolower(s[i]);
+		}
+	}
+#endif
 	for (; i < n && o < sizeof(text); i++) {
 		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
 			continue;
@@ -1098,7 +1123,11 @@ static void
 tokenize_for_addrs(const char *v, size_t n, struct tokenize_strset *env)
 {
 	for (size_t i = 0; i + 3 <= n; i++) {
-		if (memcmp(v + i, "for", 3) != 0 || (i > 0 && tokenize_cc(v, i - 1, n, TOKENIZE_CC_W)))
+		const char *f = memchr(v + i, 'f', n - i - 2); /* the next "for" starts with one */
+		if (f == NULL)
+			break;
+		i = (size_t)(f - v);
+		if (f[1] != 'o' || f[2] != 'r' || (i > 0 && tokenize_cc(v, i - 1, n, TOKENIZE_CC_W)))
 			continue;
 		size_t k = i + 3;
 		if (!tokenize_cc(v, k, n, TOKENIZE_CC_SP))
