@@ -320,6 +320,46 @@ tokenize_tokens(struct tokenize_pfx *p, const char *s, size_t n)
 
 /* ---- text helpers ------------------------------------------------------------------ */
 
+/* Copies n bytes of s to o, ASCII lower-cased (o and s do not overlap),
+ * sixteen at a time where SSE2 is there: the headers and the text of
+ * every message go through here. */
+static void
+tokenize_lower_into(char *o, const char *s, size_t n)
+{
+	size_t i = 0;
+#if defined(__SSE2__)
+	const __m128i before_a = _mm_set1_epi8('A' - 1), after_z = _mm_set1_epi8('Z' + 1),
+	              case_bit = _mm_set1_epi8(0x20);
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		/* signed compares: bytes >= 0x80 are negative, never upper case */
+		__m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, before_a), _mm_cmplt_epi8(v, after_z));
+		_mm_storeu_si128((__m128i *)(void *)(o + i), _mm_or_si128(v, _mm_and_si128(upper, case_bit)));
+	}
+#endif
+	for (; i < n; i++)
+		o[i] = mx_tolower(s[i]);
+}
+
+/* Copies n bytes of s to o with every byte >= 0x80 made '?' (no
+ * overlap), sixteen at a time where SSE2 is there. */
+static void
+tokenize_ascii_into(char *o, const char *s, size_t n)
+{
+	size_t i = 0;
+#if defined(__SSE2__)
+	const __m128i zero = _mm_setzero_si128(), q = _mm_set1_epi8('?');
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i high = _mm_cmplt_epi8(v, zero);
+		_mm_storeu_si128((__m128i *)(void *)(o + i),
+		                 _mm_or_si128(_mm_and_si128(high, q), _mm_andnot_si128(high, v)));
+	}
+#endif
+	for (; i < n; i++)
+		o[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+}
+
 /* ASCII-lowercased copy of at most cap bytes. */
 static char *
 tokenize_lower(const char *s, size_t n, size_t cap, size_t *outlen)
@@ -327,8 +367,7 @@ tokenize_lower(const char *s, size_t n, size_t cap, size_t *outlen)
 	if (n > cap)
 		n = cap;
 	char *o = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++)
-		o[i] = mx_tolower(s[i]);
+	tokenize_lower_into(o, s, n);
 	o[n] = '\0';
 	*outlen = n;
 	return o;
@@ -661,20 +700,17 @@ tokenize_msg_init(struct tokenize_msg *fm, const struct mime_msg *m)
 	for (size_t i = 0; i < fm->n; i++) {
 		struct tokenize_hdr *h = &fm->h[i];
 		h->name = a;
-		for (size_t k = 0; k <= h->nl; k++)
-			a[k] = mx_tolower(m->hdrs[i].name[k]);
+		tokenize_lower_into(a, m->hdrs[i].name, h->nl + 1); /* with its NUL */
 		a += h->nl + 1;
 		h->kind = tokenize_kind_cached(h->name, h->nl);
 		const char *rv = m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "";
 		h->rawq = a;
-		for (size_t k = 0; k <= h->rl; k++)
-			a[k] = (unsigned char)rv[k] >= 0x80 ? '?' : rv[k];
+		tokenize_ascii_into(a, rv, h->rl + 1);
 		a += h->rl + 1;
 		if (memmem(h->rawq, h->rl, "=?", 2) == NULL) {
 			h->dv = a;
 			h->dl = h->rl;
-			for (size_t k = 0; k <= h->rl; k++)
-				a[k] = mx_tolower(h->rawq[k]);
+			tokenize_lower_into(a, h->rawq, h->rl + 1);
 		} else {
 			char *d = mime_decode_words(h->rawq);
 			h->dv = tokenize_lower(d, strlen(d), SIZE_MAX, &h->dl);
