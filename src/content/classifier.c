@@ -15,7 +15,7 @@
  *	twice changes nothing, forgetting one and retraining is exact.  The
  *	spam log-odds are a weighted sum of the three models' log-odds.
  *	docs/classifier.md has the recipe and the measurements behind it.
- *	Store layout: "cls:e3:" + id (8 bytes) -> label and the three index
+ *	Store layout: "cls:e4:" + id (8 bytes) -> label and the three index
  *	lists, delta-coded varints (about 2.5 KB); "cls:model" -> header, then
  *	per model a directory of its 2^20 slots (a bit for each slot with a
  *	weight, and the rank of the first; 256 KB) and the weights of those
@@ -65,12 +65,12 @@ static const double classifier_mix[TOKENIZE_MODELS] = {0.2, 0.4, 0.4};
 #define CLASSIFIER_TONE 3.0
 
 static const char classifier_model_key[] = "cls:model";
-static const char classifier_ex_prefix[] = "cls:e3:"; /* e3: the round-2 features, XXH3 ids */
+static const char classifier_ex_prefix[] = "cls:e4:"; /* e4: R of the decoded text (e3: of the raw body) */
 #define CLASSIFIER_EX_PREFIX_LEN 7
 #define CLASSIFIER_EX_KEY_LEN (CLASSIFIER_EX_PREFIX_LEN + 8)
 
 struct classifier_model_hdr {
-	char magic[8]; /* "MXCLS03\0" */
+	char magic[8]; /* "MXCLS04\0" */
 	uint32_t bits, models;
 	uint64_t spam, ham, version;
 	int64_t trained_at;
@@ -294,7 +294,7 @@ classifier_model_read(struct store_view *v, struct classifier_model_hdr *h, stru
 	size_t len;
 	if (store_view_get(v, classifier_model_key, sizeof(classifier_model_key) - 1, &val, &len) != MX_FOUND)
 		return 0;
-	if (len < sizeof(*h) || memcmp(val, "MXCLS03", 8) != 0)
+	if (len < sizeof(*h) || memcmp(val, "MXCLS04", 8) != 0)
 		return -1;
 	memcpy(h, val, sizeof(*h)); /* small values may sit unaligned */
 	if (h->bits != TOKENIZE_BITS || h->models != TOKENIZE_MODELS)
@@ -1309,7 +1309,7 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
 			p += wl;
 		}
 	}
-	struct classifier_model_hdr hdr = {.magic = "MXCLS03"}, *h = &hdr;
+	struct classifier_model_hdr hdr = {.magic = "MXCLS04"}, *h = &hdr;
 	h->bits = TOKENIZE_BITS;
 	h->models = TOKENIZE_MODELS;
 	h->spam = r->col.spam;
@@ -1336,7 +1336,7 @@ classifier_retrain_end(struct store_txn *t, uint64_t version, struct classifier_
  * again (their features or ids mean something else now), so the first
  * learn after an upgrade removes them rather than leave them in the
  * store for good. */
-static const char *const classifier_old_prefixes[] = {"cls:e1:", "cls:e2:"};
+static const char *const classifier_old_prefixes[] = {"cls:e1:", "cls:e2:", "cls:e3:"};
 
 struct classifier_old {
 	char (*keys)[CLASSIFIER_EX_KEY_LEN];

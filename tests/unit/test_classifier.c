@@ -318,7 +318,7 @@ test_damaged_examples(void **state)
 		{"\x00\xff\xff\xff\xff\xff\xff", 7}, /* count varint overlong */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char key[15] = "cls:e3:";
+		char key[15] = "cls:e4:";
 		memset(key + 7, 0, 8);
 		key[14] = (char)(i + 1);
 		assert_int_equal(store_txn_put(t, key, sizeof(key), bad[i].v, bad[i].n, 0), 0);
@@ -350,6 +350,7 @@ test_outdated_model(void **state)
 	/* and examples of older feature versions, which the next learn removes */
 	assert_int_equal(store_txn_put(t, "cls:e1:\1\2\3\4\5\6\7\10", 15, "\1", 1, 0), 0);
 	assert_int_equal(store_txn_put(t, "cls:e2:\0\2\3\4\5\6\7\10", 15, "\0", 1, 0), 0);
+	assert_int_equal(store_txn_put(t, "cls:e3:\0\2\3\4\5\6\7\11", 15, "\1\0\0\0", 4, 0), 0);
 	assert_int_equal(store_txn_put(t, "cls:e2:other", 12, "\0", 1, 0), 0); /* not an example key */
 	assert_int_equal(store_txn_commit(t), 0);
 	struct classifier_stats st;
@@ -367,6 +368,7 @@ test_outdated_model(void **state)
 	size_t vlen;
 	assert_int_equal(store_get(s, "cls:e1:\1\2\3\4\5\6\7\10", 15, &val, &vlen), MX_NOTFOUND);
 	assert_int_equal(store_get(s, "cls:e2:\0\2\3\4\5\6\7\10", 15, &val, &vlen), MX_NOTFOUND);
+	assert_int_equal(store_get(s, "cls:e3:\0\2\3\4\5\6\7\11", 15, &val, &vlen), MX_NOTFOUND);
 	assert_int_equal(store_get(s, "cls:e2:other", 12, &val, &vlen), MX_FOUND);
 	free(val);
 	assert_true(classify(c, m) > 0.5);
