@@ -113,7 +113,7 @@ const struct cfg_key config_schema[] = {
 
 	{"store",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"store.path",          CT_STRING,  OFF(store_path), 0, "\"var/store\"", 1, 4095, NULL, 0},
-	{"store.size",          CT_SIZE,    OFF(store_size), 0, "\"1G\"", 16LL << 20, 1LL << 40, NULL, 0},
+	{"store.size",          CT_SIZE,    OFF(store_size), 0, "\"4G\"", 16LL << 20, 1LL << 40, NULL, 0},
 
 	{"queue",               CT_GROUP,   0, 0, NULL, 0, 0, NULL, 0},
 	{"queue.path",          CT_STRING,  OFF(queue_path), 0, "\"var/queue\"", 1, 80, NULL, 0},
