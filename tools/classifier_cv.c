@@ -24,7 +24,6 @@
  *	docs/classifier.md says what was measured with it.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,23 +104,6 @@ cv_read(const char *list, int label, struct classifier_example *ex, uint64_t *id
 	return 0;
 }
 
-/* The sum of w over the indices, in the order the classifier sums. */
-static double
-cv_sum(const float *w, const uint32_t *idx, uint32_t n)
-{
-	double a = 0, b = 0, c = 0, d = 0;
-	uint32_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		a += w[idx[i]];
-		b += w[idx[i + 1]];
-		c += w[idx[i + 2]];
-		d += w[idx[i + 3]];
-	}
-	for (; i < n; i++)
-		a += w[idx[i]];
-	return (a + b) + (c + d);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -178,10 +160,10 @@ main(int argc, char **argv)
 				if (fold[i] != f)
 					continue;
 				z[i] = 0;
-				for (int k = 0; k < TOKENIZE_MODELS; k++)
-					if (ex[i].n[k] > 0)
-						z[i] += mix[k] * cv_sum(w + (size_t)k * TOKENIZE_SPACE, ex[i].idx[k], ex[i].n[k]) /
-						        sqrt((double)ex[i].n[k]);
+				for (int k = 0; k < TOKENIZE_MODELS; k++) {
+					struct tokenize_set set = {ex[i].idx[k], ex[i].n[k], ex[i].n[k]};
+					z[i] += mix[k] * classifier_dot(w + (size_t)k * TOKENIZE_SPACE, &set);
+				}
 			}
 		}
 		size_t nh = 0, ns = 0, fp = 0, fn = 0;

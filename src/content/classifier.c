@@ -255,7 +255,7 @@ classifier_sum(const float *w, const uint32_t *idx, uint32_t n)
 	return (a + b) + (c + d);
 }
 
-static double
+double
 classifier_dot(const float *w, const struct tokenize_set *s)
 {
 	if (s->n == 0)

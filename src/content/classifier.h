@@ -84,6 +84,10 @@ struct classifier_example {
 	uint32_t n[TOKENIZE_MODELS];
 };
 void classifier_train(const struct classifier_example *ex, size_t n, float *w);
+/* One model's log-odds: the sum of w (that model's TOKENIZE_SPACE weights)
+ * over the set, in the classifier's order, scaled by 1/sqrt(n); 0 for an
+ * empty set. */
+double classifier_dot(const float *w, const struct tokenize_set *s);
 /* The combined log-odds z of one message's sets under weights w, and the
  * spam probability it means. */
 double classifier_z(const float *w, const struct tokenize_sets *f);

@@ -389,6 +389,21 @@ class ScriptedSmtp(LoopbackServer):
             conn.sendall(reply.encode() + b"\r\n")
 
 
+def refused_and_deferred(make_mx, down, bounces, tmp_path):
+    """Sends one message to bob (refused for good: its DSN goes to bounces)
+    and alice (deferred); returns the gateway and the queue id once the
+    first attempt is over."""
+    mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"1s"'))
+    code, text = send_message(mx.port, sender="writer@remote.test",
+                              rcpts=["alice@example.test", "bob@example.test"])
+    assert code == 250
+    qid = text.split()[-1]
+    [dsn] = bounces.wait_messages(1)
+    assert b"Final-Recipient: rfc822; bob@example.test" in dsn["message"]
+    mx.wait_log(rf"queue id={qid} result=deferred delivered=0 failed=1 pending=1")
+    return mx, qid
+
+
 def test_restart_sends_no_second_dsn(make_mx, make_sink, tmp_path):
     """One recipient refused for good (DSN sent), one deferred: after a
     restart the retries of the deferred one do not report the refused one
@@ -397,14 +412,7 @@ def test_restart_sends_no_second_dsn(make_mx, make_sink, tmp_path):
                          "alice@example.test": "451 4.2.0 Mailbox busy"})
     bounces = make_sink()
     try:
-        mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"1s"'))
-        code, text = send_message(mx.port, sender="writer@remote.test",
-                                  rcpts=["alice@example.test", "bob@example.test"])
-        assert code == 250
-        qid = text.split()[-1]
-        [dsn] = bounces.wait_messages(1)
-        assert b"Final-Recipient: rfc822; bob@example.test" in dsn["message"]
-        mx.wait_log(rf"queue id={qid} result=deferred delivered=0 failed=1 pending=1")
+        mx, qid = refused_and_deferred(make_mx, down, bounces, tmp_path)
         state = (tmp_path / "queue" / "q" / f"{qid}.st").read_text()
         assert "dsn 1\n" in state, state
         assert mx.stop() == 0
@@ -430,12 +438,7 @@ def test_dsn_after_restart_says_why(make_mx, make_sink, tmp_path):
                          "alice@example.test": "451 4.2.0 Mailbox busy"})
     bounces = make_sink()
     try:
-        mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"1s"'))
-        code, text = send_message(mx.port, sender="writer@remote.test",
-                                  rcpts=["alice@example.test", "bob@example.test"])
-        qid = text.split()[-1]
-        bounces.wait_messages(1)
-        mx.wait_log(rf"queue id={qid} result=deferred delivered=0 failed=1 pending=1")
+        mx, qid = refused_and_deferred(make_mx, down, bounces, tmp_path)
         assert mx.stop() == 0
         # as if the DSN had not been queued: bob failed, not reported
         st = tmp_path / "queue" / "q" / f"{qid}.st"
