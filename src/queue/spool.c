@@ -48,6 +48,27 @@ spool_prepare(const char *dir, char *err, size_t errlen)
 		}
 		closedir(d);
 	}
+	/* state files of no message (a crash between a delete's two unlinks)
+	 * and half-written ones (a crash before a state's rename: the older
+	 * state stands): never read, so removed here rather than kept */
+	snprintf(p, sizeof(p), "%s/q", dir);
+	d = opendir(p);
+	if (d != NULL) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			size_t l = strlen(e->d_name);
+			bool torn = l > 7 && strcmp(e->d_name + l - 7, ".st.new") == 0;
+			bool state = l > 3 && strcmp(e->d_name + l - 3, ".st") == 0;
+			if (e->d_name[0] == '.' || (!torn && !state))
+				continue;
+			char f[4500], m[4500];
+			snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
+			snprintf(m, sizeof(m), "%s/%.*s.msg", p, (int)(l - (torn ? 7 : 3)), e->d_name);
+			if (torn || access(m, F_OK) < 0)
+				unlink(f);
+		}
+		closedir(d);
+	}
 	return 0;
 }
 

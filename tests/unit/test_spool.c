@@ -262,6 +262,52 @@ test_worker_end(void **state)
 		envelope_clear(&env[i]);
 }
 
+static void
+touch(const char *dir, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/q/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("attempts 1\n", f);
+	fclose(f);
+}
+
+static bool
+exists(const char *dir, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/q/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* At start, state files without their message (a crash between the two
+ * unlinks of a delete) and torn ones (.st.new: a crash before the
+ * rename) are removed; a message's own state stays. */
+static void
+test_orphan_states_removed(void **state)
+{
+	(void)state;
+	char dir[128], err[256];
+	snprintf(dir, sizeof(dir), "%s/spool", top);
+	struct envelope env;
+	make_env(&env, "00000000000000c1", 1);
+	assert_int_equal(spool_write(dir, &env, SPOOL_ROUTE_DOWNSTREAM, false), 0);
+	envelope_clear(&env);
+	touch(dir, "00000000000000c1.st");
+	touch(dir, "00000000000000c1.st.new");
+	touch(dir, "00000000000000c2.st");
+	touch(dir, "00000000000000c3.st.new");
+	assert_int_equal(spool_prepare(dir, err, sizeof(err)), 0);
+	assert_true(exists(dir, "00000000000000c1.msg"));
+	assert_true(exists(dir, "00000000000000c1.st"));
+	assert_false(exists(dir, "00000000000000c1.st.new"));
+	assert_false(exists(dir, "00000000000000c2.st"));
+	assert_false(exists(dir, "00000000000000c3.st.new"));
+	assert_int_equal(spool_remove(dir, "00000000000000c1"), 0);
+	assert_false(exists(dir, "00000000000000c1.st"));
+}
+
 int
 main(void)
 {
@@ -269,6 +315,7 @@ main(void)
 		cmocka_unit_test(test_state_dsn_survives_restart),
 		cmocka_unit_test(test_short_body_is_an_error),
 		cmocka_unit_test(test_worker_end),
+		cmocka_unit_test(test_orphan_states_removed),
 	};
 	return cmocka_run_group_tests_name("spool", tests, setup, teardown);
 }
