@@ -451,29 +451,18 @@ queue_bounce(struct qent *qe, const char *reason, const char *dflt_status)
 		if (e->done[i] != SPOOL_FAILED)
 			continue;
 		dr[k].addr = e->rcpt[i];
-		/* the per-recipient reply, when the last attempt had one */
-		const char *reply = NULL;
-		for (size_t j = 0; qe->map && j < qe->env.n_rcpt; j++)
-			if (qe->map[j] == i && qe->env.rcpt[j].reply[0])
-				reply = qe->env.rcpt[j].reply;
-		const char *saved = e->why != NULL ? e->why[i] : NULL;
-		if (reply != NULL) {
-			const char *sp = strchr(reply, ' ');
-			size_t sl = sp ? strspn(sp + 1, "0123456789.") : 0;
-			if (sp && sl >= 5 && sl < 16)
-				mx_strlcpyn(status[k], sp + 1, sl, 16);
-			else
-				mx_strlcpy(status[k], "5.0.0", 16);
-		} else if (saved != NULL && strchr(saved, ' ') != NULL) {
-			/* from the state: a retry after a restart still says why */
-			const char *sp = strchr(saved, ' ');
-			mx_strlcpyn(status[k], saved, (size_t)(sp - saved), 16);
-			reply = sp + 1;
+		/* why it failed, set when it did ("STATUS DIAGNOSTIC") and kept
+		 * in the state, so that a DSN sent after a restart says it too */
+		const char *why = e->why != NULL ? e->why[i] : NULL;
+		const char *sp = why != NULL ? strchr(why, ' ') : NULL;
+		if (sp != NULL) {
+			mx_strlcpyn(status[k], why, (size_t)(sp - why), 16);
+			dr[k].diagnostic = sp + 1;
 		} else {
 			mx_strlcpy(status[k], dflt_status, 16);
+			dr[k].diagnostic = reason;
 		}
 		dr[k].status = status[k];
-		dr[k].diagnostic = reply ? reply : reason;
 		k++;
 	}
 	size_t hlen;
@@ -817,14 +806,22 @@ queue_settle(struct qent *qe)
 	mx_strlcpy(e->last, qe->last, sizeof(e->last));
 	const char *reason = NULL, *status = NULL;
 	if (pending > 0 && now - e->arrival >= cfg->queue_lifetime / 1000) {
-		for (size_t i = 0; i < e->n_rcpt; i++)
-			if (e->done[i] == SPOOL_PENDING)
-				e->done[i] = SPOOL_FAILED;
+		reason = "The message could not be delivered within the queue lifetime.";
+		for (size_t i = 0; i < e->n_rcpt; i++) {
+			if (e->done[i] != SPOOL_PENDING)
+				continue;
+			e->done[i] = SPOOL_FAILED;
+			/* its last try's reply, if it had one, says more */
+			const char *reply = reason;
+			for (size_t j = 0; qe->map && j < qe->env.n_rcpt; j++)
+				if (qe->map[j] == i && qe->env.rcpt[j].reply[0])
+					reply = qe->env.rcpt[j].reply;
+			spool_set_why(e, i, reply, "5.4.7");
+		}
 		log_info("queue id=%s expired after %u attempts, %lld s; last: %s", e->id, e->attempts,
 		         (long long)(now - e->arrival), qe->last);
 		q->expired++;
 		stats_inc(STAT_QUEUE_EXPIRED);
-		reason = "The message could not be delivered within the queue lifetime.";
 		status = "5.4.7";
 		pending = 0;
 	} else if (failed > 0 && qe->dsn_only) {

@@ -186,14 +186,15 @@ spool_entry_clear(struct spool_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* The enhanced status an SMTP reply carries ("550 5.1.1 ..."), into out
- * (16 bytes); false if it has none. */
+/* The permanent enhanced status an SMTP reply carries ("550 5.1.1 ..."),
+ * into out (16 bytes); false if it has none (a 4.x.x one, the last try
+ * of a recipient that expired, is not a failure's status). */
 static bool
 spool_reply_status(const char *reply, char out[16])
 {
 	const char *sp = strchr(reply, ' ');
 	size_t sl = sp ? strspn(sp + 1, "0123456789.") : 0;
-	if (sp == NULL || sl < 5 || sl >= 16 || (sp[1] != '4' && sp[1] != '5') || sp[2] != '.')
+	if (sp == NULL || sl < 5 || sl >= 16 || sp[1] != '5' || sp[2] != '.')
 		return false;
 	mx_strlcpyn(out, sp + 1, sl, 16);
 	return true;

@@ -76,7 +76,8 @@ int spool_prepare(const char *dir, char *err, size_t errlen);
  */
 int spool_write(const char *dir, const struct envelope *env, enum spool_route route, bool nodsn);
 /* Sets recipient i's failure (spool_entry.why) from an SMTP reply or
- * another diagnostic, with the enhanced status it carries, else dflt. */
+ * another diagnostic, with the 5.x.x enhanced status it carries, else
+ * dflt. */
 void spool_set_why(struct spool_entry *e, size_t i, const char *diagnostic, const char *dflt);
 /* Reads DIR/q/ID.msg's envelope and ID.st's state. 0 or -1. */
 int spool_load(const char *dir, const char *id, struct spool_entry *e);

@@ -457,6 +457,28 @@ def test_dsn_after_restart_says_why(make_mx, make_sink, tmp_path):
         down.stop()
 
 
+def test_expired_recipient_dsn(make_mx, make_sink, tmp_path):
+    """A recipient deferred until the queue lifetime runs out is reported
+    as failed for good: status 5.4.7 (not its last try's 4.x.x), with
+    that last reply as the diagnostic."""
+    down = ScriptedSmtp({"alice@example.test": "451 4.2.0 Mailbox busy"})
+    bounces = make_sink()
+    try:
+        mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"1s"',
+                                                   more='lifetime = "2s";'))
+        code, text = send_message(mx.port, sender="writer@remote.test", rcpts=["alice@example.test"])
+        assert code == 250
+        qid = text.split()[-1]
+        [dsn] = bounces.wait_messages(1, timeout=20)
+        body = dsn["message"]
+        assert b"Final-Recipient: rfc822; alice@example.test" in body
+        assert b"Status: 5.4.7" in body, body
+        assert b"Diagnostic-Code: smtp; 451 4.2.0 Mailbox busy" in body, body
+        assert re.search(rf"queue id={qid} expired after", mx.log())
+    finally:
+        down.stop()
+
+
 def test_hold_during_an_attempt(make_mx, tmp_path):
     """A message held while it is being delivered stays held when that
     attempt is deferred: no retry until it is released."""

@@ -130,6 +130,9 @@ test_state_dsn_survives_restart(void **state)
 	/* a diagnostic without an enhanced status takes the default */
 	spool_set_why(&e, 0, "host not found", "5.4.4");
 	assert_string_equal(e.why[0], "5.4.4 host not found");
+	/* a 4.x.x status (an expired recipient's last try) is not a failure's */
+	spool_set_why(&e, 0, "451 4.2.0 busy", "5.4.7");
+	assert_string_equal(e.why[0], "5.4.7 451 4.2.0 busy");
 	spool_set_why(&e, 7, "out of range", "5.0.0"); /* ignored */
 	spool_entry_clear(&e);
 	assert_int_equal(spool_remove(dir, "00000000000000a1"), 0);
