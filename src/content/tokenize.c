@@ -813,33 +813,20 @@ tokenize_model_r(const struct mime_msg *m, struct tokenize_set *r)
 	size_t n = s != NULL ? m->text.len : 0, i = 0;
 	char text[TOKENIZE_R_PREFIX];
 	size_t o = 0;
-#if defined(__SSE2__)
-	/* sixteen bytes at a time where they hold no CR (a chunk with one
-	 * goes byte by byte) */
-	const __m128i cr = _mm_set1_epi8('\r'), before_a = _mm_set1_epi8('A' - 1),
-	              after_z = _mm_set1_epi8('Z' + 1), case_bit = _mm_set1_epi8(0x20);
-	while (i + 16 <= n && o + 16 <= sizeof(text)) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)) == 0) {
-			/* signed compares: bytes >= 0x80 are negative, never upper case */
-			__m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, before_a), _mm_cmplt_epi8(v, after_z));
-			_mm_storeu_si128((__m128i *)(void *)(text + o),
-			                 _mm_or_si128(v, _mm_and_si128(upper, case_bit)));
-			i += 16;
-			o += 16;
-			continue;
-		}
-		for (size_t end = i + 16; i < end; i++) {
-			if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
-				continue;
-			text[o++] = mx_tolower(s[i]);
-		}
-	}
-#endif
-	for (; i < n && o < sizeof(text); i++) {
-		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
-			continue;
-		text[o++] = mx_tolower(s[i]);
+	/* the runs between CRs lower-cased whole; a CR before a LF dropped */
+	while (i < n && o < sizeof(text)) {
+		const char *cr = memchr(s + i, '\r', n - i);
+		size_t end = cr != NULL ? (size_t)(cr - s) : n, take = end - i;
+		if (take > sizeof(text) - o)
+			take = sizeof(text) - o;
+		tokenize_lower_into(text + o, s + i, take);
+		o += take;
+		i += take;
+		if (i < end || i >= n)
+			break; /* full, or the end */
+		if (!(i + 1 < n && s[i + 1] == '\n'))
+			text[o++] = '\r';
+		i++;
 	}
 	if (o < 4)
 		return;
