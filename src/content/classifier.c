@@ -97,10 +97,6 @@ struct classifier_model {
 
 struct classifier {
 	struct store *st;
-	/* the examples of each class the last commit here saw: stats says
-	 * them without a scan when there is no model yet */
-	uint64_t seen_spam, seen_ham;
-	bool seen;
 };
 
 struct classifier_item {
@@ -1260,9 +1256,6 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 	if (col->overflow)
 		log_warn("classifier: more than %d examples; the rest are not used",
 		         CLASSIFIER_EXAMPLES_MAX);
-	b->c->seen_spam = col->spam;
-	b->c->seen_ham = col->ham;
-	b->c->seen = true;
 	if (col->spam < CLASSIFIER_MIN_EACH || col->ham < CLASSIFIER_MIN_EACH)
 		return 0; /* too few to judge by: no model until there are enough of both */
 	r->t0 = mx_clock_mono_ms();
@@ -1572,11 +1565,7 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 		out->stale = g[0] != g[1];
 	}
 	store_view_end(v);
-	if (!out->trained && c->seen) { /* say how far from a model it is */
-		out->stored_spam = c->seen_spam;
-		out->stored_ham = c->seen_ham;
-	} else if (!out->trained) {
+	if (!out->trained) /* say how far from a model it is */
 		store_scan(c->st, classifier_ex_prefix, CLASSIFIER_EX_PREFIX_LEN, classifier_count_one, out);
-	}
 	return 0;
 }
