@@ -30,19 +30,11 @@
 #include <string.h>
 
 #include "classifier.h"
+#include "hash.h"
 #include "mime.h"
 #include "tokenize.h"
 
 #define CV_MAX_MESSAGES 200000
-
-static uint64_t
-cv_splitmix64(uint64_t x)
-{
-	uint64_t z = x + 0x9E3779B97F4A7C15ull;
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
 
 static int
 cv_cmp_double(const void *a, const void *b)
@@ -143,10 +135,10 @@ main(int argc, char **argv)
 	if (fold == NULL || train == NULL || w == NULL || z == NULL || hz == NULL)
 		return 1;
 	for (size_t i = 0; i < n; i++)
-		fold[i] = (unsigned)(cv_splitmix64(ids[i] ^ salt) % folds);
+		fold[i] = (unsigned)(mx_splitmix64(ids[i] ^ salt) % folds);
 	double sum_bad = 0, sum_fp = 0, sum_fn = 0;
 	for (unsigned o = 0; o < orders; o++) {
-		uint64_t perturb = o ? cv_splitmix64(o) : 0;
+		uint64_t perturb = o ? mx_splitmix64(o) : 0;
 		for (unsigned f = 0; f < folds; f++) {
 			size_t nt = 0;
 			for (size_t i = 0; i < n; i++)

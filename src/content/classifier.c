@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "tokenize.h"
 #include "log.h"
 #include "strmap.h"
@@ -626,15 +627,6 @@ struct classifier_order {
 	uint32_t i;
 };
 
-static uint64_t
-classifier_splitmix64(uint64_t x)
-{
-	uint64_t z = x + 0x9E3779B97F4A7C15ull;
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
 /* Sorts o by key: LSD radix sort, 11 bits a round (a comparison sort of
  * each pass's order was a tenth of the training). The keys are distinct:
  * splitmix64 is a bijection, so id ^ salt -> key is one too. */
@@ -959,7 +951,7 @@ classifier_train_start(struct classifier_training *tr, struct classifier_example
 		struct classifier_order *o = xmalloc((n ? n : 1) * sizeof(*o));
 		uint64_t salt = (uint64_t)(p + 1) * 0x9E3779B97F4A7C15ull;
 		for (size_t i = 0; i < n; i++) {
-			o[i].key = classifier_splitmix64(ex[i].id ^ salt);
+			o[i].key = mx_splitmix64(ex[i].id ^ salt);
 			o[i].i = (uint32_t)i;
 		}
 		classifier_order_sort(o, n);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "hash.h"
 #include "xalloc.h"
 
 struct strmap_slot {
@@ -51,12 +52,7 @@ strmap_hash(const char *key, size_t keylen)
 		h ^= (unsigned char)key[i];
 		h *= 0x100000001b3ull;
 	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebull;
-	h ^= h >> 31;
-	return h;
+	return mx_mix64(h);
 }
 
 struct strmap *
