@@ -17,7 +17,6 @@
 #define CLI_STDIN_MAX (1LL << 30)
 #define CLI_READ_MAX (4u << 20) /* larger files are memory-mapped */
 
-/* A message starts with "From " (mbox) or with a header line "Name:". */
 /* The buffer the walk read the current file into, while its callback
  * runs (the walk runs on one thread); cli_input_take() hands it over. */
 static char *cli_read_buf;
@@ -33,6 +32,7 @@ cli_input_take(const char *data, size_t len)
 	return b;
 }
 
+/* A message starts with "From " (mbox) or with a header line "Name:". */
 static bool
 cli_looks_like_message(const char *d, size_t n)
 {
