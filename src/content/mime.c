@@ -357,8 +357,9 @@ mime_charset(struct mime_walk *w, const char *charset, const char *src, size_t n
 	}
 	iconv_t cd = mime_iconv(charset);
 	if (cd != (iconv_t)-1 && mime_ascii_superset(charset) && mime_ascii_run(src, 0, n) == n) {
-		/* ASCII in a charset that extends it: converting changes nothing */
-		mime_utf8_into(out, &w->m->flags, src, n);
+		/* ASCII (no NUL) in a charset that extends it: converting
+		 * changes nothing, and it is valid UTF-8 as it is */
+		buf_append(out, src, n);
 		return;
 	}
 	if (cd == (iconv_t)-1) {
