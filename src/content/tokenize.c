@@ -822,8 +822,8 @@ tokenize_model_r(const struct mime_msg *m, struct tokenize_set *r)
 		tokenize_lower_into(text + o, s + i, take);
 		o += take;
 		i += take;
-		if (i < end || i >= n)
-			break; /* full, or the end */
+		if (i >= n || o >= sizeof(text))
+			break; /* the end, or full */
 		if (!(i + 1 < n && s[i + 1] == '\n'))
 			text[o++] = '\r';
 		i++;
