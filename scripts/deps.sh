@@ -11,7 +11,7 @@ libhiredis-dev libldap-dev libpq-dev libmariadb-dev libpcre2-dev \
 libgmime-3.0-dev libarchive-dev libmagic-dev libc-ares-dev libxxhash-dev libmimalloc-dev"
 TOOLS="openssl ca-certificates python3 python3-pytest swaks postfix npm \
 ldap-utils slapd postgresql mariadb-server redis-server procps iproute2 \
-lmdb-utils dnsmasq-base"
+lmdb-utils dnsmasq-base clang libclang-rt-14-dev"
 
 BENCH="bogofilter spamassassin util-linux postfix-ldap"
 

@@ -113,6 +113,24 @@ mime_plain_run(const char *s, size_t i, size_t n)
 	return i;
 }
 
+/* The cap on the text may cut a character: its first bytes go, so the
+ * text stays valid UTF-8 (the rules match it as such, unchecked). */
+static void
+mime_utf8_trim(struct buf *b)
+{
+	size_t i = b->len, k = 0;
+	while (i > 0 && k < 4 && ((unsigned char)b->data[i - 1] & 0xc0) == 0x80)
+		i--, k++;
+	if (i == 0 || (unsigned char)b->data[i - 1] < 0x80)
+		return; /* ends in ASCII (or only continuation bytes: not ours) */
+	unsigned lead = (unsigned char)b->data[i - 1];
+	size_t need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+	if (k < need) {
+		b->len = i - 1;
+		b->data[b->len] = '\0';
+	}
+}
+
 /* Appends s to b as valid UTF-8: invalid bytes become U+FFFD, NUL a space. */
 static void
 mime_utf8_into(struct buf *b, unsigned *flags, const char *s, size_t n)
@@ -430,6 +448,8 @@ mime_text_part(struct mime_walk *w, bool html, const char *charset, const char *
 	struct buf conv;
 	buf_init(&conv, w->lim->max_text);
 	mime_charset(w, charset, w->tmp.data ? w->tmp.data : "", w->tmp.len, &conv);
+	if (conv.truncated)
+		mime_utf8_trim(&conv);
 	if (m->text.len > 0)
 		buf_appendc(&m->text, '\n');
 	if (html) {
@@ -695,8 +715,10 @@ mime_analyse(const char *data, size_t len, const struct mime_limits *lim, struct
 		out->flags |= MIME_F_NO_PARSE;
 	if ((out->flags & MIME_F_HTML) && !w.has_plain)
 		out->flags |= MIME_F_HTML_ONLY;
-	if (out->text.truncated)
+	if (out->text.truncated) {
 		out->flags |= MIME_F_TEXT_CUT;
+		mime_utf8_trim(&out->text);
+	}
 	buf_clear(&w.tmp);
 	strmap_free(w.hosts);
 }

@@ -141,7 +141,7 @@ rules_regex(struct rules_parse *ps, char **p, bool utf)
 	}
 	size_t len = (size_t)(o - start);
 	(*p)++;
-	uint32_t opts = utf ? PCRE2_UTF | PCRE2_NO_UTF_CHECK | PCRE2_UCP : 0;
+	uint32_t opts = utf ? PCRE2_UTF | PCRE2_UCP : 0;
 	while (**p && **p != ' ' && **p != '\t') {
 		switch (*(*p)++) {
 		case 'i': opts |= PCRE2_CASELESS; break;
@@ -377,7 +377,11 @@ static void
 meta_unary(struct meta_parse *mp, int depth)
 {
 	meta_skip(mp);
-	if (depth > 50 || mp->err) {
+	if (mp->err)
+		return;
+	if (depth > 50) { /* an error, never a half-compiled program */
+		config_error(mp->ps->errs, "%s:%d: meta %s: nested more than 50 deep", mp->ps->path,
+		             mp->r->line, mp->r->name);
 		mp->err = true;
 		return;
 	}

@@ -295,6 +295,7 @@ spool_load(const char *dir, const char *id, struct spool_entry *e)
 			if (mx_parse_u64(line + 8, strlen(line + 8), &v) == 0)
 				e->arrival = (time_t)v;
 		} else if (strncmp(line, "from ", 5) == 0 || strcmp(line, "from") == 0) {
+			free(e->from); /* a second "from" line: the last one counts */
 			e->from = xstrdup(l > 6 ? line + 5 : "");
 		} else if (strncmp(line, "rcpt ", 5) == 0) {
 			if (e->n_rcpt >= SPOOL_RCPT_MAX)

@@ -117,6 +117,16 @@ test_rules_errors(void **state)
 		{"deny_network nonsense\n", ":1: \"nonsense\" is not a network"},
 		{"allow_from nobody\n", ":1: \"nobody\": expected user@domain"},
 		{"score X many\n", ":1: expected: score NAME NUMBER"},
+		/* a half-compiled meta was accepted and ran off its stack (found
+		 * by tests/fuzz/fuzz_rules) */
+		{"body A /a/ 1\nmeta M !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!A 1\n",
+		 ":2: meta M: nested more than 50 deep"},
+		{"body A /a/ 1\nmeta M ((((((((((((((((((((((((((((((((((((((((((((((((((((A 1\n",
+		 ":2: meta M: nested more than 50 deep"},
+		/* not UTF-8 in a pattern that is matched as UTF-8: an error, not
+		 * a crash in pcre2_compile (found by tests/fuzz/fuzz_rules) */
+		{"header S Subject /\\b(\xb8via)/i 1\n", ":1: bad regex at offset 3: UTF-8 error"},
+		{"body B /caf\xc3/ 1\n", ":1: bad regex at offset 3: UTF-8 error"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config_errors errs;

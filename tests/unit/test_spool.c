@@ -311,6 +311,28 @@ test_orphan_states_removed(void **state)
 	assert_false(exists(dir, "00000000000000c1.st"));
 }
 
+/* A damaged queue file that names its sender twice loads with the last
+ * one, and the first is not leaked (ASan build; found by fuzz_spool). */
+static void
+test_repeated_from(void **state)
+{
+	(void)state;
+	char dir[128], path[256];
+	snprintf(dir, sizeof(dir), "%s/spool", top);
+	spool_msg_path(dir, "00000000000000d1", path, sizeof(path));
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("mxguard-queue 1\nid 00000000000000d1\nfrom a@x.test\nfrom b@x.test\n"
+	      "rcpt c@example.test\nroute downstream\ndsn\nSubject: x\r\n\r\nbody\r\n", f);
+	fclose(f);
+	struct spool_entry e;
+	assert_int_equal(spool_load(dir, "00000000000000d1", &e), 0);
+	assert_string_equal(e.from, "b@x.test");
+	assert_int_equal(e.n_rcpt, 1);
+	spool_entry_clear(&e);
+	assert_int_equal(spool_remove(dir, "00000000000000d1"), 0);
+}
+
 int
 main(void)
 {
@@ -319,6 +341,7 @@ main(void)
 		cmocka_unit_test(test_short_body_is_an_error),
 		cmocka_unit_test(test_worker_end),
 		cmocka_unit_test(test_orphan_states_removed),
+		cmocka_unit_test(test_repeated_from),
 	};
 	return cmocka_run_group_tests_name("spool", tests, setup, teardown);
 }
