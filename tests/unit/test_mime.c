@@ -13,6 +13,7 @@
 #include "headers.h"
 #include "html.h"
 #include "mime.h"
+#include "str.h"
 #include "url.h"
 
 static struct mime_limits lim;
@@ -240,6 +241,35 @@ test_headers_rewrite(void **state)
 	free(out);
 }
 
+/* The text cap never cuts a character in two: the rules match the text
+ * as UTF-8 without checking it (found by tests/fuzz/fuzz_mime). Every
+ * cut from 1 to 6 bytes past a character boundary, for 2-, 3- and 4-byte
+ * characters, in a plain part (converted from Latin-1 or kept as UTF-8)
+ * and an HTML one. */
+static void
+test_text_cap_keeps_utf8(void **state)
+{
+	(void)state;
+	static const char *const bodies[] = {
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\r\n",
+	    "Content-Type: text/plain; charset=iso-8859-1\r\n\r\n\xe9\xe9\xe9\xe9\xe9\xe9\r\n",
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\r\n",
+	    "Content-Type: text/html; charset=utf-8\r\n\r\n<p>\xf0\x9f\x98\x80\xf0\x9f\x98\x80</p>\r\n",
+	};
+	for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+		for (size_t cap = 1; cap <= 7; cap++) {
+			struct mime_limits l = lim;
+			l.max_text = cap;
+			struct mime_msg m;
+			mime_analyse(bodies[b], strlen(bodies[b]), &l, &m);
+			if (!mx_utf8_valid(m.text.data ? m.text.data : "", m.text.len))
+				fail_msg("body %zu, cap %zu: text is not UTF-8", b, cap);
+			assert_true(m.text.len <= cap);
+			mime_msg_clear(&m);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -247,7 +277,7 @@ main(void)
 		cmocka_unit_test(test_plain_and_headers), cmocka_unit_test(test_encodings_and_charsets),
 		cmocka_unit_test(test_attachment_and_rfc822), cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_html),              cmocka_unit_test(test_url_host),
-		cmocka_unit_test(test_headers_rewrite),
+		cmocka_unit_test(test_headers_rewrite),     cmocka_unit_test(test_text_cap_keeps_utf8),
 	};
 	return cmocka_run_group_tests_name("mime", tests, setup, NULL);
 }
