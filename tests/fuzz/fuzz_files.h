@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 /* A folder for this process, made once. */
-static const char *
+static inline const char *
 fuzz_dir(void)
 {
 	static char dir[64];
@@ -22,7 +22,7 @@ fuzz_dir(void)
 	return dir;
 }
 
-static void
+static inline void
 fuzz_write(const char *path, const void *p, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
