@@ -13,7 +13,7 @@ headers_rewrite(const char *block, size_t len, const char *prefix)
 {
 	struct buf out;
 	buf_init(&out, len + 1024);
-	bool changed = false, skipping = false, have_subject = false;
+	bool changed = false, skipping = false, have_subject = false, ended = false;
 	size_t i = 0;
 	const char *eol = "\r\n";
 	while (i < len) {
@@ -36,6 +36,7 @@ headers_rewrite(const char *block, size_t len, const char *prefix)
 			}
 			buf_append(&out, line, len - i);
 			i = len;
+			ended = true;
 			break;
 		}
 		if (!cont)
@@ -59,6 +60,16 @@ headers_rewrite(const char *block, size_t len, const char *prefix)
 		}
 		buf_append(&out, line, ll);
 		i = end;
+	}
+	if (!ended && prefix != NULL && !have_subject) {
+		/* a message that is all header block (no empty line, no body):
+		 * the Subject goes at its end */
+		if (len > 0 && block[len - 1] != '\n')
+			buf_appends(&out, eol);
+		buf_appends(&out, "Subject: ");
+		buf_appends(&out, prefix);
+		buf_appends(&out, eol);
+		changed = true;
 	}
 	if (!changed) {
 		buf_clear(&out);

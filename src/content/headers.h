@@ -9,6 +9,8 @@
  *	sender must not be able to pose as our verdict), and, when prefix is
  *	given, the Subject prefixed (a Subject: line is added if there was
  *	none).  Folded lines stay with their header.  Line ends are kept.
+ *	A block without the empty line is a message without a body: all of
+ *	it is rewritten, and a Subject: line added goes at its end.
  */
 #ifndef MX_HEADERS_H
 #define MX_HEADERS_H

@@ -227,6 +227,58 @@ wiring_delivered(const struct delivery_outcome *o, void *arg)
 	smtpd_resume(ws->s, &v);
 }
 
+/* A header block longer than this is refused: no mail program writes
+ * one, and past it our verdict headers could not replace a sender's. */
+#define WIRING_HEADERS_MAX (1 << 20)
+
+/* The length of the line-ending-terminated run of p[0..n) at its start
+ * that is the header block: up to and with the empty line that ends it
+ * (just that line when the block is empty), or all of p when the message
+ * has no body; 0 when there is neither in p. */
+static size_t
+wiring_header_len(const char *p, size_t n, bool whole)
+{
+	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+		return 2;
+	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	if (end != NULL)
+		return (size_t)(end - p) + 4;
+	return whole ? n : 0;
+}
+
+/*
+ * The header block of the message in body, whose first n bytes are at p:
+ * from p when it is there (the usual case), else read into *buf (freed by
+ * the caller).  A message without an empty line is all header block (it
+ * has no body), so that a sender cannot keep an X-Spam-* header past the
+ * rewrite by leaving the empty line out.  NULL when the block is longer
+ * than WIRING_HEADERS_MAX.
+ */
+static const char *
+wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size_t *len)
+{
+	size_t total = blob_len(body);
+	*buf = NULL;
+	*len = wiring_header_len(p, n, n >= total);
+	if (*len > 0 || n >= total)
+		return p;
+	size_t want = total < WIRING_HEADERS_MAX ? total : WIRING_HEADERS_MAX, got = 0;
+	char *b = malloc(want);
+	while (b != NULL && got < want) {
+		ssize_t r = blob_read(body, got, b + got, want - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	*len = b != NULL ? wiring_header_len(b, got, got >= total) : 0;
+	if (*len == 0) {
+		free(b);
+		return NULL;
+	}
+	*buf = b;
+	return b;
+}
+
 /*
  * The content filter at end of DATA.  Returns true when the verdict is
  * final (reject or tempfail); otherwise the envelope carries our verdict
@@ -288,13 +340,21 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 		bool add = strcmp(cfg->content_headers, "all") == 0 ||
 		           (tagged && strcmp(cfg->content_headers, "tagged") == 0);
 		/* the header block of the message as received */
-		const char *h = data ? data : "";
-		size_t hlen = data ? want : 0;
-		const char *end = memmem(h, hlen, "\r\n\r\n", 4);
-		size_t block = end ? (size_t)(end - h) + 4 : 0;
+		char *hbuf = NULL;
+		size_t block;
+		const char *h = wiring_header_block(env->body, data ? data : "", data ? want : 0, &hbuf,
+		                                    &block);
+		if (h == NULL) {
+			smtpd_verdict_custom(v, 552, "5.6.0", "Message header block longer than %d bytes",
+			                     WIRING_HEADERS_MAX);
+			snprintf(v->log, sizeof(v->log), "%s reason=header_too_long", ws->scanlog);
+			free(tmp);
+			return true;
+		}
 		const char *prefix = tagged && cfg->subject_prefix && *cfg->subject_prefix
 		                         ? cfg->subject_prefix : NULL;
 		char *rewritten = block ? headers_rewrite(h, block, prefix) : NULL;
+		free(hbuf);
 		char *verdict = add ? headers_verdict(&res, cfg->hostname) : NULL;
 		if (rewritten || verdict) {
 			char *all = xasprintf("%s%s", verdict ? verdict : "", rewritten ? rewritten : "");

@@ -10,7 +10,8 @@
  *  - every reply line is "DDD " or "DDD-", under 512 bytes, CRLF-ended;
  *  - a message is handed on only with recipients that were accepted, all
  *    at example.test (never an open relay), and within the size limit;
- *  - the session ends when the client has gone.
+ *  - the session ends when the client has gone;
+ *  - every log line is one line, without control characters.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -103,11 +104,18 @@ static const struct smtpd_hooks hooks = {
 	.close = hook_close,
 };
 
+/* Every log line is one line: what a client sends (HELO names, paths,
+ * bad commands) is escaped, never a line break or a control character
+ * that could forge a second entry in the mail log. */
 static void
 log_sink(enum log_level level, const char *line, void *arg)
 {
-	if (strlen(line) > 8192)
+	size_t n = strlen(line);
+	if (n > 8192)
 		abort();
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			abort();
 }
 
 static void

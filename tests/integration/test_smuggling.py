@@ -58,3 +58,43 @@ def test_dot_stuffing_round_trip(mx, sink):
     [m] = sink.wait_messages(1)
     # client stuffing undone, ours undone by the sink: the original lines
     assert m["message"].startswith(b"Subject: dots\n\n.\n..\na\n")
+
+
+def send_data(mx, data):
+    c = Client(mx.port)
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@remote.test>")
+    c.cmd("RCPT TO:<alice@example.test>")
+    assert c.cmd("DATA")[0] == 354
+    c.send(data + b".\r\n")
+    reply = c.reply()
+    c.cmd("QUIT")
+    return reply
+
+
+def test_forged_verdict_without_empty_line(make_mx, sink):
+    """A sender who leaves out the empty line (a message that is all
+    header block) or writes a header block longer than the prefix the
+    filter reads cannot keep an X-Spam-* header past our rewrite; past
+    1 MiB of header block the message is refused (found by
+    tests/fuzz/fuzz_gateway)."""
+    mx = make_mx(sink.target, extra='content = { scan_limit = "4K"; subject_prefix = "[SPAM] "; };')
+    # all header block: no empty line, no body
+    assert send_data(mx, b"Subject: one\r\nX-Spam-Status: No, forged\r\n")[0] == 250
+    # the forged header 6 KB down, past the 4 KB the filter reads
+    filler = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"f" * 40) for i in range(120))
+    assert send_data(mx, b"Subject: two\r\n" + filler + b"X-Spam-Flag: YES forged\r\n"
+                     b"\r\nbody two\r\n")[0] == 250
+    one, two = sink.wait_messages(2)
+    for m in (one, two):
+        assert b"forged" not in m["body"], m["body"][:400]
+        assert m["verdict"].count(b"X-Spam-Status: ") == 1
+    assert one["message"].startswith(b"Subject: one\n")
+    assert two["message"].startswith(b"Subject: two\nX-Filler-0000: ")
+    assert two["message"].rstrip(b"\n").endswith(b"X-Filler-0119: " + b"f" * 40 + b"\n\nbody two")
+    # a header block of more than 1 MiB: refused, and never relayed
+    big = b"".join(b"X-Filler-%06d: %s\r\n" % (i, b"f" * 60) for i in range(14000))
+    code, text = send_data(mx, b"Subject: three\r\n" + big + b"\r\nbody\r\n")
+    assert code == 552 and text.startswith("5.6.0"), (code, text)
+    mx.wait_log(r"reason=header_too_long")
+    assert len(sink.messages()) == 2

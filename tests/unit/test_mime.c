@@ -239,6 +239,18 @@ test_headers_rewrite(void **state)
 	out = headers_rewrite(clean, strlen(clean), "[SPAM]");
 	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM]\r\n\r\n");
 	free(out);
+	/* a message without the empty line is all header block: its forged
+	 * verdict goes too, and a Subject added goes at the end */
+	const char *nobody = "From: a@b.test\r\nX-Spam-Status: No, forged\r\n";
+	out = headers_rewrite(nobody, strlen(nobody), NULL);
+	assert_string_equal(out, "From: a@b.test\r\n");
+	free(out);
+	out = headers_rewrite(nobody, strlen(nobody), "[SPAM]");
+	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM]\r\n");
+	free(out);
+	out = headers_rewrite("", 0, "[SPAM]");
+	assert_string_equal(out, "Subject: [SPAM]\r\n");
+	free(out);
 }
 
 /* The text cap never cuts a character in two: the rules match the text

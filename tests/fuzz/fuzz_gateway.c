@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: the gateway as a client meets it.  The input is what
+ * a client sends, pipelined over a socket pair, to a session wired as the
+ * daemon wires it (daemon/wiring.c): hosted domain example.test, a
+ * recipients file, the content filter with etc/rules.example (GTUBE is
+ * rejected), delivery to files.  Checked besides "no crash, no leak":
+ *  - every message on disk was acknowledged with "250 2.0.0 Ok: ...", and
+ *    every such reply has its message on disk;
+ *  - a message on disk goes only to recipients in the recipients file, or
+ *    to postmaster (never an open relay, never an unknown mailbox);
+ *  - its header block has at most one X-Spam-Status (ours: a client's is
+ *    dropped), and no message with GTUBE in it was accepted;
+ *  - every log line is one line, without control characters.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "blob.h"
+#include "connlimit.h"
+#include "delivery.h"
+#include "fuzz_files.h"
+#include "log.h"
+#include "rcpt.h"
+#include "runtime.h"
+#include "smtpd.h"
+#include "wiring.h"
+#include "xalloc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct runtime *rt;
+static char maildir[128];
+
+static void
+log_sink(enum log_level level, const char *line, void *arg)
+{
+	size_t n = strlen(line);
+	if (n > 8192)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			abort();
+}
+
+static void
+init(void)
+{
+	log_set_sink(log_sink, NULL);
+	char rcpts[128], conf[2048], path[128];
+	snprintf(rcpts, sizeof(rcpts), "%s/recipients", fuzz_dir());
+	fuzz_write(rcpts, "bob@example.test\npat@example.test\n", 34);
+	snprintf(maildir, sizeof(maildir), "%s/mail", fuzz_dir());
+	int n = snprintf(conf, sizeof(conf),
+	                 "listen = [\"127.0.0.1:2525\"]; domains = [\"example.test\"];\n"
+	                 "hostname = \"mx.example.test\";\n"
+	                 "recipients = { file = \"%s\"; };\ndownstream = \"file:%s\";\n"
+	                 "tmp_dir = \"%s\";\n"
+	                 "limits = { message_size = 8192; line_length = 1000; recipients = 5;\n"
+	                 "           errors = 4; unknown_recipients = 3; };\n"
+	                 "content = { rules = \"%s/etc/rules.example\"; subject_prefix = \"[SPAM] \"; };\n",
+	                 rcpts, maildir, fuzz_dir(), MX_SOURCE_DIR);
+	snprintf(path, sizeof(path), "%s/mxguard.conf", fuzz_dir());
+	fuzz_write(path, conf, (size_t)n);
+	struct config_errors errs = {0};
+	rt = runtime_build(path, &errs, NULL, NULL);
+	if (rt == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		abort();
+	}
+	char err[256];
+	if (deliver_file_prepare(maildir, err, sizeof(err)) != 0)
+		abort();
+}
+
+static bool closed;
+
+/* The message as the filter gets it: with GTUBE in it, it must not be
+ * accepted (file delivery answers at once, so the verdict is here). */
+static enum smtpd_hook_rc
+on_message(struct smtpd_session *s, struct envelope *env, struct smtpd_verdict *v)
+{
+	static const char gtube[] = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+	size_t hl = 0;
+	const char *head = env->body ? blob_head(env->body, &hl) : NULL;
+	bool has = head != NULL && hl == blob_len(env->body) && memmem(head, hl, gtube, sizeof(gtube) - 1);
+	enum smtpd_hook_rc rc = wiring_hooks.message(s, env, v);
+	if (has && (rc != SMTPD_HOOK_DONE || v->code / 100 == 2))
+		abort();
+	return rc;
+}
+
+static void
+on_close(struct smtpd_session *s)
+{
+	closed = true;
+	wiring_hooks.close(s);
+}
+
+/* Checks one delivered file and removes it. */
+static void
+check_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		abort();
+	static char buf[1 << 16];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *end = strstr(buf, "\r\n\r\n"); /* the header block */
+	if (end == NULL)
+		end = buf + n;
+	size_t status = 0, to = 0;
+	bool envelope = true; /* ours come first, before our Received: */
+	for (char *l = buf; l < end; l = strchr(l, '\n') + 1) {
+		if (strncasecmp(l, "X-Mxguard-Envelope-", 19) != 0)
+			envelope = false;
+		if (envelope && strncasecmp(l, "X-Mxguard-Envelope-To: <", 24) == 0) {
+			to++;
+			if (strncasecmp(l + 24, "bob@example.test>", 17) != 0 &&
+			    strncasecmp(l + 24, "pat@example.test>", 17) != 0 &&
+			    strncasecmp(l + 24, "postmaster@example.test>", 24) != 0)
+				abort();
+		}
+		if (strncasecmp(l, "X-Spam-Status:", 14) == 0)
+			status++;
+		if (strchr(l, '\n') == NULL)
+			break;
+	}
+	if (to == 0 || status > 1) {
+		if (getenv("FUZZ_DEBUG"))
+			fwrite(buf, 1, n, stderr);
+		abort();
+	}
+	unlink(path);
+}
+
+static size_t
+check_maildir(void)
+{
+	DIR *d = opendir(maildir);
+	if (d == NULL)
+		abort();
+	size_t files = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", maildir, de->d_name);
+		check_file(p);
+		files++;
+	}
+	closedir(d);
+	return files;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (rt == NULL)
+		init();
+	static struct smtpd_hooks hooks;
+	hooks = wiring_hooks;
+	hooks.close = on_close;
+	hooks.message = on_message;
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		abort();
+	struct event_base *base = event_base_new();
+	struct wiring_worker ww = {.base = base, .delivery = delivery_new(base),
+	                           .connlimit = connlimit_new()};
+	struct smtpd_ctx *ctx = smtpd_ctx_new(base, &hooks);
+	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	if (connlimit_acquire(ww.connlimit, (struct sockaddr *)&peer, 100, 100) != CONNLIMIT_OK)
+		abort();
+	struct wiring_session *ws = xcalloc(1, sizeof(*ws));
+	ws->rt = runtime_ref(rt);
+	ws->w = &ww;
+	memcpy(&ws->peer, &peer, sizeof(peer));
+	closed = false;
+	evutil_make_socket_nonblocking(sv[0]);
+	smtpd_session_start(ctx, sv[0], (struct sockaddr *)&peer, sizeof(peer), rt->cfg, NULL, ws);
+
+	static char out[1 << 20];
+	size_t out_n = 0, sent = 0, queued = 0;
+	bool shut = false;
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!closed) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 8)
+			abort(); /* the client is gone: the session must be too */
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (sent < size) {
+			ssize_t w = send(sv[1], data + sent, size - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w > 0)
+				sent += (size_t)w;
+			else if (w < 0 && errno != EAGAIN)
+				sent = size;
+		} else if (!shut) {
+			shutdown(sv[1], SHUT_WR);
+			shut = true;
+		}
+		ssize_t r = recv(sv[1], out + out_n, sizeof(out) - 1 - out_n, MSG_DONTWAIT);
+		if (r > 0)
+			out_n += (size_t)r;
+		/* count the acknowledgements in whole lines, keep the rest */
+		char *nl;
+		size_t off = 0;
+		while ((nl = memchr(out + off, '\n', out_n - off)) != NULL) {
+			/* "250 2.0.0 Ok: ID delivered" (to files), "Ok: queued as ID" */
+			size_t ll = (size_t)(nl - out) - off;
+			queued += ll > 14 && memcmp(out + off, "250 2.0.0 Ok: ", 14) == 0 &&
+			          (memmem(out + off, ll, " delivered", 10) || memmem(out + off, ll, "queued as", 9));
+			off = (size_t)(nl - out) + 1;
+		}
+		memmove(out, out + off, out_n - off);
+		out_n -= off;
+	}
+	if (check_maildir() != queued)
+		abort();
+	smtpd_ctx_free(ctx);
+	rcpt_worker_end(base);
+	delivery_free(ww.delivery);
+	connlimit_free(ww.connlimit);
+	event_base_free(base);
+	close(sv[1]);
+	return 0;
+}
