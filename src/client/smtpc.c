@@ -678,7 +678,7 @@ smtpc_fill_body(struct smtpc_conn *c)
 			if (e->received)
 				smtpc_stuff(out, e->received, strlen(e->received), &r->bol);
 			if (e->headers)
-				smtpc_stuff(out, e->headers, strlen(e->headers), &r->bol);
+				smtpc_stuff(out, e->headers, e->headers_len, &r->bol);
 			r->body_phase = 1;
 			r->body_off = e->body_skip;
 			continue;

@@ -9,7 +9,7 @@
 #include "xalloc.h"
 
 char *
-headers_rewrite(const char *block, size_t len, const char *prefix)
+headers_rewrite(const char *block, size_t len, const char *prefix, size_t *out_len)
 {
 	struct buf out;
 	buf_init(&out, len + 1024);
@@ -75,6 +75,8 @@ headers_rewrite(const char *block, size_t len, const char *prefix)
 		buf_clear(&out);
 		return NULL;
 	}
+	if (out_len != NULL)
+		*out_len = out.len;
 	return out.data ? out.data : xstrdup("");
 }
 

@@ -353,12 +353,21 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 		}
 		const char *prefix = tagged && cfg->subject_prefix && *cfg->subject_prefix
 		                         ? cfg->subject_prefix : NULL;
-		char *rewritten = block ? headers_rewrite(h, block, prefix) : NULL;
+		size_t rl = 0;
+		char *rewritten = block ? headers_rewrite(h, block, prefix, &rl) : NULL;
 		free(hbuf);
 		char *verdict = add ? headers_verdict(&res, cfg->hostname) : NULL;
 		if (rewritten || verdict) {
-			char *all = xasprintf("%s%s", verdict ? verdict : "", rewritten ? rewritten : "");
-			envelope_set_headers(env, all, rewritten ? block : 0);
+			/* lengths, not strings: a header block may hold a NUL, and
+			 * what follows it must not be lost */
+			size_t vl = verdict ? strlen(verdict) : 0;
+			char *all = xmalloc(vl + rl + 1);
+			if (vl)
+				memcpy(all, verdict, vl);
+			if (rl)
+				memcpy(all + vl, rewritten, rl);
+			all[vl + rl] = '\0';
+			envelope_set_headers(env, all, vl + rl, rewritten ? block : 0);
 		}
 		free(rewritten);
 		free(verdict);

@@ -63,7 +63,7 @@ deliver_file_body(int fd, const struct envelope *env)
 	}
 	if (env->received && deliver_file_all(fd, env->received, strlen(env->received)) < 0)
 		return -1;
-	if (env->headers && deliver_file_all(fd, env->headers, strlen(env->headers)) < 0)
+	if (env->headers && deliver_file_all(fd, env->headers, env->headers_len) < 0)
 		return -1;
 	if (env->body == NULL)
 		return 0;

@@ -129,7 +129,7 @@ spool_write(const char *dir, const struct envelope *env, enum spool_route route,
 	if (rc == 0 && env->received)
 		rc = spool_write_all(fd, env->received, strlen(env->received));
 	if (rc == 0 && env->headers)
-		rc = spool_write_all(fd, env->headers, strlen(env->headers));
+		rc = spool_write_all(fd, env->headers, env->headers_len);
 	if (rc == 0 && env->body) {
 		char buf[65536];
 		size_t off = env->body_skip, end = blob_len(env->body);

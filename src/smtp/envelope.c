@@ -43,10 +43,11 @@ envelope_has_rcpt(const struct envelope *e, const char *addr)
 }
 
 void
-envelope_set_headers(struct envelope *e, char *headers, size_t skip)
+envelope_set_headers(struct envelope *e, char *headers, size_t len, size_t skip)
 {
 	free(e->headers);
 	e->headers = headers;
+	e->headers_len = headers != NULL ? len : 0;
 	e->body_skip = skip;
 }
 
@@ -54,6 +55,6 @@ size_t
 envelope_size(const struct envelope *e)
 {
 	size_t body = e->body ? blob_len(e->body) : 0;
-	return (e->received ? strlen(e->received) : 0) + (e->headers ? strlen(e->headers) : 0) +
+	return (e->received ? strlen(e->received) : 0) + e->headers_len +
 	       (body > e->body_skip ? body - e->body_skip : 0);
 }

@@ -31,6 +31,7 @@ struct envelope {
 	size_t n_rcpt, cap_rcpt;
 	char *received; /* "Received: ...\r\n", prepended on relay */
 	char *headers;  /* sent after received, in place of body[0..body_skip) */
+	size_t headers_len; /* its length: a header block may hold a NUL */
 	size_t body_skip;
 	struct blob *body;
 	bool body_8bit; /* a byte >= 0x80 was seen in the body */
@@ -48,7 +49,7 @@ void envelope_add_rcpt(struct envelope *e, const char *addr);
 bool envelope_has_rcpt(const struct envelope *e, const char *addr);
 /* Replaces the first skip bytes of the body by headers on the way out
  * (takes headers). */
-void envelope_set_headers(struct envelope *e, char *headers, size_t skip);
+void envelope_set_headers(struct envelope *e, char *headers, size_t len, size_t skip);
 /* Size of what goes downstream: Received:, headers, body. */
 size_t envelope_size(const struct envelope *e);
 

@@ -129,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tokenize_clear(&f);
 	(void)tokenize_message_id(&m);
 
-	char *h = headers_rewrite(m.raw, m.header_len, (sel & 2) ? "[SPAM] " : NULL);
+	char *h = headers_rewrite(m.raw, m.header_len, (sel & 2) ? "[SPAM] " : NULL, NULL);
 	if (h != NULL && has_xspam(h, strlen(h)))
 		abort();
 	free(h);

@@ -7,6 +7,22 @@ import subprocess
 from conftest import Client, send_message
 
 
+def test_nul_in_header_block_keeps_the_rest(make_mx, tmp_path):
+    """A NUL byte in the header block: the rewritten block (a sender's
+    X-Spam-* dropped) used to be cut at the NUL, and the rest of the
+    header block, the empty line with it, was lost (found by
+    tests/fuzz/fuzz_gateway). Every other byte arrives."""
+    out = tmp_path / "mail"
+    mx = make_mx(f"file:{out}")
+    body = (b"Subject: a\x00b\r\nX-Spam-Status: No, forged\r\nTo: alice@example.test\r\n"
+            b"\r\nbody\r\n")
+    code, text = send_message(mx.port, body=body)
+    assert code == 250, text
+    [f] = list(out.glob("*.eml"))
+    _, _, msg = f.read_bytes().partition(b"X-Spam-Symbols: none\r\n")
+    assert msg == b"Subject: a\x00b\r\nTo: alice@example.test\r\n\r\nbody\r\n"
+
+
 def test_delivery_byte_for_byte_file(make_mx, tmp_path):
     """file: downstream keeps CRLF: the exact bytes after the trace header are
     the message as sent, with dot-stuffing undone."""

@@ -228,27 +228,27 @@ test_headers_rewrite(void **state)
 	(void)state;
 	const char *in = "From: a@b.test\r\nX-Spam-Status: No, forged\r\n\tcontinued\r\n"
 	                 "Subject: hello\r\nx-spam-score: -100\r\n\r\n";
-	char *out = headers_rewrite(in, strlen(in), "[SPAM] ");
+	char *out = headers_rewrite(in, strlen(in), "[SPAM] ", NULL);
 	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM] hello\r\n\r\n");
 	free(out);
-	out = headers_rewrite(in, strlen(in), NULL);
+	out = headers_rewrite(in, strlen(in), NULL, NULL);
 	assert_string_equal(out, "From: a@b.test\r\nSubject: hello\r\n\r\n");
 	free(out);
 	const char *clean = "From: a@b.test\r\n\r\n";
-	assert_null(headers_rewrite(clean, strlen(clean), NULL));
-	out = headers_rewrite(clean, strlen(clean), "[SPAM]");
+	assert_null(headers_rewrite(clean, strlen(clean), NULL, NULL));
+	out = headers_rewrite(clean, strlen(clean), "[SPAM]", NULL);
 	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM]\r\n\r\n");
 	free(out);
 	/* a message without the empty line is all header block: its forged
 	 * verdict goes too, and a Subject added goes at the end */
 	const char *nobody = "From: a@b.test\r\nX-Spam-Status: No, forged\r\n";
-	out = headers_rewrite(nobody, strlen(nobody), NULL);
+	out = headers_rewrite(nobody, strlen(nobody), NULL, NULL);
 	assert_string_equal(out, "From: a@b.test\r\n");
 	free(out);
-	out = headers_rewrite(nobody, strlen(nobody), "[SPAM]");
+	out = headers_rewrite(nobody, strlen(nobody), "[SPAM]", NULL);
 	assert_string_equal(out, "From: a@b.test\r\nSubject: [SPAM]\r\n");
 	free(out);
-	out = headers_rewrite("", 0, "[SPAM]");
+	out = headers_rewrite("", 0, "[SPAM]", NULL);
 	assert_string_equal(out, "Subject: [SPAM]\r\n");
 	free(out);
 }
