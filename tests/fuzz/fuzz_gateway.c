@@ -11,6 +11,9 @@
  *    to postmaster (never an open relay, never an unknown mailbox);
  *  - its header block has at most one X-Spam-Status (ours: a client's is
  *    dropped), and no message with GTUBE in it was accepted;
+ *  - below our lines (envelope, Received, verdict) it is the message the
+ *    client sent, byte for byte, but for the X-Spam-* headers of its
+ *    header block;
  *  - every log line is one line, without control characters.
  */
 #include <dirent.h>
@@ -69,7 +72,7 @@ init(void)
 	                 "tmp_dir = \"%s\";\n"
 	                 "limits = { message_size = 8192; line_length = 1000; recipients = 5;\n"
 	                 "           errors = 4; unknown_recipients = 3; };\n"
-	                 "content = { rules = \"%s/etc/rules.example\"; subject_prefix = \"[SPAM] \"; };\n",
+	                 "content = { rules = \"%s/etc/rules.example\"; };\n",
 	                 rcpts, maildir, fuzz_dir(), MX_SOURCE_DIR);
 	snprintf(path, sizeof(path), "%s/mxguard.conf", fuzz_dir());
 	fuzz_write(path, conf, (size_t)n);
@@ -87,6 +90,15 @@ init(void)
 
 static bool closed;
 
+/* the messages acknowledged in this run, as the client sent them */
+struct sent {
+	char id[40];
+	char *data;
+	size_t n;
+};
+static struct sent sent_msgs[64];
+static size_t n_sent;
+
 /* The message as the filter gets it: with GTUBE in it, it must not be
  * accepted (file delivery answers at once, so the verdict is here). */
 static enum smtpd_hook_rc
@@ -99,7 +111,45 @@ on_message(struct smtpd_session *s, struct envelope *env, struct smtpd_verdict *
 	enum smtpd_hook_rc rc = wiring_hooks.message(s, env, v);
 	if (has && (rc != SMTPD_HOOK_DONE || v->code / 100 == 2))
 		abort();
+	if (rc == SMTPD_HOOK_DONE && v->code / 100 == 2 && head != NULL && hl == blob_len(env->body) &&
+	    n_sent < sizeof(sent_msgs) / sizeof(sent_msgs[0])) {
+		struct sent *m = &sent_msgs[n_sent++];
+		snprintf(m->id, sizeof(m->id), "%s", env->id);
+		m->data = xmalloc(hl + 1);
+		memcpy(m->data, head, hl);
+		m->n = hl;
+	}
 	return rc;
+}
+
+/* What the message should look like downstream: the sender's message
+ * with the X-Spam-* headers of its header block (and their continuation
+ * lines) left out, every other byte as it came. */
+static size_t
+expected(const char *p, size_t n, char *out)
+{
+	size_t block = n >= 2 && p[0] == '\r' && p[1] == '\n' ? 2 : n;
+	const char *e = block == n ? memmem(p, n, "\r\n\r\n", 4) : NULL;
+	if (e != NULL)
+		block = (size_t)(e - p) + 4;
+	size_t o = 0, i = 0;
+	bool skip = false;
+	while (i < block) {
+		const char *nl = memchr(p + i, '\n', block - i);
+		size_t end = nl ? (size_t)(nl - p) + 1 : block, ll = end - i;
+		bool blank = ll <= 2 && (p[i] == '\n' || p[i] == '\r');
+		if (blank)
+			break;
+		if (p[i] != ' ' && p[i] != '\t')
+			skip = ll >= 7 && strncasecmp(p + i, "X-Spam-", 7) == 0;
+		if (!skip) {
+			memcpy(out + o, p + i, ll);
+			o += ll;
+		}
+		i = end;
+	}
+	memcpy(out + o, p + i, n - i);
+	return o + n - i;
 }
 
 static void
@@ -143,6 +193,44 @@ check_file(const char *path)
 	if (to == 0 || status > 1) {
 		if (getenv("FUZZ_DEBUG"))
 			fwrite(buf, 1, n, stderr);
+		abort();
+	}
+	/* past our lines (envelope, Received, verdict), the sender's message,
+	 * every byte but its X-Spam-* headers */
+	const char *base = strrchr(path, '/') + 1;
+	struct sent *m = NULL;
+	for (size_t i = 0; i < n_sent && m == NULL; i++)
+		if (strncmp(base, sent_msgs[i].id, strlen(sent_msgs[i].id)) == 0 &&
+		    strcmp(base + strlen(sent_msgs[i].id), ".eml") == 0)
+			m = &sent_msgs[i];
+	if (m == NULL)
+		abort();
+	size_t off = 0;
+	bool in_rcv = false;
+	while (off < n) {
+		const char *l = buf + off;
+		const char *nl = memchr(l, '\n', n - off);
+		if (nl == NULL)
+			break;
+		bool ours = strncmp(l, "X-Mxguard-Envelope-", 19) == 0 || strncmp(l, "X-Spam-Score: ", 14) == 0 ||
+		            strncmp(l, "X-Spam-Status: ", 15) == 0 || strncmp(l, "X-Spam-Symbols: ", 16) == 0;
+		if (strncmp(l, "Received: ", 10) == 0 && !in_rcv)
+			in_rcv = ours = true;
+		else if (in_rcv && l[0] == '\t')
+			ours = true;
+		if (!ours)
+			break;
+		off = (size_t)(nl - buf) + 1;
+	}
+	static char want[1 << 16];
+	size_t wn = expected(m->data, m->n, want);
+	if (wn != n - off || memcmp(want, buf + off, wn) != 0) {
+		if (getenv("FUZZ_DEBUG")) {
+			fprintf(stderr, "--- delivered\n");
+			fwrite(buf + off, 1, n - off, stderr);
+			fprintf(stderr, "--- expected\n");
+			fwrite(want, 1, wn, stderr);
+		}
 		abort();
 	}
 	unlink(path);
@@ -234,6 +322,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (check_maildir() != queued)
 		abort();
+	for (size_t i = 0; i < n_sent; i++)
+		free(sent_msgs[i].data);
+	n_sent = 0;
 	smtpd_ctx_free(ctx);
 	rcpt_worker_end(base);
 	delivery_free(ww.delivery);
