@@ -20,8 +20,8 @@
 
 #include "scan.h"
 
-/* Returns a new string (caller frees), or NULL when nothing changes. */
-/* The block may hold any byte, NUL too: *out_len (if not NULL) says how
+/* Returns the new block (caller frees), or NULL when nothing changes.
+ * The block may hold any byte, NUL too: *out_len (if not NULL) says how
  * long the result is. */
 char *headers_rewrite(const char *block, size_t len, const char *subject_prefix, size_t *out_len);
 /* Our verdict: "X-Spam-Status: Yes, score=7.20 ...\r\n" lines (caller frees). */
