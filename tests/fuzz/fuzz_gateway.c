@@ -205,21 +205,29 @@ check_file(const char *path)
 			m = &sent_msgs[i];
 	if (m == NULL)
 		abort();
+	/* in order: envelope lines, our Received: (and its continuation
+	 * lines), our three verdict lines; the message starts after them */
 	size_t off = 0;
-	bool in_rcv = false;
+	int phase = 0; /* 0 envelope, 1 Received, 2 verdict */
+	static const char *const verdict[] = {"X-Spam-Score: ", "X-Spam-Status: ", "X-Spam-Symbols: "};
+	size_t vi = 0;
 	while (off < n) {
 		const char *l = buf + off;
 		const char *nl = memchr(l, '\n', n - off);
 		if (nl == NULL)
 			break;
-		bool ours = strncmp(l, "X-Mxguard-Envelope-", 19) == 0 || strncmp(l, "X-Spam-Score: ", 14) == 0 ||
-		            strncmp(l, "X-Spam-Status: ", 15) == 0 || strncmp(l, "X-Spam-Symbols: ", 16) == 0;
-		if (strncmp(l, "Received: ", 10) == 0 && !in_rcv)
-			in_rcv = ours = true;
-		else if (in_rcv && l[0] == '\t')
-			ours = true;
-		if (!ours)
+		if (phase == 0 && strncmp(l, "X-Mxguard-Envelope-", 19) == 0) {
+			/* ours */
+		} else if (phase <= 1 && strncmp(l, "Received: ", 10) == 0 && phase == 0) {
+			phase = 1;
+		} else if (phase == 1 && l[0] == '\t') {
+			/* its continuation */
+		} else if (phase >= 1 && vi < 3 && strncmp(l, verdict[vi], strlen(verdict[vi])) == 0) {
+			phase = 2;
+			vi++;
+		} else {
 			break;
+		}
 		off = (size_t)(nl - buf) + 1;
 	}
 	static char want[1 << 16];
