@@ -112,12 +112,16 @@ on_message(struct smtpd_session *s, struct envelope *env, struct smtpd_verdict *
 	enum smtpd_hook_rc rc = wiring_hooks.message(s, env, v);
 	if (has && (rc != SMTPD_HOOK_DONE || v->code / 100 == 2))
 		abort();
-	if (rc == SMTPD_HOOK_DONE && v->code / 100 == 2 && head != NULL && hl == blob_len(env->body) &&
+	size_t total = env->body ? blob_len(env->body) : 0;
+	if (total == 0)
+		hl = 0; /* an empty message: nothing in memory either */
+	if (rc == SMTPD_HOOK_DONE && v->code / 100 == 2 && hl == total &&
 	    n_sent < sizeof(sent_msgs) / sizeof(sent_msgs[0])) {
 		struct sent *m = &sent_msgs[n_sent++];
 		snprintf(m->id, sizeof(m->id), "%s", env->id);
 		m->data = xmalloc(hl + 1);
-		memcpy(m->data, head, hl);
+		if (hl)
+			memcpy(m->data, head, hl);
 		m->n = hl;
 	}
 	return rc;
