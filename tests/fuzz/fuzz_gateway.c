@@ -18,7 +18,6 @@
  *  - every log line is one line, without control characters.
  */
 #include <dirent.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +25,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,6 +32,7 @@
 #include "blob.h"
 #include "connlimit.h"
 #include "delivery.h"
+#include "fuzz_client.h"
 #include "fuzz_files.h"
 #include "log.h"
 #include "rcpt.h"
@@ -48,20 +47,9 @@ static struct runtime *rt;
 static char maildir[128];
 
 static void
-log_sink(enum log_level level, const char *line, void *arg)
-{
-	size_t n = strlen(line);
-	if (n > 8192)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			abort();
-}
-
-static void
 init(void)
 {
-	log_set_sink(log_sink, NULL);
+	log_set_sink(fuzz_log_sink, NULL);
 	char rcpts[128], conf[2048], path[128];
 	snprintf(rcpts, sizeof(rcpts), "%s/recipients", fuzz_dir());
 	fuzz_write(rcpts, "bob@example.test\npat@example.test\n", 34);
@@ -90,6 +78,14 @@ init(void)
 }
 
 static bool closed;
+
+/* "250 2.0.0 Ok: ID delivered" (to files), "Ok: queued as ID" */
+static void
+count_queued(const char *l, size_t len, void *arg)
+{
+	*(size_t *)arg += len > 14 && memcmp(l, "250 2.0.0 Ok: ", 14) == 0 &&
+	                  (memmem(l, len, " delivered", 10) || memmem(l, len, "queued as", 9));
+}
 
 /* the messages acknowledged in this run, as the client sent them */
 struct sent {
@@ -312,42 +308,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evutil_make_socket_nonblocking(sv[0]);
 	smtpd_session_start(ctx, sv[0], (struct sockaddr *)&peer, sizeof(peer), rt->cfg, NULL, ws);
 
-	static char out[1 << 20];
-	size_t out_n = 0, sent = 0, queued = 0;
-	bool shut = false;
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!closed) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec > 8)
-			abort(); /* the client is gone: the session must be too */
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		if (sent < size) {
-			ssize_t w = send(sv[1], data + sent, size - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (w > 0)
-				sent += (size_t)w;
-			else if (w < 0 && errno != EAGAIN)
-				sent = size;
-		} else if (!shut) {
-			shutdown(sv[1], SHUT_WR);
-			shut = true;
-		}
-		ssize_t r = recv(sv[1], out + out_n, sizeof(out) - 1 - out_n, MSG_DONTWAIT);
-		if (r > 0)
-			out_n += (size_t)r;
-		/* count the acknowledgements in whole lines, keep the rest */
-		char *nl;
-		size_t off = 0;
-		while ((nl = memchr(out + off, '\n', out_n - off)) != NULL) {
-			/* "250 2.0.0 Ok: ID delivered" (to files), "Ok: queued as ID" */
-			size_t ll = (size_t)(nl - out) - off;
-			queued += ll > 14 && memcmp(out + off, "250 2.0.0 Ok: ", 14) == 0 &&
-			          (memmem(out + off, ll, " delivered", 10) || memmem(out + off, ll, "queued as", 9));
-			off = (size_t)(nl - out) + 1;
-		}
-		memmove(out, out + off, out_n - off);
-		out_n -= off;
-	}
+	size_t queued = 0;
+	if (!fuzz_converse(base, sv[1], data, size, &closed, count_queued, &queued))
+		abort(); /* the client is gone: the session must be too */
 	if (check_maildir() != queued)
 		abort();
 	for (size_t i = 0; i < n_sent; i++)

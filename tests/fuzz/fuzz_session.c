@@ -13,20 +13,19 @@
  *  - the session ends when the client has gone;
  *  - every log line is one line, without control characters.
  */
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "blob.h"
 #include "config.h"
+#include "fuzz_client.h"
 #include "fuzz_files.h"
 #include "log.h"
 #include "smtpd.h"
@@ -104,24 +103,10 @@ static const struct smtpd_hooks hooks = {
 	.close = hook_close,
 };
 
-/* Every log line is one line: what a client sends (HELO names, paths,
- * bad commands) is escaped, never a line break or a control character
- * that could forge a second entry in the mail log. */
-static void
-log_sink(enum log_level level, const char *line, void *arg)
-{
-	size_t n = strlen(line);
-	if (n > 8192)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			abort();
-}
-
 static void
 init(void)
 {
-	log_set_sink(log_sink, NULL); /* the log lines are formatted, not shown */
+	log_set_sink(fuzz_log_sink, NULL); /* the log lines are formatted, not shown */
 	char path[128];
 	snprintf(path, sizeof(path), "%s/r", fuzz_dir());
 	fuzz_write(path, "", 0);
@@ -145,23 +130,14 @@ init(void)
 	}
 }
 
-/* Checks the reply lines in out[0..n); returns the bytes checked. */
-static size_t
-check_replies(const char *out, size_t n)
+/* A reply line: "DDD " or "DDD-", under 512 bytes, CRLF-ended. */
+static void
+check_reply(const char *l, size_t len, void *arg)
 {
-	size_t off = 0;
-	while (off < n) {
-		const char *nl = memchr(out + off, '\n', n - off);
-		if (nl == NULL)
-			break; /* a line still coming */
-		size_t len = (size_t)(nl - out - off) + 1;
-		const char *l = out + off;
-		if (len < 6 || len > 512 || l[len - 2] != '\r' || l[0] < '2' || l[0] > '5' ||
-		    l[1] < '0' || l[1] > '9' || l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-'))
-			abort();
-		off += len;
-	}
-	return off;
+	(void)arg;
+	if (len < 6 || len > 512 || l[len - 2] != '\r' || l[0] < '2' || l[0] > '5' || l[1] < '0' ||
+	    l[1] > '9' || l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-'))
+		abort();
 }
 
 int
@@ -179,39 +155,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evutil_make_socket_nonblocking(sv[0]);
 	smtpd_session_start(ctx, sv[0], (struct sockaddr *)&peer, sizeof(peer), cfg, NULL, NULL);
 
-	static char out[1 << 20];
-	size_t out_n = 0, sent = 0, checked = 0;
-	bool shut = false;
-	/* the session's own timers (a close waits for its output in 5 ms
-	 * steps) end any wait: 8 s is a hang */
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!closed) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec > 8)
-			break;
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		if (sent < size) {
-			ssize_t w = send(sv[1], data + sent, size - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (w > 0) {
-				sent += (size_t)w;
-			} else if (w < 0 && errno != EAGAIN) {
-				sent = size; /* the session closed its end */
-			}
-		} else if (!shut) {
-			shutdown(sv[1], SHUT_WR);
-			shut = true;
-		}
-		ssize_t r = recv(sv[1], out + out_n, sizeof(out) - out_n, MSG_DONTWAIT);
-		if (r > 0) {
-			out_n += (size_t)r;
-			checked += check_replies(out + checked, out_n - checked);
-			if (out_n > sizeof(out) / 2) { /* keep the tail */
-				memmove(out, out + checked, out_n - checked);
-				out_n -= checked, checked = 0;
-			}
-		}
-	}
+	fuzz_converse(base, sv[1], data, size, &closed, check_reply, NULL);
 	if (!closed) /* the client is gone: the session must be too */
 		abort();
 	smtpd_ctx_free(ctx);
