@@ -63,8 +63,10 @@ dsn_build(const struct dsn_info *d, time_t now)
 			fprintf(f, "Diagnostic-Code: smtp; %s\r\n", d->rcpts[i].diagnostic);
 	}
 	fprintf(f, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", boundary);
-	if (d->orig_headers != NULL)
-		fwrite(d->orig_headers, 1, d->orig_headers_len, f);
+	/* a text part: a NUL byte of the original goes as a space (the DSN
+	 * is handled as a string from here on) */
+	for (size_t i = 0; d->orig_headers != NULL && i < d->orig_headers_len; i++)
+		fputc(d->orig_headers[i] != '\0' ? d->orig_headers[i] : ' ', f);
 	fprintf(f, "\r\n--%s--\r\n", boundary);
 	fclose(f);
 	return out;

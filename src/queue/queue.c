@@ -418,7 +418,8 @@ queue_orig_headers(struct queue *q, const struct spool_entry *e, size_t *len)
 		return NULL;
 	}
 	buf[n] = '\0';
-	char *end = strstr(buf, "\r\n\r\n");
+	/* memmem: a NUL in the headers must not make the body look like them */
+	char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
 	*len = end ? (size_t)(end - buf) + 2 : (size_t)n;
 	return buf;
 }

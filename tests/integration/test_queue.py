@@ -94,6 +94,24 @@ def test_permanent_failure_one_dsn(make_mx, make_sink, tmp_path):
     assert qctl(mx, "list") == (0, "")
 
 
+def test_dsn_headers_part_with_nul(make_mx, make_sink, tmp_path):
+    """The DSN returns the original header block: a NUL byte in it made
+    the body count as headers too (the search stopped at the NUL), and cut
+    the DSN there. The NUL goes as a space in that text part."""
+    down = make_sink(["-f", "rcpt", "-B", "550 5.1.1 No such user here"])
+    bounces = make_sink()
+    mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port))
+    code, _ = send_message(mx.port, sender="writer@remote.test",
+                           body=b"Subject: a\x00b\r\nMessage-ID: <b2@remote.test>\r\n\r\n"
+                                b"the body stays with the writer\r\n")
+    assert code == 250
+    [dsn] = bounces.wait_messages(1)
+    body = dsn["message"]
+    assert b"Subject: a b\nMessage-ID: <b2@remote.test>\n" in body
+    assert b"the body stays with the writer" not in body
+    assert body.rstrip().endswith(b"--")  # the closing boundary is there
+
+
 def test_no_dsn_to_null_sender_or_for_spam(make_mx, make_sink, tmp_path):
     down = make_sink(["-f", "rcpt", "-B", "550 5.1.1 No such user here"])
     bounces = make_sink()
