@@ -572,6 +572,13 @@ smtpd_process(struct smtpd_session *s)
 		if (s->state == SMTPD_S_CMD && s->pending == SMTPD_P_NONE)
 			smtpd_arm_command_timer(s);
 	}
+	/* a client that shut its side has said all it will: once what it
+	 * sent is answered, the session ends (the replies go out first) */
+	if (s->read_eof && s->pending == SMTPD_P_NONE &&
+	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA))
+		smtpd_close(s, s->state == SMTPD_S_DATA ? "lost connection in DATA"
+		               : s->env != NULL        ? "lost connection in transaction"
+		                                       : "lost connection");
 	s->in_process = false;
 	smtpd_unref(s);
 }
@@ -652,6 +659,18 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 				ERR_error_string_n(e, buf, sizeof(buf));
 			log_info("%s tls-fail client=%s error=\"%s\"", s->id, s->client_ip, buf);
 		}
+	}
+	/* EOF alone, with a command still being answered (a hook pending) or
+	 * still unread: the client shut its sending side only, as a client
+	 * that pipelined everything may; it gets its replies (Postfix, which
+	 * answers before it reads on, does the same) */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !s->read_eof &&
+	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA) &&
+	    (s->pending != SMTPD_P_NONE || evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)) {
+		s->read_eof = true;
+		if (s->pending == SMTPD_P_NONE && !s->in_process)
+			smtpd_process(s);
+		return;
 	}
 	/* EOF or error: the client is gone */
 	if (s->state < SMTPD_S_CLOSING) {

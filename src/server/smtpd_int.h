@@ -66,6 +66,9 @@ struct smtpd_session {
 	bool esmtp, tls, helo_seen, skip_line, output_full, quit_sent;
 	bool drain_notice; /* 421 shutdown pending at next command */
 	bool in_process; /* inside smtpd_process(): no re-entry */
+	/* the client shut its sending side (EOF) with a command still being
+	 * answered or still unread: it is answered, then the session ends */
+	bool read_eof;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	char client_ip[64];

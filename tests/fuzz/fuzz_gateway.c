@@ -4,9 +4,11 @@
  * a client sends, pipelined over a socket pair, to a session wired as the
  * daemon wires it (daemon/wiring.c): hosted domain example.test, a
  * recipients file, the content filter with etc/rules.example (GTUBE is
- * rejected), delivery to files.  Checked besides "no crash, no leak":
- *  - every message on disk was acknowledged with "250 2.0.0 Ok: ...", and
- *    every such reply has its message on disk;
+ * rejected), delivery to files; built as fuzz_proxy (-DFUZZ_PROXY), the
+ * delivery is to a mailbox server on the same loop, over SMTP, before the
+ * client hears 250.  Checked besides "no crash, no leak":
+ *  - every message on disk (or at the mailbox server) was acknowledged
+ *    with "250 2.0.0 Ok: ...", and every such reply has its message there;
  *  - a message on disk goes only to recipients in the recipients file
  *    (user+tag as user), or to postmaster (never an open relay, never an
  *    unknown mailbox);
@@ -17,7 +19,9 @@
  *    header block;
  *  - every log line is one line, without control characters.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +50,183 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct runtime *rt;
 static char maildir[128];
 
+static bool known(const char *a);
+static void check_delivered(const char *buf, size_t n, const char *id, bool file);
+
+#ifdef FUZZ_PROXY
+/*
+ * The mailbox server, on the same event loop: a plain SMTP server that
+ * takes every message (recipients must be known: the gateway checked
+ * them), undoes the dot-stuffing and keeps what it got.
+ */
+static int fake_lfd = -1;
+static struct sockaddr_in fake_addr;
+static struct event *fake_lev;
+
+struct fake_conn {
+	int fd;
+	struct event *ev;
+	bool data, done;
+	size_t n;
+	char in[1 << 16];
+};
+static struct fake_conn *fake_conns[16];
+static size_t n_fake;
+static char *down_msgs[64];
+static size_t down_len[64], n_down;
+
+static void
+fake_listen(void)
+{
+	fake_lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fake_addr.sin_family = AF_INET;
+	fake_addr.sin_addr.s_addr = htonl(0x7f000001);
+	socklen_t l = sizeof(fake_addr);
+	if (fake_lfd < 0 || bind(fake_lfd, (struct sockaddr *)&fake_addr, sizeof(fake_addr)) != 0 ||
+	    listen(fake_lfd, 16) != 0 || getsockname(fake_lfd, (struct sockaddr *)&fake_addr, &l) != 0)
+		abort();
+}
+
+static void
+fake_say(struct fake_conn *c, const char *s)
+{
+	if (send(c->fd, s, strlen(s), MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+		abort(); /* a few bytes into an empty socket buffer */
+}
+
+/* The message between DATA and its dot, unstuffed. */
+static void
+fake_message(const char *p, size_t n)
+{
+	if (n_down >= sizeof(down_msgs) / sizeof(down_msgs[0]))
+		abort();
+	char *m = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		const char *nl = memchr(p + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - p) + 1 : n;
+		size_t from = p[i] == '.' ? i + 1 : i;
+		memcpy(m + o, p + from, end - from);
+		o += end - from;
+		i = end;
+	}
+	m[o] = '\0';
+	down_msgs[n_down] = m;
+	down_len[n_down++] = o;
+}
+
+static void
+fake_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake_conn *c = arg;
+	ssize_t r = recv(fd, c->in + c->n, sizeof(c->in) - c->n, 0);
+	if (r <= 0) {
+		c->done = true;
+		event_del(c->ev);
+		return;
+	}
+	c->n += (size_t)r;
+	size_t off = 0;
+	for (;;) {
+		const char *p = c->in + off;
+		size_t left = c->n - off;
+		if (c->data) {
+			size_t mlen;
+			if (left >= 3 && memcmp(p, ".\r\n", 3) == 0) {
+				mlen = 0;
+			} else {
+				const char *e = memmem(p, left, "\r\n.\r\n", 5);
+				if (e == NULL)
+					break;
+				mlen = (size_t)(e - p) + 2;
+			}
+			fake_message(p, mlen);
+			off += mlen + 3;
+			c->data = false;
+			fake_say(c, "250 2.0.0 taken\r\n");
+			continue;
+		}
+		const char *nl = memmem(p, left, "\r\n", 2);
+		if (nl == NULL)
+			break;
+		size_t ll = (size_t)(nl - p);
+		if (ll >= 4 && strncasecmp(p, "EHLO", 4) == 0) {
+			fake_say(c, "250-fake.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+		} else if (ll >= 8 && strncasecmp(p, "RCPT TO:", 8) == 0) {
+			char a[600];
+			size_t al = ll - 8 < sizeof(a) - 1 ? ll - 8 : sizeof(a) - 1;
+			memcpy(a, p + 8, al);
+			a[al] = '\0';
+			if (a[0] != '<' || !known(a + 1)) /* the gateway refused it */
+				abort();
+			fake_say(c, "250 2.1.5 ok\r\n");
+		} else if (ll == 4 && strncasecmp(p, "DATA", 4) == 0) {
+			c->data = true;
+			fake_say(c, "354 go\r\n");
+		} else if (ll == 4 && strncasecmp(p, "QUIT", 4) == 0) {
+			fake_say(c, "221 bye\r\n");
+		} else {
+			fake_say(c, "250 2.0.0 ok\r\n"); /* MAIL, RSET, NOOP */
+		}
+		off += ll + 2;
+	}
+	memmove(c->in, c->in + off, c->n - off);
+	c->n -= off;
+	if (c->n == sizeof(c->in))
+		abort(); /* the gateway sent 64 KB without a line end */
+}
+
+static void
+fake_accept(evutil_socket_t fd, short what, void *arg)
+{
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK);
+	if (cfd < 0)
+		return;
+	if (n_fake >= sizeof(fake_conns) / sizeof(fake_conns[0]))
+		abort(); /* one session does not need this many connections */
+	struct fake_conn *c = xcalloc(1, sizeof(*c));
+	c->fd = cfd;
+	c->ev = event_new(arg, cfd, EV_READ | EV_PERSIST, fake_read, c);
+	event_add(c->ev, NULL);
+	fake_conns[n_fake++] = c;
+	fake_say(c, "220 fake.test ESMTP\r\n");
+}
+
+/* After a run: every message the server took was acknowledged to the
+ * client (count), and is what the client sent. */
+static void
+fake_check(size_t relayed)
+{
+	if (n_down != relayed) {
+		if (getenv("FUZZ_DEBUG"))
+			fprintf(stderr, "mailbox server took %zu, client told %zu\n", n_down, relayed);
+		abort();
+	}
+	for (size_t i = 0; i < n_down; i++) {
+		/* the id is in our Received: "... with ESMTP id ID" */
+		const char *k = strstr(down_msgs[i], " id ");
+		char id[40] = "";
+		if (k != NULL)
+			sscanf(k + 4, "%39[0-9a-f]", id);
+		check_delivered(down_msgs[i], down_len[i], id, false);
+		free(down_msgs[i]);
+	}
+	n_down = 0;
+}
+
+static void
+fake_end(void)
+{
+	for (size_t i = 0; i < n_fake; i++) {
+		event_free(fake_conns[i]->ev);
+		close(fake_conns[i]->fd);
+		free(fake_conns[i]);
+	}
+	n_fake = 0;
+	event_free(fake_lev);
+}
+#endif
+
 static void
 init(void)
 {
@@ -54,15 +235,23 @@ init(void)
 	snprintf(rcpts, sizeof(rcpts), "%s/recipients", fuzz_dir());
 	fuzz_write(rcpts, "bob@example.test\npat@example.test\n", 34);
 	snprintf(maildir, sizeof(maildir), "%s/mail", fuzz_dir());
+	char downstream[256];
+#ifdef FUZZ_PROXY
+	fake_listen();
+	snprintf(downstream, sizeof(downstream), "smtp:127.0.0.1:%d", ntohs(fake_addr.sin_port));
+#else
+	snprintf(downstream, sizeof(downstream), "file:%s", maildir);
+#endif
 	int n = snprintf(conf, sizeof(conf),
 	                 "listen = [\"127.0.0.1:2525\"]; domains = [\"example.test\"];\n"
 	                 "hostname = \"mx.example.test\";\n"
-	                 "recipients = { file = \"%s\"; };\ndownstream = \"file:%s\";\n"
+	                 "recipients = { file = \"%s\"; };\ndownstream = \"%s\";\n"
 	                 "tmp_dir = \"%s\";\n"
+	                 "timeouts = { downstream_retry = \"0s\"; };\n"
 	                 "limits = { message_size = 8192; line_length = 1000; recipients = 5;\n"
 	                 "           errors = 4; unknown_recipients = 3; };\n"
 	                 "content = { rules = \"%s/etc/rules.example\"; };\n",
-	                 rcpts, maildir, fuzz_dir(), MX_SOURCE_DIR);
+	                 rcpts, downstream, fuzz_dir(), MX_SOURCE_DIR);
 	snprintf(path, sizeof(path), "%s/mxguard.conf", fuzz_dir());
 	fuzz_write(path, conf, (size_t)n);
 	struct config_errors errs = {0};
@@ -79,12 +268,16 @@ init(void)
 
 static bool closed;
 
-/* "250 2.0.0 Ok: ID delivered" (to files), "Ok: queued as ID" */
+/* "250 2.0.0 Ok: ID delivered" (to files), "Ok: ID relayed (...)" (to a
+ * mailbox server), "Ok: queued as ID" */
 static void
 count_queued(const char *l, size_t len, void *arg)
 {
+	if (getenv("FUZZ_DEBUG"))
+		fprintf(stderr, "< %.*s", (int)len, l);
 	*(size_t *)arg += len > 14 && memcmp(l, "250 2.0.0 Ok: ", 14) == 0 &&
-	                  (memmem(l, len, " delivered", 10) || memmem(l, len, "queued as", 9));
+	                  (memmem(l, len, " delivered", 10) || memmem(l, len, "queued as", 9) ||
+	                   memmem(l, len, " relayed (", 10));
 }
 
 /* the messages acknowledged in this run, as the client sent them */
@@ -111,7 +304,8 @@ on_message(struct smtpd_session *s, struct envelope *env, struct smtpd_verdict *
 	size_t total = env->body ? blob_len(env->body) : 0;
 	if (total == 0)
 		hl = 0; /* an empty message: nothing in memory either */
-	if (rc == SMTPD_HOOK_DONE && v->code / 100 == 2 && hl == total &&
+	/* kept when accepted, or while the mailbox server is asked */
+	if ((rc == SMTPD_HOOK_PENDING || v->code / 100 == 2) && hl == total &&
 	    n_sent < sizeof(sent_msgs) / sizeof(sent_msgs[0])) {
 		struct sent *m = &sent_msgs[n_sent++];
 		snprintf(m->id, sizeof(m->id), "%s", env->id);
@@ -177,23 +371,18 @@ known(const char *a)
 	return false;
 }
 
-/* Checks one delivered file and removes it. */
+/* Checks a delivered message (buf[n], NUL-terminated) against the one
+ * the client sent with that id. */
 static void
-check_file(const char *path)
+check_delivered(const char *buf, size_t n, const char *id, bool file)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		abort();
-	static char buf[1 << 16];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *end = strstr(buf, "\r\n\r\n"); /* the header block */
-	if (end == NULL)
-		end = buf + n;
+	const char *end = memmem(buf, n, "\r\n\r\n", 4); /* the header block */
+	size_t hn = end ? (size_t)(end - buf) : n;
 	size_t status = 0, to = 0;
-	bool envelope = true; /* ours come first, before our Received: */
-	for (char *l = buf; l < end; l = strchr(l, '\n') + 1) {
+	bool envelope = file; /* ours come first, before our Received: */
+	for (size_t off = 0; off < hn;) {
+		const char *l = buf + off;
+		const char *nl = memchr(l, '\n', hn - off);
 		if (strncasecmp(l, "X-Mxguard-Envelope-", 19) != 0)
 			envelope = false;
 		if (envelope && strncasecmp(l, "X-Mxguard-Envelope-To: <", 24) == 0) {
@@ -203,28 +392,27 @@ check_file(const char *path)
 		}
 		if (strncasecmp(l, "X-Spam-Status:", 14) == 0)
 			status++;
-		if (strchr(l, '\n') == NULL)
+		if (nl == NULL)
 			break;
+		off = (size_t)(nl - buf) + 1;
 	}
-	if (to == 0 || status > 1) {
+	if ((file && to == 0) || status > 1) {
 		if (getenv("FUZZ_DEBUG"))
 			fwrite(buf, 1, n, stderr);
 		abort();
 	}
 	/* past our lines (envelope, Received, verdict), the sender's message,
 	 * every byte but its X-Spam-* headers */
-	const char *base = strrchr(path, '/') + 1;
 	struct sent *m = NULL;
 	for (size_t i = 0; i < n_sent && m == NULL; i++)
-		if (strncmp(base, sent_msgs[i].id, strlen(sent_msgs[i].id)) == 0 &&
-		    strcmp(base + strlen(sent_msgs[i].id), ".eml") == 0)
+		if (strcmp(id, sent_msgs[i].id) == 0)
 			m = &sent_msgs[i];
 	if (m == NULL)
 		abort();
 	/* in order: envelope lines, our Received: (and its continuation
 	 * lines), our three verdict lines; the message starts after them */
 	size_t off = 0;
-	int phase = 0; /* 0 envelope, 1 Received, 2 verdict */
+	int phase = 0; /* 0 envelope (files only), 1 Received, 2 verdict */
 	static const char *const verdict[] = {"X-Spam-Score: ", "X-Spam-Status: ", "X-Spam-Symbols: "};
 	size_t vi = 0;
 	while (off < n) {
@@ -232,9 +420,9 @@ check_file(const char *path)
 		const char *nl = memchr(l, '\n', n - off);
 		if (nl == NULL)
 			break;
-		if (phase == 0 && strncmp(l, "X-Mxguard-Envelope-", 19) == 0) {
+		if (file && phase == 0 && strncmp(l, "X-Mxguard-Envelope-", 19) == 0) {
 			/* ours */
-		} else if (phase <= 1 && strncmp(l, "Received: ", 10) == 0 && phase == 0) {
+		} else if (phase == 0 && strncmp(l, "Received: ", 10) == 0) {
 			phase = 1;
 		} else if (phase == 1 && l[0] == '\t') {
 			/* its continuation */
@@ -257,6 +445,27 @@ check_file(const char *path)
 		}
 		abort();
 	}
+}
+
+#ifndef FUZZ_PROXY
+/* Checks one delivered file and removes it. */
+static void
+check_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		abort();
+	static char buf[1 << 16];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char id[40];
+	const char *base = strrchr(path, '/') + 1, *dot = strrchr(base, '.');
+	if (dot == NULL || strcmp(dot, ".eml") != 0 || (size_t)(dot - base) >= sizeof(id))
+		abort();
+	memcpy(id, base, (size_t)(dot - base));
+	id[dot - base] = '\0';
+	check_delivered(buf, n, id, true);
 	unlink(path);
 }
 
@@ -279,6 +488,7 @@ check_maildir(void)
 	closedir(d);
 	return files;
 }
+#endif
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -307,12 +517,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	closed = false;
 	evutil_make_socket_nonblocking(sv[0]);
 	smtpd_session_start(ctx, sv[0], (struct sockaddr *)&peer, sizeof(peer), rt->cfg, NULL, ws);
+#ifdef FUZZ_PROXY
+	fake_lev = event_new(base, fake_lfd, EV_READ | EV_PERSIST, fake_accept, base);
+	event_add(fake_lev, NULL);
+#endif
 
 	size_t queued = 0;
 	if (!fuzz_converse(base, sv[1], data, size, &closed, count_queued, &queued))
 		abort(); /* the client is gone: the session must be too */
+#ifdef FUZZ_PROXY
+	fake_check(queued);
+#else
 	if (check_maildir() != queued)
 		abort();
+#endif
 	for (size_t i = 0; i < n_sent; i++)
 		free(sent_msgs[i].data);
 	n_sent = 0;
@@ -320,6 +538,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rcpt_worker_end(base);
 	delivery_free(ww.delivery);
 	connlimit_free(ww.connlimit);
+#ifdef FUZZ_PROXY
+	fake_end();
+#endif
 	event_base_free(base);
 	close(sv[1]);
 	return 0;

@@ -191,3 +191,27 @@ def test_sequence_errors(mx):
     assert c.cmd("MAIL FROM:<a@b.test> SIZE=abc")[0] == 501
     assert c.cmd("QUIT")[0] == 221
     assert c.closed()
+
+
+def test_half_closed_client_gets_its_replies(mx, sink):
+    """A client that pipelines a whole transaction and shuts its sending
+    side (printf ... | nc does) gets every reply, the 250 for its message
+    too, and then the session ends. Before, the EOF ended the session while
+    the mailbox server was still being asked: the message was relayed and
+    the client never heard so (found by tests/fuzz/fuzz_proxy)."""
+    import socket
+    c = Client(mx.port)
+    c.send(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+           b"DATA\r\nSubject: half\r\n\r\nx\r\n.\r\nNOOP\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    got = c.buf
+    while True:
+        chunk = c.sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    assert re.search(rb"\r\n250 2\.0\.0 Ok: \w+ relayed \(mailbox server: 250", got), got
+    assert got.endswith(b"250 2.0.0 Ok\r\n"), got  # the NOOP behind it too
+    [m] = sink.wait_messages(1)
+    assert m["message"].startswith(b"Subject: half\n")
+    mx.wait_log(r"disconnect .*lost connection")
