@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,8 @@ fake_accept(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (n_fake >= sizeof(fake_conns) / sizeof(fake_conns[0]))
 		abort(); /* one session does not need this many connections */
+	int one = 1; /* each reply on its own, at once, as a server does */
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct fake_conn *c = xcalloc(1, sizeof(*c));
 	c->fd = cfd;
 	c->ev = event_new(arg, cfd, EV_READ | EV_PERSIST, fake_read, c);
