@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/un.h>
 
 #include <event2/buffer.h>
@@ -424,6 +426,13 @@ smtpc_conn_new(struct smtpc_pool *p, const struct smtpc_target *t, const struct 
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&c->addr, (int)c->addrlen) < 0) {
 		/* reported from the event loop through the event callback */
 		log_debug("downstream %s: connect failed at once: %s", c->name, strerror(errno));
+	} else if (c->addr.ss_family == AF_INET || c->addr.ss_family == AF_INET6) {
+		/* commands and the end of the message go out as soon as they are
+		 * written: with Nagle's algorithm a short write behind another
+		 * (the final dot behind the body) waits for the server's delayed
+		 * ACK, 40 ms on Linux, for every message */
+		int one = 1;
+		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	return c;
 }
