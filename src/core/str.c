@@ -76,6 +76,15 @@ mx_parse_u64(const char *s, size_t len, unsigned long long *out)
 	return 0;
 }
 
+size_t
+mx_header_block_len(const char *p, size_t n)
+{
+	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+		return 2;
+	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	return end != NULL ? (size_t)(end - p) + 4 : 0;
+}
+
 bool
 mx_utf8_valid(const char *s, size_t len)
 {

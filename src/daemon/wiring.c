@@ -231,19 +231,14 @@ wiring_delivered(const struct delivery_outcome *o, void *arg)
  * one, and past it our verdict headers could not replace a sender's. */
 #define WIRING_HEADERS_MAX (1 << 20)
 
-/* The length of the line-ending-terminated run of p[0..n) at its start
- * that is the header block: up to and with the empty line that ends it
- * (just that line when the block is empty), or all of p when the message
- * has no body; 0 when there is neither in p. */
+/* The header block at the start of p[0..n): with the empty line that
+ * ends it, or all of p when that is the whole message and it has no body;
+ * 0 when there is neither in p. */
 static size_t
 wiring_header_len(const char *p, size_t n, bool whole)
 {
-	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
-		return 2;
-	const char *end = memmem(p, n, "\r\n\r\n", 4);
-	if (end != NULL)
-		return (size_t)(end - p) + 4;
-	return whole ? n : 0;
+	size_t len = mx_header_block_len(p, n);
+	return len > 0 || !whole ? len : n;
 }
 
 /*

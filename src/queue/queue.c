@@ -418,9 +418,10 @@ queue_orig_headers(struct queue *q, const struct spool_entry *e, size_t *len)
 		return NULL;
 	}
 	buf[n] = '\0';
-	/* memmem: a NUL in the headers must not make the body look like them */
-	char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
-	*len = end ? (size_t)(end - buf) + 2 : (size_t)n;
+	/* the block without its empty line; all that was read if it is
+	 * longer (a NUL in it must not make the body look like headers) */
+	size_t block = mx_header_block_len(buf, (size_t)n);
+	*len = block > 0 ? block - 2 : (size_t)n;
 	return buf;
 }
 

@@ -274,6 +274,11 @@ test_str(void **state)
 	assert_false(mx_utf8_valid("\xe2\x82", 2));         /* truncated */
 	assert_true(mx_str_caseeq("Example.TEST", "example.test"));
 	assert_true(mx_str_casesuffix("mx.Example.Test", ".example.test"));
+	/* the header block, with its empty line; a NUL does not end it */
+	assert_int_equal(mx_header_block_len("A: b\0c\r\nD: e\r\n\r\nbody\r\n", 22), 16);
+	assert_int_equal(mx_header_block_len("\r\nbody\r\n\r\nmore", 14), 2);
+	assert_int_equal(mx_header_block_len("A: b\r\nC: d\r\n", 12), 0);
+	assert_int_equal(mx_header_block_len("", 0), 0);
 }
 
 static void
