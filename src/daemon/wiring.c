@@ -258,14 +258,14 @@ wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size
 	if (*len > 0 || n >= total)
 		return p;
 	size_t want = total < WIRING_HEADERS_MAX ? total : WIRING_HEADERS_MAX, got = 0;
-	char *b = malloc(want);
-	while (b != NULL && got < want) {
+	char *b = xmalloc(want);
+	while (got < want) {
 		ssize_t r = blob_read(body, got, b + got, want - got);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
 	}
-	*len = b != NULL ? wiring_header_len(b, got, got >= total) : 0;
+	*len = wiring_header_len(b, got, got >= total);
 	if (*len == 0) {
 		free(b);
 		return NULL;
