@@ -247,13 +247,16 @@ wiring_header_len(const char *p, size_t n, bool whole)
  * the caller).  A message without an empty line is all header block (it
  * has no body), so that a sender cannot keep an X-Spam-* header past the
  * rewrite by leaving the empty line out.  NULL when the block is longer
- * than WIRING_HEADERS_MAX.
+ * than WIRING_HEADERS_MAX, or (*read_err set) when the body's temporary
+ * file could not be read.
  */
 static const char *
-wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size_t *len)
+wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size_t *len,
+                    bool *read_err)
 {
 	size_t total = blob_len(body);
 	*buf = NULL;
+	*read_err = false;
 	*len = wiring_header_len(p, n, n >= total);
 	if (*len > 0 || n >= total)
 		return p;
@@ -261,8 +264,11 @@ wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size
 	char *b = xmalloc(want);
 	while (got < want) {
 		ssize_t r = blob_read(body, got, b + got, want - got);
-		if (r <= 0)
-			break;
+		if (r <= 0) {
+			*read_err = true;
+			free(b);
+			return NULL;
+		}
 		got += (size_t)r;
 	}
 	*len = wiring_header_len(b, got, got >= total);
@@ -337,8 +343,17 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 		/* the header block of the message as received */
 		char *hbuf = NULL;
 		size_t block;
+		bool read_err;
 		const char *h = wiring_header_block(env->body, data ? data : "", data ? want : 0, &hbuf,
-		                                    &block);
+		                                    &block, &read_err);
+		if (h == NULL && read_err) {
+			log_err("%s cannot read the message body back: %s", smtpd_session_id(ws->s),
+			        strerror(errno));
+			smtpd_verdict_custom(v, 451, "4.3.0", "Local error reading the message, try again later");
+			snprintf(v->log, sizeof(v->log), "%s reason=read_error", ws->scanlog);
+			free(tmp);
+			return true;
+		}
 		if (h == NULL) {
 			smtpd_verdict_custom(v, 552, "5.6.0", "Message header block longer than %d bytes",
 			                     WIRING_HEADERS_MAX);
