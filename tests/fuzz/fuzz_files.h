@@ -5,21 +5,43 @@
 #define MX_FUZZ_FILES_H
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+static char fuzz_dir_path[64];
+
+static inline int
+fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	(void)remove(path);
+	return 0;
+}
+
+/* At a normal exit (the runs done) the folder goes; after a crash it stays,
+ * with what the input left in it. */
+static inline void
+fuzz_dir_remove(void)
+{
+	if (fuzz_dir_path[0] != '\0')
+		(void)nftw(fuzz_dir_path, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* A folder for this process, made once. */
 static inline const char *
 fuzz_dir(void)
 {
-	static char dir[64];
-	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/mx-fuzz-XXXXXX");
-		if (mkdtemp(dir) == NULL)
+	if (fuzz_dir_path[0] == '\0') {
+		snprintf(fuzz_dir_path, sizeof(fuzz_dir_path), "/tmp/mx-fuzz-XXXXXX");
+		if (mkdtemp(fuzz_dir_path) == NULL)
 			abort();
+		atexit(fuzz_dir_remove);
 	}
-	return dir;
+	return fuzz_dir_path;
 }
 
 static inline void
