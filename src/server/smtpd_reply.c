@@ -63,7 +63,11 @@ smtpd_reply_raw(struct smtpd_session *s, int code, const char *enh, const char *
 	line[o++] = '\r';
 	line[o++] = '\n';
 	evbuffer_add(bufferevent_get_output(s->bev), line, o);
-	if (code >= 400)
+	/* A stop's 421 refuses no command of the client's: the disconnect line
+	 * says reason="shutdown", and a reject line naming the command last
+	 * read (a RCPT cut off at a forced stop, say) would mislead. */
+	const struct smtp_reply *stop = smtp_reply_get(REPLY_SHUTDOWN);
+	if (code >= 400 && !(code == stop->code && strcmp(e, stop->enh) == 0))
 		smtpd_log_reject(s, code, e, line + n);
 }
 

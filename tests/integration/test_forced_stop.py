@@ -79,6 +79,11 @@ def test_forced_stop_during_recipient_lookup(make_mx, sink):
         forced_stop(mx)
         for c in clients:
             assert c.closed()
+        # the recipients were not refused, the sessions were cut: no reject
+        # line names them
+        log = mx.log()
+        assert log.count('reason="shutdown"') == 3
+        assert " reject client=" not in log
     finally:
         peer.stop()
 
