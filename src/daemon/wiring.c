@@ -265,8 +265,10 @@ wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size
 	while (got < want) {
 		ssize_t r = blob_read(body, got, b + got, want - got);
 		if (r <= 0) {
+			int err = errno;
 			*read_err = true;
 			free(b);
+			errno = err;
 			return NULL;
 		}
 		got += (size_t)r;
@@ -278,6 +280,17 @@ wiring_header_block(struct blob *body, const char *p, size_t n, char **buf, size
 	}
 	*buf = b;
 	return b;
+}
+
+/* The message's temporary file could not be read back (a failing disk):
+ * 451, and a log line that says so. Returns true (the verdict is final). */
+static bool
+wiring_read_error(struct wiring_session *ws, struct smtpd_verdict *v, int err)
+{
+	log_err("%s cannot read the message body back: %s", smtpd_session_id(ws->s), strerror(err));
+	smtpd_verdict_custom(v, 451, "4.3.0", "Local error reading the message, try again later");
+	snprintf(v->log, sizeof(v->log), "%s%sreason=read_error", ws->scanlog, *ws->scanlog ? " " : "");
+	return true;
 }
 
 /*
@@ -299,18 +312,17 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 	const char *data = blob_head(env->body, &hl);
 	char *tmp = NULL;
 	if (hl < want) {
-		tmp = malloc(want);
-		size_t got = 0;
-		while (tmp != NULL && got < want) {
+		tmp = xmalloc(want);
+		for (size_t got = 0; got < want;) {
 			ssize_t r = blob_read(env->body, got, tmp + got, want - got);
-			if (r <= 0)
-				break;
+			if (r <= 0) { /* a message scanned in part would be waved through */
+				int err = errno;
+				free(tmp);
+				return wiring_read_error(ws, v, err);
+			}
 			got += (size_t)r;
 		}
 		data = tmp;
-		want = tmp ? got : hl;
-		if (tmp == NULL)
-			data = blob_head(env->body, &hl);
 	}
 	struct scan_result res;
 	scanner_scan(ws->rt->scanner, data ? data : "", data ? want : 0, env->mail_from,
@@ -347,12 +359,9 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 		const char *h = wiring_header_block(env->body, data ? data : "", data ? want : 0, &hbuf,
 		                                    &block, &read_err);
 		if (h == NULL && read_err) {
-			log_err("%s cannot read the message body back: %s", smtpd_session_id(ws->s),
-			        strerror(errno));
-			smtpd_verdict_custom(v, 451, "4.3.0", "Local error reading the message, try again later");
-			snprintf(v->log, sizeof(v->log), "%s reason=read_error", ws->scanlog);
+			int err = errno;
 			free(tmp);
-			return true;
+			return wiring_read_error(ws, v, err);
 		}
 		if (h == NULL) {
 			smtpd_verdict_custom(v, 552, "5.6.0", "Message header block longer than %d bytes",

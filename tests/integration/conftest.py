@@ -29,8 +29,11 @@ class Mxguard:
 
     def __init__(self, tmp, downstream, recipients=("alice@example.test", "bob@example.test",
                                                      "postmaster@example.test"),
-                 domains=("example.test",), extra="", timeouts=None, recipients_conf=None):
+                 domains=("example.test",), extra="", timeouts=None, recipients_conf=None,
+                 env=None):
         self.tmp = tmp
+        # env: variables added to the process's environment
+        self.env = dict(os.environ, **(env or {}))
         # recipients_conf: the inside of `recipients = { ... };` (a directory
         # instead of the file)
         self.recipients_conf = recipients_conf
@@ -70,7 +73,7 @@ timeouts = {{ {" ".join(f"{k} = {v};" for k, v in self.timeouts.items())} }};
     def start(self, wait=True):
         self.log_fh = open(self.logfile, "ab")
         self.proc = subprocess.Popen([MXGUARD, "serve", "-c", str(self.conf)],
-                                     stdout=self.log_fh, stderr=self.log_fh)
+                                     stdout=self.log_fh, stderr=self.log_fh, env=self.env)
         if wait:
             wait_for(lambda: "started pid=" in self.log() or self.proc.poll() is not None,
                      what="mxguard start")
