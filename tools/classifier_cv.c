@@ -4,7 +4,8 @@
  *	classifier_cv - k-fold cross-validation of the classifier's recipe
  * SYNOPSIS
  *	classifier_cv [--mix R,T,H] [--folds K] [--fold-salt N] [--orders N]
- *	              [--ppm ORDER,BYTES] SPAM_LIST HAM_LIST
+ *	              [--ppm ORDER,BYTES | --nb MODEL,KIND,S[,DEV]] [--alphas A,...]
+ *	              [--ppm-band LO,HI] SPAM_LIST HAM_LIST
  * DESCRIPTION
  *	Reads the messages named in the two lists (one path a line: the
  *	train part of the corpus split, never the test part), extracts their
@@ -26,8 +27,15 @@
  *	orders 0 to ORDER (Witten-Bell interpolation, counts in hash tables),
  *	scoring a message by the difference of its two code lengths per byte.
  *	It prints the ranking of that score alone, then the recipe's z plus
- *	alpha times it for a few alphas, and on stderr the time it took to
- *	score a message.
+ *	alpha times it for each of --alphas (0.5,1,2,4), and on stderr the time
+ *	it took to score a message. With --ppm-band, only messages whose z is
+ *	within [LO, HI] get it.
+ *
+ *	--nb adds, the same way, a naive-Bayes view of model MODEL's feature
+ *	sets (0 R, 1 T, 2 H), from document counts per class: KIND 0 sums the
+ *	log-ratios (smoothing S) over sqrt(n); KIND 1 is bogofilter's method,
+ *	Robinson's f(w) (strength S) of the features with |f - 0.5| >= DEV
+ *	(0.1) combined by Fisher's chi-square.
  *
  *	docs/classifier.md says what was measured with it.
  */
@@ -123,6 +131,87 @@ ppm_run(struct ppm *m, const unsigned char *t, size_t n, int learn)
 		bits += log2(p);
 	}
 	return bits;
+}
+
+/* --nb: a naive-Bayes view of one model's feature sets (document counts
+ * per class).  kind 0: the sum of log-ratios (Bernoulli, present features
+ * only) over sqrt(n); kind 1: Robinson's f(w) combined by Fisher's
+ * chi-square (bogofilter's method) over features with |f - 0.5| > 0.1. */
+static int nb_model = -1, nb_kind;
+/* the weights the extra score is tried with (--alphas) */
+#define CV_MAX_ALPHAS 16
+static double alphas[CV_MAX_ALPHAS] = {0.5, 1, 2, 4};
+static int n_alphas = 4;
+static double nb_a = 1, nb_dev = 0.1;
+
+static double
+cv_chi2q(double x2, size_t v) /* Q(x2 | v), v even */
+{
+	double m = x2 / 2, sum, term;
+	sum = term = exp(-m);
+	for (size_t i = 1; i < v / 2; i++) {
+		term *= m / (double)i;
+		sum += term;
+	}
+	return sum < 1 ? sum : 1;
+}
+
+static void
+nb_scores(const struct classifier_example *ex, const unsigned *fold, size_t n, unsigned folds, double *cz)
+{
+	uint32_t *cs = malloc(TOKENIZE_SPACE * 4), *ch = malloc(TOKENIZE_SPACE * 4);
+	if (cs == NULL || ch == NULL)
+		abort();
+	for (unsigned f = 0; f < folds; f++) {
+		memset(cs, 0, TOKENIZE_SPACE * 4);
+		memset(ch, 0, TOKENIZE_SPACE * 4);
+		double ns = 0, nh = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (fold[i] == f)
+				continue;
+			uint32_t *c = ex[i].label ? cs : ch;
+			*(ex[i].label ? &ns : &nh) += 1;
+			for (uint32_t j = 0; j < ex[i].n[nb_model]; j++)
+				c[ex[i].idx[nb_model][j]]++;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (fold[i] != f)
+				continue;
+			const uint32_t *idx = ex[i].idx[nb_model];
+			uint32_t m = ex[i].n[nb_model];
+			if (nb_kind == 0) {
+				double sum = 0;
+				for (uint32_t j = 0; j < m; j++)
+					sum += log((cs[idx[j]] + nb_a) / (ns + 2 * nb_a)) -
+					       log((ch[idx[j]] + nb_a) / (nh + 2 * nb_a));
+				cz[i] = m ? sum / sqrt((double)m) : 0;
+			} else {
+				double lnp = 0, lnq = 0;
+				size_t k = 0;
+				for (uint32_t j = 0; j < m; j++) {
+					double bs = cs[idx[j]] / ns, bh = ch[idx[j]] / nh;
+					double cnt = cs[idx[j]] + ch[idx[j]];
+					if (cnt == 0)
+						continue;
+					double pw = bs / (bs + bh);
+					double fw = (nb_a * 0.5 + cnt * pw) / (nb_a + cnt);
+					if (fabs(fw - 0.5) < nb_dev)
+						continue;
+					lnp += log(1 - fw);
+					lnq += log(fw);
+					k++;
+				}
+				if (k == 0) {
+					cz[i] = 0;
+					continue;
+				}
+				double S = 1 - cv_chi2q(-2 * lnp, 2 * k), H = 1 - cv_chi2q(-2 * lnq, 2 * k);
+				cz[i] = (S - H) / 2; /* -0.5 .. 0.5 */
+			}
+		}
+	}
+	free(cs);
+	free(ch);
 }
 
 /* Each message's score, from models trained on the other folds. */
@@ -282,13 +371,24 @@ main(int argc, char **argv)
 		if (strcmp(argv[a], "--ppm-band") == 0 &&
 		    sscanf(argv[a + 1], "%lf,%lf", &ppm_lo, &ppm_hi) == 2)
 			continue;
+		if (strcmp(argv[a], "--alphas") == 0) {
+			n_alphas = 0;
+			for (char *t = strtok(argv[a + 1], ","); t != NULL && n_alphas < CV_MAX_ALPHAS;
+			     t = strtok(NULL, ","))
+				alphas[n_alphas++] = atof(t);
+			continue;
+		}
+		if (strcmp(argv[a], "--nb") == 0 &&
+		    sscanf(argv[a + 1], "%d,%d,%lf,%lf", &nb_model, &nb_kind, &nb_a, &nb_dev) >= 3)
+			continue;
 		if (strcmp(argv[a], "--orders") == 0 && (orders = (unsigned)atoi(argv[a + 1])) >= 1)
 			continue;
 		break;
 	}
 	if (argc - a != 2) {
 		fprintf(stderr, "usage: classifier_cv [--mix R,T,H] [--folds K] [--fold-salt N] "
-		                "[--orders N] [--ppm ORDER,BYTES] SPAM_LIST HAM_LIST\n");
+		                "[--orders N] [--ppm ORDER,BYTES | --nb MODEL,KIND,S[,DEV]] "
+		                "[--alphas A,...] [--ppm-band LO,HI] SPAM_LIST HAM_LIST\n");
 		return 2;
 	}
 	struct classifier_example *ex = calloc(CV_MAX_MESSAGES, sizeof(*ex));
@@ -309,9 +409,13 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		fold[i] = (unsigned)(mx_splitmix64(ids[i] ^ salt) % folds);
 	double sum_bad = 0, sum_fp = 0, sum_fn = 0;
-	static const double alphas[] = {0.5, 1, 2, 4};
-	enum { N_ALPHA = sizeof(alphas) / sizeof(alphas[0]) };
-	double a_bad[N_ALPHA] = {0}, a_fp[N_ALPHA] = {0}, a_fn[N_ALPHA] = {0};
+	double a_bad[CV_MAX_ALPHAS] = {0}, a_fp[CV_MAX_ALPHAS] = {0}, a_fn[CV_MAX_ALPHAS] = {0};
+	if (nb_model >= 0) {
+		size_t fp, fn;
+		nb_scores(ex, fold, n, folds, cz);
+		printf("nb alone: misordered %.1f\n", cv_eval(ex, cz, n, hz, &fp, &fn));
+		ppm_order = -1; /* the sums below */
+	}
 	if (ppm_order > 0) {
 		size_t fp, fn;
 		ppm_scores(ex, fold, n, folds, cz);
@@ -343,7 +447,7 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			ex[i].label ? ns++ : nh++;
 		double bad = cv_eval(ex, z, n, hz, &fp, &fn);
-		for (int ai = 0; ppm_order > 0 && ai < N_ALPHA; ai++) {
+		for (int ai = 0; ppm_order != 0 && ai < n_alphas; ai++) {
 			size_t fp2, fn2;
 			size_t asked = 0;
 			for (size_t i = 0; i < n; i++) {
@@ -351,7 +455,7 @@ main(int argc, char **argv)
 				zz[i] = z[i] + (in ? alphas[ai] * cz[i] : 0);
 				asked += in;
 			}
-			if (ai == 0 && o == 0)
+			if (ai == 0 && o == 0 && ppm_order > 0)
 				printf("ppm asked for %zu of %zu messages\n", asked, n);
 			a_bad[ai] += cv_eval(ex, zz, n, hz, &fp2, &fn2);
 			a_fp[ai] += (double)fp2;
@@ -363,8 +467,8 @@ main(int argc, char **argv)
 		sum_fp += (double)fp;
 		sum_fn += (double)fn;
 	}
-	for (int ai = 0; ppm_order > 0 && ai < N_ALPHA; ai++)
-		printf("with ppm x %g: misordered %.1f  ham over %.1f  spam under %.1f\n", alphas[ai],
+	for (int ai = 0; ppm_order != 0 && ai < n_alphas; ai++)
+		printf("plus %g x that: misordered %.1f  ham over %.1f  spam under %.1f\n", alphas[ai],
 		       a_bad[ai] / orders, a_fp[ai] / orders, a_fn[ai] / orders);
 	printf("mean of %u orders, %u folds, %zu messages: misordered %.1f  ham over %.1f  spam under %.1f\n",
 	       orders, folds, n, sum_bad / orders, sum_fp / orders, sum_fn / orders);
