@@ -23,6 +23,8 @@ fuzz_log_sink(enum log_level level, const char *line, void *arg)
 {
 	(void)level, (void)arg;
 	size_t n = strlen(line);
+	if (getenv("FUZZ_DEBUG"))
+		fprintf(stderr, "log: %s\n", line);
 	if (n > 8192)
 		abort();
 	for (size_t i = 0; i < n; i++)

@@ -6,7 +6,10 @@
  * recipients file, the content filter with etc/rules.example (GTUBE is
  * rejected), delivery to files; built as fuzz_proxy (-DFUZZ_PROXY), the
  * delivery is to a mailbox server on the same loop, over SMTP, before the
- * client hears 250.  Checked besides "no crash, no leak":
+ * client hears 250; built as fuzz_queue (-DFUZZ_QUEUE), the message is
+ * written to the spool before 250 and the queue manager's thread delivers
+ * it to files afterwards (each run waits for it).  Checked besides "no
+ * crash, no leak":
  *  - every message on disk (or at the mailbox server) was acknowledged
  *    with "250 2.0.0 Ok: ...", and every such reply has its message there;
  *  - a message on disk goes only to recipients in the recipients file
@@ -33,6 +36,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "blob.h"
 #include "connlimit.h"
@@ -40,6 +44,7 @@
 #include "fuzz_client.h"
 #include "fuzz_files.h"
 #include "log.h"
+#include "queue.h"
 #include "rcpt.h"
 #include "runtime.h"
 #include "smtpd.h"
@@ -230,9 +235,45 @@ fake_end(void)
 }
 #endif
 
+#ifdef FUZZ_QUEUE
+static struct queue *fuzz_queue;
+
+static int
+queue_acquire(void *arg, struct queue_routes *out)
+{
+	(void)arg;
+	out->cfg = rt->cfg;
+	out->downstream = rt->ups;
+	out->bounce = rt->bounce;
+	out->token = NULL;
+	return 0;
+}
+
+static void
+queue_release(void *arg, void *token)
+{
+	(void)arg;
+	(void)token;
+}
+
+static void
+queue_end(void)
+{
+	queue_stop(fuzz_queue);
+}
+
+static size_t count_maildir(void);
+#endif
+
 static void
 init(void)
 {
+#ifdef FUZZ_QUEUE
+	/* the spool writer wakes the loops of the session and the manager
+	 * from its thread, as in the daemon */
+	if (evthread_use_pthreads() < 0)
+		abort();
+#endif
 	log_set_sink(fuzz_log_sink, NULL);
 	char rcpts[128], conf[2048], path[128];
 	snprintf(rcpts, sizeof(rcpts), "%s/recipients", fuzz_dir());
@@ -253,8 +294,18 @@ init(void)
 	                 "timeouts = { downstream_retry = \"0s\"; };\n"
 	                 "limits = { message_size = 8192; line_length = 1000; recipients = 5;\n"
 	                 "           errors = 4; unknown_recipients = 3; };\n"
-	                 "content = { rules = \"%s/etc/rules.example\"; };\n",
-	                 rcpts, downstream, fuzz_dir(), MX_SOURCE_DIR);
+	                 "content = { rules = \"%s/etc/rules.example\"; };\n"
+#ifdef FUZZ_QUEUE
+	                 "delivery = \"queue\";\n"
+	                 "queue = { path = \"%s/queue\"; min_free = 0; writers = 1; };\n"
+#endif
+	                 ,
+	                 rcpts, downstream, fuzz_dir(), MX_SOURCE_DIR
+#ifdef FUZZ_QUEUE
+	                 ,
+	                 fuzz_dir()
+#endif
+	);
 	snprintf(path, sizeof(path), "%s/mxguard.conf", fuzz_dir());
 	fuzz_write(path, conf, (size_t)n);
 	struct config_errors errs = {0};
@@ -267,6 +318,17 @@ init(void)
 	char err[256];
 	if (deliver_file_prepare(maildir, err, sizeof(err)) != 0)
 		abort();
+#ifdef FUZZ_QUEUE
+	struct queue_opts qo = {.dir = rt->cfg->queue_path, .writers = 1,
+	                        .hostname = rt->cfg->hostname, .acquire = queue_acquire,
+	                        .release = queue_release};
+	fuzz_queue = queue_start(&qo, err, sizeof(err));
+	if (fuzz_queue == NULL) {
+		fprintf(stderr, "queue: %s\n", err);
+		abort();
+	}
+	atexit(queue_end);
+#endif
 }
 
 static bool closed;
@@ -472,6 +534,23 @@ check_file(const char *path)
 	unlink(path);
 }
 
+#ifdef FUZZ_QUEUE
+/* The messages delivered so far (not the files being written). */
+static size_t
+count_maildir(void)
+{
+	DIR *d = opendir(maildir);
+	if (d == NULL)
+		abort();
+	size_t files = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		files += de->d_name[0] != '.';
+	closedir(d);
+	return files;
+}
+#endif
+
 static size_t
 check_maildir(void)
 {
@@ -509,6 +588,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct event_base *base = event_base_new();
 	struct wiring_worker ww = {.base = base, .delivery = delivery_new(base),
 	                           .connlimit = connlimit_new()};
+#ifdef FUZZ_QUEUE
+	ww.queue = fuzz_queue;
+#endif
 	struct smtpd_ctx *ctx = smtpd_ctx_new(base, &hooks);
 	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
 	if (connlimit_acquire(ww.connlimit, (struct sockaddr *)&peer, 100, 100) != CONNLIMIT_OK)
@@ -531,6 +613,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifdef FUZZ_PROXY
 	fake_check(queued);
 #else
+#ifdef FUZZ_QUEUE
+	/* the queue manager delivers on its own thread, at once (there is
+	 * no retry before a first attempt): wait for it, 10 s at most */
+	for (int i = 0; i < 10000 && count_maildir() < queued; i++)
+		usleep(1000);
+	ww.queue = NULL;
+#endif
 	if (check_maildir() != queued)
 		abort();
 #endif
