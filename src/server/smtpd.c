@@ -689,6 +689,15 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 		                  : s->env != NULL        ? "lost connection in transaction"
 		                  : (what & BEV_EVENT_EOF) ? "lost connection"
 		                                           : "connection error";
+		/* gone only for sending: replies not yet written go out first, as
+		 * a close does (the 250 of a message the queue's writer thread
+		 * answered just before was dropped: found by tests/fuzz/fuzz_queue) */
+		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+		    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA)) {
+			const char *reason = s->close_reason;
+			smtpd_close(s, reason);
+			return;
+		}
 	} else if (s->close_reason == NULL) {
 		s->close_reason = "lost connection";
 	}

@@ -472,8 +472,10 @@ check_delivered(const char *buf, size_t n, const char *id, bool file)
 	for (size_t i = 0; i < n_sent && m == NULL; i++)
 		if (strcmp(id, sent_msgs[i].id) == 0)
 			m = &sent_msgs[i];
-	if (m == NULL)
+	if (m == NULL) {
+		fprintf(stderr, "delivered message %s was not sent in this run\n", id);
 		abort();
+	}
 	/* in order: envelope lines, our Received: (and its continuation
 	 * lines), our three verdict lines; the message starts after them */
 	size_t off = 0;
@@ -618,15 +620,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * no retry before a first attempt): wait for it, 10 s at most */
 	for (int i = 0; i < 10000 && count_maildir() < queued; i++)
 		usleep(1000);
-	ww.queue = NULL;
 #endif
-	if (check_maildir() != queued)
+	size_t files = check_maildir();
+	if (files != queued) {
+		fprintf(stderr, "%zu messages delivered, %zu acknowledged\n", files, queued);
 		abort();
+	}
 #endif
 	for (size_t i = 0; i < n_sent; i++)
 		free(sent_msgs[i].data);
 	n_sent = 0;
 	smtpd_ctx_free(ctx);
+#ifdef FUZZ_QUEUE
+	queue_worker_end(fuzz_queue, base); /* as a worker does when its loop ends */
+#endif
 	rcpt_worker_end(base);
 	delivery_free(ww.delivery);
 	connlimit_free(ww.connlimit);
