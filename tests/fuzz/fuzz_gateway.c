@@ -6,7 +6,10 @@
  * recipients file, the content filter with etc/rules.example (GTUBE is
  * rejected), delivery to files; built as fuzz_proxy (-DFUZZ_PROXY), the
  * delivery is to a mailbox server on the same loop, over SMTP, before the
- * client hears 250; built as fuzz_queue (-DFUZZ_QUEUE), the message is
+ * client hears 250, and built as fuzz_callout (-DFUZZ_CALLOUT, with
+ * FUZZ_PROXY) the recipients are asked of that server too, by callout, so
+ * that every RCPT waits for an answer from the network; built as
+ * fuzz_queue (-DFUZZ_QUEUE), the message is
  * written to the spool before 250 and the queue manager's thread delivers
  * it to files afterwards (each run waits for it).  Checked besides "no
  * crash, no leak":
@@ -73,10 +76,11 @@ struct fake_conn {
 	int fd;
 	struct event *ev;
 	bool data, done;
+	bool txn_unknown; /* this transaction asked for an unknown mailbox */
 	size_t n;
 	char in[1 << 16];
 };
-static struct fake_conn *fake_conns[16];
+static struct fake_conn *fake_conns[64];
 static size_t n_fake;
 static char *down_msgs[64];
 static size_t down_len[64], n_down;
@@ -163,15 +167,30 @@ fake_read(evutil_socket_t fd, short what, void *arg)
 			size_t al = ll - 8 < sizeof(a) - 1 ? ll - 8 : sizeof(a) - 1;
 			memcpy(a, p + 8, al);
 			a[al] = '\0';
+#ifdef FUZZ_CALLOUT
+			/* the callout asks for any address; a message is sent only to
+			 * the ones said to exist (checked at DATA) */
+			if (a[0] != '<' || !known(a + 1)) {
+				c->txn_unknown = true;
+				fake_say(c, "550 5.1.1 no such user\r\n");
+			} else {
+				fake_say(c, "250 2.1.5 ok\r\n");
+			}
+#else
 			if (a[0] != '<' || !known(a + 1)) /* the gateway refused it */
 				abort();
 			fake_say(c, "250 2.1.5 ok\r\n");
+#endif
 		} else if (ll == 4 && strncasecmp(p, "DATA", 4) == 0) {
+			if (c->txn_unknown) /* a message for a mailbox said not to exist */
+				abort();
 			c->data = true;
 			fake_say(c, "354 go\r\n");
 		} else if (ll == 4 && strncasecmp(p, "QUIT", 4) == 0) {
 			fake_say(c, "221 bye\r\n");
 		} else {
+			if (ll >= 4 && (strncasecmp(p, "MAIL", 4) == 0 || strncasecmp(p, "RSET", 4) == 0))
+				c->txn_unknown = false;
 			fake_say(c, "250 2.0.0 ok\r\n"); /* MAIL, RSET, NOOP */
 		}
 		off += ll + 2;
@@ -289,7 +308,13 @@ init(void)
 	int n = snprintf(conf, sizeof(conf),
 	                 "listen = [\"127.0.0.1:2525\"]; domains = [\"example.test\"];\n"
 	                 "hostname = \"mx.example.test\";\n"
+#ifdef FUZZ_CALLOUT
+	                 "recipients = { callout = { target = \"%s\"; };\n"
+	                 "               cache = { positive_ttl = 0; negative_ttl = 0; }; };\n"
+	                 "downstream = \"%s\";\n"
+#else
 	                 "recipients = { file = \"%s\"; };\ndownstream = \"%s\";\n"
+#endif
 	                 "tmp_dir = \"%s\";\n"
 	                 "timeouts = { downstream_retry = \"0s\"; };\n"
 	                 "limits = { message_size = 8192; line_length = 1000; recipients = 5;\n"
@@ -300,7 +325,12 @@ init(void)
 	                 "queue = { path = \"%s/queue\"; min_free = 0; writers = 1; };\n"
 #endif
 	                 ,
-	                 rcpts, downstream, fuzz_dir(), MX_SOURCE_DIR
+#ifdef FUZZ_CALLOUT
+	                 downstream,
+#else
+	                 rcpts,
+#endif
+	                 downstream, fuzz_dir(), MX_SOURCE_DIR
 #ifdef FUZZ_QUEUE
 	                 ,
 	                 fuzz_dir()
