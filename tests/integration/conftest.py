@@ -369,3 +369,49 @@ class LoopbackServer:
         for c in self.conns:
             c.close()
         self.sock.close()
+
+
+class ScriptedMailbox(LoopbackServer):
+    """A mailbox server that answers every command with 250, except what it
+    is told to hold: RCPT (silent_rcpt: never answered) or each message's
+    final dot (silent_dot: never answered; hold_dot: answered once the test
+    sets release). waiting is set when a command is being held."""
+
+    def __init__(self, silent_rcpt=False, silent_dot=False, hold_dot=False):
+        self.silent_rcpt = silent_rcpt
+        self.silent_dot = silent_dot
+        self.hold_dot = hold_dot
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+        super().__init__()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        in_data = False
+        conn.sendall(b"220 scripted ESMTP\r\n")
+        for raw in f:
+            line = raw.rstrip(b"\r\n")
+            if in_data:
+                if line == b".":
+                    in_data = False
+                    if self.silent_dot or self.hold_dot:
+                        self.waiting.set()
+                    if self.hold_dot:
+                        self.release.wait(10)
+                        self.release.clear()
+                    if not self.silent_dot:
+                        conn.sendall(b"250 2.0.0 ok\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"LHLO"):
+                conn.sendall(b"250-scripted\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT" and self.silent_rcpt:
+                self.waiting.set()
+            elif verb == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 ok\r\n")

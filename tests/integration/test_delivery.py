@@ -3,10 +3,9 @@
 import re
 import smtplib
 import subprocess
-import threading
 import time
 
-from conftest import Client, LoopbackServer, send_message
+from conftest import Client, ScriptedMailbox, send_message
 
 
 def test_nul_in_header_block_keeps_the_rest(make_mx, tmp_path):
@@ -206,12 +205,8 @@ def test_half_closed_client_gets_its_replies(mx, sink):
     c.send(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
            b"DATA\r\nSubject: half\r\n\r\nx\r\n.\r\nNOOP\r\n")
     c.sock.shutdown(socket.SHUT_WR)
+    assert c.closed()
     got = c.buf
-    while True:
-        chunk = c.sock.recv(65536)
-        if not chunk:
-            break
-        got += chunk
     assert re.search(rb"\r\n250 2\.0\.0 Ok: \w+ relayed \(mailbox server: 250", got), got
     assert got.endswith(b"250 2.0.0 Ok\r\n"), got  # the NOOP behind it too
     [m] = sink.wait_messages(1)
@@ -246,42 +241,6 @@ def test_large_message_end_waits_for_no_delayed_ack(mx, sink):
     assert statistics.median(took) < 0.025, [round(t * 1000, 1) for t in took]
 
 
-class HeldDot(LoopbackServer):
-    """A mailbox server that holds its reply to each message's final dot
-    until told to send it (release)."""
-
-    def __init__(self):
-        self.got_dot = threading.Event()
-        self.release = threading.Event()
-        super().__init__()
-
-    def session(self, conn):
-        f = conn.makefile("rb")
-        conn.sendall(b"220 held ESMTP\r\n")
-        in_data = False
-        for raw in f:
-            line = raw.rstrip(b"\r\n")
-            if in_data:
-                if line == b".":
-                    in_data = False
-                    self.got_dot.set()
-                    self.release.wait(10)
-                    self.release.clear()
-                    conn.sendall(b"250 2.0.0 ok\r\n")
-                continue
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                conn.sendall(b"250-held\r\n250 PIPELINING\r\n")
-            elif verb == b"DATA":
-                in_data = True
-                conn.sendall(b"354 go\r\n")
-            elif verb == b"QUIT":
-                conn.sendall(b"221 bye\r\n")
-                return
-            else:
-                conn.sendall(b"250 ok\r\n")
-
-
 def test_reply_written_as_the_client_shuts_its_side(make_mx):
     """The mailbox server's 250 and the client's FIN arrive together: the
     session's 250 to the client, written just then, goes out before the
@@ -291,7 +250,7 @@ def test_reply_written_as_the_client_shuts_its_side(make_mx):
     tests/fuzz/fuzz_queue, where the queue's writer thread answers). Which
     of the two the gateway reads first varies, so it is tried 20 times."""
     import socket
-    peer = HeldDot()
+    peer = ScriptedMailbox(hold_dot=True)
     try:
         mx = make_mx(peer.target)
         for i in range(20):
@@ -300,16 +259,12 @@ def test_reply_written_as_the_client_shuts_its_side(make_mx):
                    b"DATA\r\nSubject: one\r\n\r\nx\r\n.\r\n"
                    b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
                    b"DATA\r\nSubject: two\r\n\r\ncut off")
-            assert peer.got_dot.wait(10)
-            peer.got_dot.clear()
+            assert peer.waiting.wait(10)
+            peer.waiting.clear()
             peer.release.set()
             c.sock.shutdown(socket.SHUT_WR)
+            assert c.closed()
             got = c.buf
-            while True:
-                chunk = c.sock.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
             assert re.search(rb"\r\n250 2\.0\.0 Ok: \w+ relayed \(mailbox server: 250", got), (i, got)
             assert got.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n"), (i, got)
     finally:

@@ -7,50 +7,9 @@
 # The make_mx fixture fails the test on any sanitizer report (ASan build).
 import signal
 import socket
-import threading
 import time
 
-from conftest import Client, LoopbackServer
-
-
-class SilentPeer(LoopbackServer):
-    """An SMTP server that greets and answers every command with 250 except
-    the ones it is told to leave unanswered: RCPT (silent_rcpt) or the
-    message's final dot (silent_dot)."""
-
-    def __init__(self, silent_rcpt=False, silent_dot=False):
-        self.silent_rcpt = silent_rcpt
-        self.silent_dot = silent_dot
-        self.waiting = threading.Event()  # a command is left unanswered
-        super().__init__()
-
-    def session(self, conn):
-        f = conn.makefile("rb")
-        in_data = False
-        conn.sendall(b"220 silent ESMTP\r\n")
-        for raw in f:
-            line = raw.rstrip(b"\r\n")
-            if in_data:
-                if line == b".":
-                    in_data = False
-                    if self.silent_dot:
-                        self.waiting.set()
-                    else:
-                        conn.sendall(b"250 2.0.0 ok\r\n")
-                continue
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"LHLO"):
-                conn.sendall(b"250-silent\r\n250 PIPELINING\r\n")
-            elif verb == b"RCPT" and self.silent_rcpt:
-                self.waiting.set()
-            elif verb == b"DATA":
-                in_data = True
-                conn.sendall(b"354 go\r\n")
-            elif verb == b"QUIT":
-                conn.sendall(b"221 bye\r\n")
-                break
-            else:
-                conn.sendall(b"250 ok\r\n")
+from conftest import Client, ScriptedMailbox
 
 
 def forced_stop(mx):
@@ -63,7 +22,7 @@ def forced_stop(mx):
 
 
 def test_forced_stop_during_recipient_lookup(make_mx, sink):
-    peer = SilentPeer(silent_rcpt=True)
+    peer = ScriptedMailbox(silent_rcpt=True)
     try:
         mx = make_mx(sink.target, recipients_conf=(
             f'callout = {{ target = "smtp:127.0.0.1:{peer.port}"; }}; '
@@ -89,7 +48,7 @@ def test_forced_stop_during_recipient_lookup(make_mx, sink):
 
 
 def test_forced_stop_during_end_of_data(make_mx):
-    peer = SilentPeer(silent_dot=True)
+    peer = ScriptedMailbox(silent_dot=True)
     try:
         mx = make_mx(f"smtp:127.0.0.1:{peer.port}")
         c = Client(mx.port)
