@@ -8,7 +8,8 @@
  *	are lowercased.  A malformed line makes the whole file invalid (the
  *	reload is refused and the old map stays), reported as file:line.
  * LIMITS
- *	Lines of up to 1024 bytes; addresses obey the RFC 5321 lengths.
+ *	Lines of up to 1024 bytes (RCPT_FILE_LINE_MAX), without NUL bytes;
+ *	addresses obey the RFC 5321 lengths.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,28 @@ rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
 	return NULL;
 }
 
+/* One line of f into buf (without its newline, NUL-terminated), at most
+ * RCPT_FILE_LINE_MAX bytes: the rest of a longer line is skipped and *long_
+ * set; *nul is set when the line holds a NUL byte (which a C string would
+ * hide). Returns false at the end of the file. */
+static bool
+rcpt_file_line(FILE *f, char *buf, bool *long_, bool *nul)
+{
+	size_t n = 0;
+	int c = EOF;
+	*long_ = *nul = false;
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (c == '\0')
+			*nul = true;
+		if (n < RCPT_FILE_LINE_MAX)
+			buf[n++] = (char)c;
+		else
+			*long_ = true;
+	}
+	buf[n] = '\0';
+	return c != EOF || n > 0 || *nul || *long_;
+}
+
 void *
 rcpt_file_open(const char *path, const struct mx_config *cfg, struct config_errors *errs,
                char *describe, size_t dlen)
@@ -86,17 +109,15 @@ rcpt_file_open(const char *path, const struct mx_config *cfg, struct config_erro
 		return NULL;
 	}
 	struct strmap *map = strmap_new();
-	char line[RCPT_FILE_LINE_MAX + 2];
+	char line[RCPT_FILE_LINE_MAX + 1];
 	int lineno = 0, foreign = 0;
 	size_t before = errs->n;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	bool too_long, nul;
+	while (rcpt_file_line(f, line, &too_long, &nul)) {
 		lineno++;
-		size_t len = strlen(line);
-		if (len > RCPT_FILE_LINE_MAX && line[len - 1] != '\n') {
-			config_error(errs, "%s:%d: line too long", path, lineno);
-			int c;
-			while ((c = fgetc(f)) != EOF && c != '\n')
-				;
+		if (nul || too_long) {
+			config_error(errs, "%s:%d: %s", path, lineno,
+			             nul ? "NUL byte" : "line too long (1024 bytes at most)");
 			continue;
 		}
 		char *hash = strchr(line, '#');

@@ -129,6 +129,53 @@ test_bad_file(void **state)
 	config_unref(c);
 }
 
+/* Writes n bytes as the recipients file and expects it refused with one
+ * error containing want. */
+static void
+expect_refused(struct mx_config *c, const char *data, size_t n, const char *want)
+{
+	FILE *f = fopen(rcpt_path, "w");
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	fclose(f);
+	struct config_errors errs = {0};
+	assert_null(rcpt_map_build(c, NULL, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], want));
+	config_errors_clear(&errs);
+}
+
+#define LIT(s) s, sizeof(s) - 1
+
+/* The file as bytes: a NUL byte in a line, and lines too long. Before, a
+ * NUL hid the length of its line from the check, and the tail of that line
+ * past the read buffer was read as a line of its own: an address there was
+ * accepted. */
+static void
+test_nul_and_long_lines(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct mx_config *c = make_config("", NULL, &errs);
+	assert_non_null(c);
+	expect_refused(c, LIT("alice@example.test\nbob@example.test\0junk\n"), ":2: NUL byte");
+	expect_refused(c, LIT("alice@example.test\n\0\n"), ":2: NUL byte");
+	expect_refused(c, LIT("alice@example.test\n\0"), ":2: NUL byte");
+	char buf[4096];
+	/* a NUL, padding past the line limit, then an address */
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "bob@example.test");
+	buf[n++] = '\0';
+	memset(buf + n, 'x', 1100);
+	n += 1100;
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "evil@example.test\nalice@example.test\n");
+	expect_refused(c, buf, n, ":1: NUL byte");
+	/* a line too long, an address at its end: one error, for line 1 */
+	memset(buf, 'x', 1030);
+	n = 1030 + (size_t)snprintf(buf + 1030, sizeof(buf) - 1030, "evil@example.test\nalice@example.test\n");
+	expect_refused(c, buf, n, ":1: line too long");
+	config_unref(c);
+	unlink(rcpt_path);
+}
+
 static void
 test_domains(void **state)
 {
@@ -161,6 +208,7 @@ main(void)
 		cmocka_unit_test(test_matching),
 		cmocka_unit_test(test_delimiter),
 		cmocka_unit_test(test_bad_file),
+		cmocka_unit_test(test_nul_and_long_lines),
 		cmocka_unit_test(test_domains),
 	};
 	return cmocka_run_group_tests_name("rcpt", tests, NULL, NULL);
