@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "netaddr.h"
 #include "str.h"
@@ -519,18 +520,17 @@ rules_load(const char *path, struct config_errors *errs)
 	}
 	struct rules_parse ps = {rs, path, 0, errs};
 	size_t before = errs->n;
-	char line[RULES_LINE_MAX + 2];
-	while (fgets(line, sizeof(line), f) != NULL) {
+	char line[RULES_LINE_MAX + 1];
+	bool too_long, nul;
+	while (fsutil_read_line(f, line, RULES_LINE_MAX, &too_long, &nul)) {
 		ps.line++;
-		size_t len = strlen(line);
-		if (len > RULES_LINE_MAX && line[len - 1] != '\n') {
-			config_error(errs, "%s:%d: line too long", path, ps.line);
-			int c;
-			while ((c = fgetc(f)) != EOF && c != '\n')
-				;
+		if (nul || too_long) {
+			config_error(errs, "%s:%d: %s", path, ps.line,
+			             nul ? "NUL byte" : "line too long (4096 bytes at most)");
 			continue;
 		}
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		size_t len = strlen(line);
+		while (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		rules_line(&ps, line);
 	}

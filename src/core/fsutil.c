@@ -77,3 +77,21 @@ fsutil_fsync_dir(const char *path)
 	errno = e;
 	return rc;
 }
+
+bool
+fsutil_read_line(FILE *f, char *buf, size_t max, bool *too_long, bool *nul)
+{
+	size_t n = 0;
+	int c = EOF;
+	*too_long = *nul = false;
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (c == '\0')
+			*nul = true;
+		if (n < max)
+			buf[n++] = (char)c;
+		else
+			*too_long = true;
+	}
+	buf[n] = '\0';
+	return c != EOF || n > 0 || *nul || *too_long;
+}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "rcpt.h"
 #include "str.h"
@@ -77,28 +78,6 @@ rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
 	return NULL;
 }
 
-/* One line of f into buf (without its newline, NUL-terminated), at most
- * RCPT_FILE_LINE_MAX bytes: the rest of a longer line is skipped and *long_
- * set; *nul is set when the line holds a NUL byte (which a C string would
- * hide). Returns false at the end of the file. */
-static bool
-rcpt_file_line(FILE *f, char *buf, bool *long_, bool *nul)
-{
-	size_t n = 0;
-	int c = EOF;
-	*long_ = *nul = false;
-	while ((c = getc(f)) != EOF && c != '\n') {
-		if (c == '\0')
-			*nul = true;
-		if (n < RCPT_FILE_LINE_MAX)
-			buf[n++] = (char)c;
-		else
-			*long_ = true;
-	}
-	buf[n] = '\0';
-	return c != EOF || n > 0 || *nul || *long_;
-}
-
 void *
 rcpt_file_open(const char *path, const struct mx_config *cfg, struct config_errors *errs,
                char *describe, size_t dlen)
@@ -113,7 +92,7 @@ rcpt_file_open(const char *path, const struct mx_config *cfg, struct config_erro
 	int lineno = 0, foreign = 0;
 	size_t before = errs->n;
 	bool too_long, nul;
-	while (rcpt_file_line(f, line, &too_long, &nul)) {
+	while (fsutil_read_line(f, line, RCPT_FILE_LINE_MAX, &too_long, &nul)) {
 		lineno++;
 		if (nul || too_long) {
 			config_error(errs, "%s:%d: %s", path, lineno,

@@ -142,6 +142,36 @@ test_rules_errors(void **state)
 	}
 }
 
+/* Lines as bytes: a NUL byte, and a line too long. Before, a NUL hid its
+ * line's length and the tail past the read buffer was read as a line of its
+ * own: a rule there was loaded. */
+static void
+test_rules_nul_and_long_lines(void **state)
+{
+	(void)state;
+	static char text[6000];
+	size_t n = (size_t)snprintf(text, sizeof(text), "# a comment");
+	text[n++] = '\0';
+	memset(text + n, 'x', 4200);
+	n += 4200;
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "body EVIL /a/ 9\nbody A /b/ 1\n");
+	struct config_errors errs;
+	snprintf(path, sizeof(path), "/tmp/mx-test-rules-%d", (int)getpid());
+	for (int k = 0; k < 2; k++) {
+		if (k == 1) /* no NUL: the line is too long */
+			text[11] = ' ';
+		FILE *f = fopen(path, "w");
+		assert_int_equal(fwrite(text, 1, n, f), n);
+		fclose(f);
+		memset(&errs, 0, sizeof(errs));
+		assert_null(rules_load(path, &errs));
+		assert_int_equal(errs.n, 1);
+		assert_non_null(strstr(errs.msg[0], k == 0 ? ":1: NUL byte" : ":1: line too long"));
+		config_errors_clear(&errs);
+	}
+	unlink(path);
+}
+
 static void
 test_rules_backtracking_bounded(void **state)
 {
@@ -165,6 +195,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules_fire),
 		cmocka_unit_test(test_rules_errors),
+		cmocka_unit_test(test_rules_nul_and_long_lines),
 		cmocka_unit_test(test_rules_backtracking_bounded),
 	};
 	return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
