@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "xalloc.h"
 
 #define CLI_STDIN_MAX (1LL << 30)
@@ -285,9 +287,15 @@ cli_input_files_from(const char *file, char ***paths, size_t *n, size_t *cap)
 		fprintf(stderr, "mxguard: %s: %s\n", file, strerror(errno));
 		return -1;
 	}
-	char line[8192];
-	while (fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\r\n")] = '\0';
+	char line[PATH_MAX + 1];
+	bool too_long, nul;
+	for (int lineno = 1; fsutil_read_line(f, line, PATH_MAX, &too_long, &nul); lineno++) {
+		if (too_long || nul) { /* no path: skipped whole, never read in pieces */
+			fprintf(stderr, "mxguard: %s:%d: %s; skipped\n", file, lineno,
+			        nul ? "NUL byte" : "longer than a path can be");
+			continue;
+		}
+		line[strcspn(line, "\r")] = '\0';
 		if (line[0] == '\0')
 			continue;
 		*paths = xgrow(*paths, cap, *n + 1, sizeof(char *));

@@ -177,6 +177,14 @@ def test_scan_inputs_and_formats(trained, tmp_path):
     out = run("scan", "--json", "-c", str(conf), "-", stdin=pathlib.Path(ham).read_bytes())
     r = json.loads(out)
     assert r["path"] == "-" and r["action"] == "accept"
+    # a list of paths (-T): a line longer than a path can be is skipped
+    # whole, never read in pieces (its tail, a real path, was scanned)
+    listing = tmp_path / "list"
+    listing.write_bytes(ham.encode() + b"\n" + b"x" * 8191 + spam.encode() + b"\n")
+    r = subprocess.run([MXGUARD, "scan", "-c", str(conf), "-T", str(listing)], capture_output=True,
+                       text=True, timeout=60)
+    assert [l.split()[0] for l in r.stdout.splitlines()] == [ham], r.stdout
+    assert f"{listing}:2: longer than a path can be; skipped" in r.stderr
     # learning takes the same inputs
     conf2 = copy_store(trained, tmp_path)
     out = run("learn", "--spam", "-c", str(conf2), str(mbox))
