@@ -532,6 +532,15 @@ smtpd_next_line(struct smtpd_session *s, struct evbuffer *in, char *line, size_t
 	}
 }
 
+/* Why a session whose client went away ended, for the disconnect line. */
+static const char *
+smtpd_lost_reason(const struct smtpd_session *s)
+{
+	return s->state == SMTPD_S_DATA ? "lost connection in DATA"
+	       : s->env != NULL        ? "lost connection in transaction"
+	                               : "lost connection";
+}
+
 static void
 smtpd_process(struct smtpd_session *s)
 {
@@ -587,9 +596,7 @@ smtpd_process(struct smtpd_session *s)
 	 * sent is answered, the session ends (the replies go out first) */
 	if (s->read_eof && s->pending == SMTPD_P_NONE &&
 	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA))
-		smtpd_close(s, s->state == SMTPD_S_DATA ? "lost connection in DATA"
-		               : s->env != NULL        ? "lost connection in transaction"
-		                                       : "lost connection");
+		smtpd_close(s, smtpd_lost_reason(s));
 	s->in_process = false;
 	smtpd_unref(s);
 }
@@ -671,36 +678,32 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 			log_info("%s tls-fail client=%s error=\"%s\"", s->id, s->client_ip, buf);
 		}
 	}
-	/* EOF alone, with a command still being answered (a hook pending) or
-	 * still unread: the client shut its sending side only, as a client
-	 * that pipelined everything may; it gets its replies (Postfix, which
-	 * answers before it reads on, does the same) */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !s->read_eof &&
-	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA) &&
-	    (s->pending != SMTPD_P_NONE || evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)) {
-		s->read_eof = true;
-		if (s->pending == SMTPD_P_NONE && !s->in_process)
-			smtpd_process(s);
-		return;
-	}
-	/* EOF or error: the client is gone */
-	if (s->state < SMTPD_S_CLOSING) {
-		s->close_reason = s->state == SMTPD_S_DATA ? "lost connection in DATA"
-		                  : s->env != NULL        ? "lost connection in transaction"
-		                  : (what & BEV_EVENT_EOF) ? "lost connection"
-		                                           : "connection error";
-		/* gone only for sending: replies not yet written go out first, as
-		 * a close does (the 250 of a message the queue's writer thread
-		 * answered just before was dropped: found by tests/fuzz/fuzz_queue) */
-		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-		    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA)) {
-			const char *reason = s->close_reason;
-			smtpd_close(s, reason);
+	/* EOF alone: the client shut its sending side only (as one that
+	 * pipelined everything may) and can still read.  A command still being
+	 * answered (a hook pending) or still unread is answered first (Postfix,
+	 * which answers before it reads on, does the same); otherwise the
+	 * session ends as a close does, replies not yet written going out
+	 * first (a 250 made just before the EOF was read was dropped: found by
+	 * tests/fuzz/fuzz_queue, where the queue's writer thread answers) */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA)) {
+		if (!s->read_eof &&
+		    (s->pending != SMTPD_P_NONE || evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)) {
+			s->read_eof = true;
+			if (s->pending == SMTPD_P_NONE && !s->in_process)
+				smtpd_process(s);
 			return;
 		}
-	} else if (s->close_reason == NULL) {
-		s->close_reason = "lost connection";
+		smtpd_close(s, smtpd_lost_reason(s));
+		return;
 	}
+	/* an error, or EOF in another state: the client is gone */
+	if (s->state < SMTPD_S_CLOSING)
+		s->close_reason = (what & BEV_EVENT_EOF) || s->state == SMTPD_S_DATA || s->env != NULL
+		                      ? smtpd_lost_reason(s)
+		                      : "connection error";
+	else if (s->close_reason == NULL)
+		s->close_reason = "lost connection";
 	smtpd_finish_io(s);
 }
 

@@ -12,23 +12,19 @@
  * hang-up included, is a temporary failure: a broken mailbox server must
  * never turn into "user unknown", which the sender would take for good).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "config.h"
 #include "fuzz_client.h"
 #include "fuzz_files.h"
+#include "fuzz_server.h"
 #include "log.h"
 #include "rcpt.h"
 
@@ -45,13 +41,7 @@ static void
 init(void)
 {
 	log_set_sink(fuzz_log_sink, NULL);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	laddr.sin_family = AF_INET;
-	laddr.sin_addr.s_addr = htonl(0x7f000001);
-	socklen_t l = sizeof(laddr);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, sizeof(laddr)) != 0 || listen(lfd, 16) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&laddr, &l) != 0)
-		abort();
+	lfd = fuzz_listen(&laddr);
 	char conf[512], path[128];
 	snprintf(path, sizeof(path), "%s/mxguard.conf", fuzz_dir());
 	int n = snprintf(conf, sizeof(conf),
@@ -118,9 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	int cfd = -1;
-	size_t sent = 0;
-	char sink[4096];
+	struct fuzz_server fs = {.lfd = lfd, .cfd = -1, .srv = srv, .n = srv_n, .cut = cut};
 	/* the lookups' own timeout (1 s) ends any wait: 8 s is a hang */
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -134,28 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (now.tv_sec - t0.tv_sec > 8)
 			abort();
 		event_base_loop(base, EVLOOP_NONBLOCK);
-		if (cfd < 0) {
-			cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
-			continue;
-		}
-		while (recv(cfd, sink, sizeof(sink), 0) > 0)
-			; /* what the gateway asks is not checked here */
-		if (sent < srv_n) {
-			size_t n = cut ? (cut < srv_n - sent ? cut : srv_n - sent) : srv_n - sent;
-			ssize_t w = send(cfd, srv + sent, n, MSG_NOSIGNAL);
-			if (w > 0)
-				sent += (size_t)w;
-			else if (w < 0 && errno != EAGAIN)
-				sent = srv_n;
-		} else if (sent == srv_n) {
-			shutdown(cfd, SHUT_WR); /* the server has said all it will */
-			sent++;
-		} else {
-			/* a probe asked again on a new connection: refused at once */
-			int extra;
-			while ((extra = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
-				close(extra);
-		}
+		fuzz_server_step(&fs);
 	}
 	/* and no second answer comes later */
 	for (int k = 0; k < 20; k++)
@@ -172,12 +139,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (answers[i] == MX_NOTFOUND && !any55x)
 			abort();
 	}
-	if (cfd >= 0)
-		close(cfd);
+	fuzz_server_end(&fs);
 	rcpt_worker_end(base);
 	rcpt_map_free(m);
 	event_base_free(base);
-	while ((cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
-		close(cfd);
 	return 0;
 }

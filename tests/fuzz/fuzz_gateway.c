@@ -46,6 +46,7 @@
 #include "delivery.h"
 #include "fuzz_client.h"
 #include "fuzz_files.h"
+#include "fuzz_server.h"
 #include "log.h"
 #include "queue.h"
 #include "rcpt.h"
@@ -88,13 +89,7 @@ static size_t down_len[64], n_down;
 static void
 fake_listen(void)
 {
-	fake_lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	fake_addr.sin_family = AF_INET;
-	fake_addr.sin_addr.s_addr = htonl(0x7f000001);
-	socklen_t l = sizeof(fake_addr);
-	if (fake_lfd < 0 || bind(fake_lfd, (struct sockaddr *)&fake_addr, sizeof(fake_addr)) != 0 ||
-	    listen(fake_lfd, 16) != 0 || getsockname(fake_lfd, (struct sockaddr *)&fake_addr, &l) != 0)
-		abort();
+	fake_lfd = fuzz_listen(&fake_addr);
 }
 
 static void

@@ -10,22 +10,18 @@
  * is each recipient's; an OK result means every recipient was taken
  * (2xx), or with partial delivery at least one.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "blob.h"
 #include "envelope.h"
 #include "fuzz_files.h"
+#include "fuzz_server.h"
 #include "log.h"
 #include "smtpc.h"
 
@@ -45,13 +41,7 @@ static void
 init(void)
 {
 	log_set_sink(log_sink, NULL);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	laddr.sin_family = AF_INET;
-	laddr.sin_addr.s_addr = htonl(0x7f000001);
-	socklen_t l = sizeof(laddr);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, sizeof(laddr)) != 0 || listen(lfd, 16) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&laddr, &l) != 0)
-		abort();
+	lfd = fuzz_listen(&laddr);
 }
 
 static void
@@ -93,10 +83,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	done = 0;
 	smtpc_send(pool, &t, &o, &env, on_done, NULL);
 
-	int cfd = -1;
-	size_t sent = 0;
-	unsigned cut = sel >> 2;
-	char sink[4096];
+	struct fuzz_server fs = {.lfd = lfd, .cfd = -1, .srv = srv, .n = srv_n, .cut = sel >> 2};
 	/* the client's own timeouts (1 s) end any wait: 8 s is a hang */
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -105,23 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (now.tv_sec - t0.tv_sec > 8)
 			break;
 		event_base_loop(base, EVLOOP_NONBLOCK);
-		if (cfd < 0) {
-			cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
-			continue;
-		}
-		while (recv(cfd, sink, sizeof(sink), 0) > 0)
-			; /* what the client says is not checked here */
-		if (sent < srv_n) {
-			size_t n = cut ? (cut < srv_n - sent ? cut : srv_n - sent) : srv_n - sent;
-			ssize_t w = send(cfd, srv + sent, n, MSG_NOSIGNAL);
-			if (w > 0)
-				sent += (size_t)w;
-			else if (w < 0 && errno != EAGAIN)
-				sent = srv_n;
-		} else if (sent == srv_n) {
-			shutdown(cfd, SHUT_WR); /* the server has said all it will */
-			sent++;
-		}
+		fuzz_server_step(&fs);
 	}
 	if (done != 1)
 		abort();
@@ -152,13 +123,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!any)
 			abort();
 	}
-	if (cfd >= 0)
-		close(cfd);
+	fuzz_server_end(&fs);
 	smtpc_pool_free(pool);
 	event_base_free(base);
 	envelope_clear(&env);
-	/* a second connection the client may have left in the backlog */
-	while ((cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
-		close(cfd);
 	return 0;
 }
