@@ -89,25 +89,42 @@ tokenize_fnv1a64(const void *p, size_t n)
 uint64_t
 tokenize_message_id(const struct mime_msg *m)
 {
-	/* CRLF counts as LF: the same message stored either way is the same.
+	/* The same message stored in different ways is one example:
+	 * - CRLF counts as LF;
+	 * - a line that starts with '>'s and "From " counts without the '>'s,
+	 *   the escape an mbox writer adds ("From " in mboxo, ">*From " in
+	 *   mboxrd), so a message learned from its own file and from an mbox
+	 *   (either kind) is learned once.
 	 * XXH3 streams at memory speed where byte-wise FNV-1a took 7 us of a
 	 * learned message's 50; streamed in pieces it hashes the same as in
-	 * one piece, so only files with CR in them take the slower path. */
+	 * one piece, so only messages with CR or ">From " take the slower path. */
 	const char *s = m->raw;
 	size_t n = m->raw_len;
 	const char *cr = n ? memchr(s, '\r', n) : NULL;
-	if (cr == NULL)
+	const char *gt = n ? memmem(s, n, ">From ", 6) : NULL;
+	if (cr == NULL && gt == NULL)
 		return XXH3_64bits(s, n);
 	XXH3_state_t st;
 	XXH3_64bits_reset(&st);
 	size_t from = 0;
-	while (cr != NULL) {
-		size_t at = (size_t)(cr - s);
-		if (at + 1 < n && s[at + 1] == '\n') {
-			XXH3_64bits_update(&st, s + from, at - from);
-			from = at + 1;
+	while (cr != NULL || gt != NULL) {
+		if (cr != NULL && (gt == NULL || cr < gt)) {
+			size_t at = (size_t)(cr - s);
+			if (at + 1 < n && s[at + 1] == '\n') {
+				XXH3_64bits_update(&st, s + from, at - from);
+				from = at + 1;
+			}
+			cr = at + 1 < n ? memchr(s + at + 1, '\r', n - at - 1) : NULL;
+		} else {
+			size_t at = (size_t)(gt - s), b = at; /* at: the last '>' of the run */
+			while (b > from && s[b - 1] == '>')
+				b--;
+			if (b == 0 || s[b - 1] == '\n') {
+				XXH3_64bits_update(&st, s + from, b - from);
+				from = at + 1;
+			}
+			gt = at + 6 < n ? memmem(s + at + 6, n - at - 6, ">From ", 6) : NULL;
 		}
-		cr = at + 1 < n ? memchr(s + at + 1, '\r', n - at - 1) : NULL;
 	}
 	XXH3_64bits_update(&st, s + from, n - from);
 	return XXH3_64bits_digest(&st);

@@ -128,6 +128,20 @@ def test_learn_twice_relabel_forget(trained, tmp_path):
     assert out.startswith("learned 0, already known 1,")
     st = run("stats", "-c", str(conf))
     assert f"classifier: {nspam} spam, {nham} ham learned; model version 4" in st
+    # a message with a line starting "From " is the same message in its own
+    # file ("From "), in an mboxo (">From ") and in an mboxrd (">>From " for
+    # a ">From " line): the escape an mbox writer adds does not count
+    esc = next(p for p in lines(CORPUS / "train-spam.txt")
+               if re.search(rb"^>From ", pathlib.Path(p).read_bytes(), re.M))
+    raw = pathlib.Path(esc).read_bytes()
+    own = tmp_path / "own.eml"
+    own.write_bytes(re.sub(rb"^>From ", b"From ", raw.split(b"\n", 1)[1], flags=re.M))
+    rd = tmp_path / "rd.mbox"
+    rd.write_bytes(pathlib.Path(spam1).read_bytes() + re.sub(rb"^>From ", b">>From ", raw, flags=re.M))
+    out = run("learn", "--spam", "-c", str(conf), str(own), str(rd))
+    assert out.startswith("learned 0, already known 3,"), out
+    out = run("learn", "--ham", "-c", str(conf), str(own))
+    assert out.startswith("learned 0, already known 0, corrected 1,"), out
 
 
 def test_retrain_is_exact(trained, tmp_path):
