@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "strmap.h"
 #include "xalloc.h"
 
 #define CLI_STDIN_MAX (1LL << 30)
 #define CLI_READ_MAX (4u << 20) /* larger files are memory-mapped */
+#define CLI_MAX_DEPTH 32        /* folders below a path named */
 
 /* The buffer the walk read the current file into, while its callback
  * runs (the walk runs on one thread); cli_input_take() hands it over. */
@@ -166,17 +168,45 @@ cli_list_dir(const char *path, size_t *n)
 	return v;
 }
 
-static int cli_path(const char *p, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth);
+/* One walk: the callback, the counts, and the folders entered so far (by
+ * device and inode), so that a symbolic link back up the tree, or two
+ * links to one folder, cannot make the walk loop or multiply: every
+ * folder is walked once, as `find -L` does. */
+struct cli_walk {
+	cli_msg_cb cb;
+	void *arg;
+	size_t *done, *skipped;
+	struct strmap *seen;
+};
+
+/* Marks the folder st as entered; false when it was already. */
+static bool
+cli_mark_folder(struct strmap *seen, const struct stat *st)
+{
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} key;
+	memset(&key, 0, sizeof(key)); /* no padding bytes of chance in the key */
+	key.dev = st->st_dev;
+	key.ino = st->st_ino;
+	if (strmap_get(seen, (const char *)&key, sizeof(key), NULL))
+		return false;
+	strmap_put(seen, (const char *)&key, sizeof(key), NULL);
+	return true;
+}
+
+static int cli_path(struct cli_walk *w, const char *p, int depth);
 
 static int
-cli_dir(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth)
+cli_dir(struct cli_walk *w, const char *path, int depth)
 {
 	size_t n;
 	char **v = cli_list_dir(path, &n);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0) {
-			int r = cli_path(v[i], cb, arg, done, skipped, depth + 1);
+			int r = cli_path(w, v[i], depth + 1);
 			if (r > 0)
 				rc = r;
 		}
@@ -187,7 +217,7 @@ cli_dir(const char *path, cli_msg_cb cb, void *arg, size_t *done, size_t *skippe
 }
 
 static int
-cli_path(const char *p, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped, int depth)
+cli_path(struct cli_walk *w, const char *p, int depth)
 {
 	/* opened first and asked what it is: one path lookup, not two
 	 * (O_NONBLOCK: a FIFO or device named by mistake must not hang) */
@@ -200,11 +230,22 @@ cli_path(const char *p, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped,
 		return -1;
 	}
 	if (S_ISREG(st.st_mode))
-		return cli_file(p, fd, &st, cb, arg, done, skipped);
+		return cli_file(p, fd, &st, w->cb, w->arg, w->done, w->skipped);
 	close(fd);
-	if (S_ISDIR(st.st_mode))
-		return depth > 32 ? 0 : cli_dir(p, cb, arg, done, skipped, depth);
-	return 0;
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mxguard: %s: not a file or a folder, skipped\n", p);
+		(*w->skipped)++;
+		return 0;
+	}
+	if (depth > CLI_MAX_DEPTH) {
+		fprintf(stderr, "mxguard: %s: more than %d folders deep, skipped\n", p, CLI_MAX_DEPTH);
+		return 0;
+	}
+	if (!cli_mark_folder(w->seen, &st)) {
+		fprintf(stderr, "mxguard: %s: walked already under another name (a link), skipped\n", p);
+		return 0;
+	}
+	return cli_dir(w, p, depth);
 }
 
 static int
@@ -236,19 +277,21 @@ cli_stdin(cli_msg_cb cb, void *arg, size_t *done)
 }
 
 static size_t
-cli_count_path(const char *p, int depth)
+cli_count_path(struct strmap *seen, const char *p, int depth)
 {
 	struct stat st;
 	if (stat(p, &st) < 0)
 		return 0;
 	if (S_ISREG(st.st_mode))
 		return 1;
-	if (!S_ISDIR(st.st_mode) || depth > 32)
+	if (!S_ISDIR(st.st_mode) || depth > CLI_MAX_DEPTH)
+		return 0;
+	if (!cli_mark_folder(seen, &st))
 		return 0;
 	size_t n, total = 0;
 	char **v = cli_list_dir(p, &n);
 	for (size_t i = 0; i < n; i++) {
-		total += cli_count_path(v[i], depth + 1);
+		total += cli_count_path(seen, v[i], depth + 1);
 		free(v[i]);
 	}
 	free(v);
@@ -258,24 +301,27 @@ cli_count_path(const char *p, int depth)
 size_t
 cli_input_count(char **paths, int n)
 {
+	struct strmap *seen = strmap_new();
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
-		total += strcmp(paths[i], "-") == 0 ? 1 : cli_count_path(paths[i], 0);
+		total += strcmp(paths[i], "-") == 0 ? 1 : cli_count_path(seen, paths[i], 0);
+	strmap_free(seen);
 	return total;
 }
 
 int
 cli_input_walk(char **paths, int n, cli_msg_cb cb, void *arg, size_t *done, size_t *skipped)
 {
+	struct cli_walk w = {.cb = cb, .arg = arg, .done = done, .skipped = skipped, .seen = strmap_new()};
 	int rc = 0;
 	for (int i = 0; i < n; i++) {
-		int r = strcmp(paths[i], "-") == 0 ? cli_stdin(cb, arg, done)
-		                                   : cli_path(paths[i], cb, arg, done, skipped, 0);
+		int r = strcmp(paths[i], "-") == 0 ? cli_stdin(cb, arg, done) : cli_path(&w, paths[i], 0);
 		if (r < 0)
 			rc = -1;
 		else if (r > 0)
 			break;
 	}
+	strmap_free(w.seen);
 	return rc;
 }
 

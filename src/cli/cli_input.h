@@ -4,7 +4,8 @@
  *	cli_input - messages from paths: files, folders, mbox files, stdin
  * DESCRIPTION
  *	A path is a single message file, a folder (every regular file in it
- *	and its subfolders, in name order, hidden files skipped), an mbox
+ *	and its subfolders, in name order, hidden files skipped; each folder
+ *	walked once, however many links lead to it), an mbox
  *	file (split at "From " lines), or "-" for standard input (a message
  *	or an mbox).  Files that do not look like a message (no header line
  *	at the top) are skipped with a warning.  Files up to 4 MB are read,

@@ -108,3 +108,36 @@ def test_queue_and_blocks_config_option(tmp_path):
                            text=True, timeout=30)
         # the built-in default spool, relative to the working directory
         assert "var/queue" in r.stdout + r.stderr
+
+
+def test_scan_walks_each_folder_once(tmp_path):
+    """Symbolic links back up a folder tree (two of them made the walk
+    exponential: one message scanned hundreds of thousands of times) and
+    two names for one folder: every folder is walked once; what is not a
+    file or a folder is skipped with a word."""
+    (tmp_path / "r").write_text("")
+    conf = tmp_path / "mx.conf"
+    conf.write_text(f'listen = ["127.0.0.1:1"]; domains = ["example.test"]; '
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2";\n')
+    top = tmp_path / "mail"
+    (top / "sub").mkdir(parents=True)
+    (top / "m1").write_bytes(b"Subject: one\n\nhello\n")
+    (top / "sub" / "m2").write_bytes(b"Subject: two\n\nhello\n")
+    os.symlink(".", top / "a")
+    os.symlink(".", top / "b")
+    os.symlink("..", top / "sub" / "up")
+    os.symlink("sub", top / "z-same")
+    os.mkfifo(top / "fifo")
+    r = subprocess.run([MXGUARD, "scan", "-c", str(conf), str(top)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [l.split()[0] for l in r.stdout.splitlines()] == [f"{top}/m1", f"{top}/sub/m2"]
+    for name in ("a", "b", "sub/up", "z-same"):
+        assert f"mxguard: {top}/{name}: walked already under another name (a link), skipped" in r.stderr
+    assert f"mxguard: {top}/fifo: not a file or a folder, skipped" in r.stderr
+    # a folder named twice is walked once too; a link up to a folder not
+    # walked yet is followed
+    r = subprocess.run([MXGUARD, "scan", "-c", str(conf), str(top / "sub"), str(top / "z-same")],
+                       capture_output=True, text=True, timeout=60)
+    assert [l.split()[0] for l in r.stdout.splitlines()] == [f"{top}/sub/m2", f"{top}/sub/up/m1"]
+    assert f"mxguard: {top}/z-same: walked already under another name (a link), skipped" in r.stderr
