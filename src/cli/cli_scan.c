@@ -15,6 +15,7 @@
 #include "cli_common.h"
 #include "cli_input.h"
 #include "cli_progress.h"
+#include "str.h"
 #include "xalloc.h"
 
 struct scan_run {
@@ -25,20 +26,49 @@ struct scan_run {
 	size_t *files_done;
 };
 
+/* A JSON string; bytes that are not UTF-8 (a file name can hold any) are
+ * written as U+FFFD, so that every line is valid JSON. */
 static void
 json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s; s++) {
+	for (size_t len = strlen(s); *s; ) {
 		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
+		size_t k = mx_utf8_seq(s, len);
+		if (k == 0) {
+			fputs("\\ufffd", f);
+			k = 1;
+		} else if (c == '"' || c == '\\') {
 			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
+		} else if (c < 0x20 || c == 0x7f) {
 			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
+		} else {
+			fwrite(s, 1, k, f);
+		}
+		s += k;
+		len -= k;
 	}
 	fputc('"', f);
+}
+
+/* A path in the plain output: one field on one line, whatever the name
+ * holds (space, backslash, control bytes, DEL and bytes that are not
+ * UTF-8 as \xNN; other characters as they are). */
+static void
+plain_path(FILE *f, const char *s)
+{
+	for (size_t len = strlen(s); *s; ) {
+		unsigned char c = (unsigned char)*s;
+		size_t k = mx_utf8_seq(s, len);
+		if (k == 0 || c <= 0x20 || c == 0x7f || c == '\\') {
+			fprintf(f, "\\x%02x", c);
+			k = 1;
+		} else {
+			fwrite(s, 1, k, f);
+		}
+		s += k;
+		len -= k;
+	}
 }
 
 static int
@@ -59,7 +89,8 @@ scan_one(const char *name, const char *data, size_t len, void *arg)
 		}
 		printf("],\"spam_probability\":%.10g}\n", res.spam_probability);
 	} else {
-		printf("%s %.2f %s ", name, res.score, scan_action_name(res.action));
+		plain_path(stdout, name);
+		printf(" %.2f %s ", res.score, scan_action_name(res.action));
 		for (size_t i = 0; i < res.n_sym; i++)
 			printf("%s%s", i ? "," : "", res.sym[i].name);
 		putchar('\n');

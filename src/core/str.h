@@ -37,6 +37,9 @@ bool mx_str_casesuffix(const char *s, const char *suffix);
 int mx_parse_u64(const char *s, size_t len, unsigned long long *out);
 /* Validates UTF-8 (no overlongs, no surrogates). */
 bool mx_utf8_valid(const char *s, size_t len);
+/* The length (1 to 4) of the valid UTF-8 character at s[0..len), or 0
+ * when s starts with a byte that does not begin one (or len is 0). */
+size_t mx_utf8_seq(const char *s, size_t len);
 /* The length of the header block at the start of a CRLF message p[0..n),
  * with the empty line that ends it (2 when the block is empty), or 0 when
  * p has no empty line.  Any byte may occur, NUL too. */

@@ -141,3 +141,29 @@ def test_scan_walks_each_folder_once(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert [l.split()[0] for l in r.stdout.splitlines()] == [f"{top}/sub/m2", f"{top}/sub/up/m1"]
     assert f"mxguard: {top}/z-same: walked already under another name (a link), skipped" in r.stderr
+
+
+def test_scan_output_names_any_file(tmp_path):
+    """Plain output is one line a message with PATH one field, whatever the
+    file is called; --json lines are valid JSON even for names that are
+    not UTF-8."""
+    import json
+    (tmp_path / "r").write_text("")
+    conf = tmp_path / "mx.conf"
+    conf.write_text(f'listen = ["127.0.0.1:1"]; domains = ["example.test"]; '
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2";\n')
+    d = tmp_path / "m"
+    d.mkdir()
+    names = [b"a\nb", b"c d", b"e\xff\xc3\xa9\\", b"f\t\x7f"]
+    for n in names:
+        with open(os.path.join(os.fsencode(d), n), "wb") as f:
+            f.write(b"Subject: x\n\nhello\n")
+    r = subprocess.run([MXGUARD, "scan", "-c", str(conf), str(d)], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.decode("utf-8").splitlines()
+    assert [l.split(" ")[0] for l in rows] == [f"{d}/a\\x0ab", f"{d}/c\\x20d", f"{d}/e\\xff\u00e9\\x5c",
+                                               f"{d}/f\\x09\\x7f"]
+    assert all(len(l.split(" ")) == 4 and l.split(" ")[2] == "accept" for l in rows)
+    r = subprocess.run([MXGUARD, "scan", "--json", "-c", str(conf), str(d)], capture_output=True, timeout=60)
+    paths = [json.loads(l)["path"] for l in r.stdout.decode("utf-8").splitlines()]
+    assert paths == [f"{d}/a\nb", f"{d}/c d", f"{d}/e\ufffd\u00e9\\", f"{d}/f\t\x7f"]

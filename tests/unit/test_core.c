@@ -272,6 +272,15 @@ test_str(void **state)
 	assert_false(mx_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
 	assert_false(mx_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
 	assert_false(mx_utf8_valid("\xe2\x82", 2));         /* truncated */
+	assert_int_equal(mx_utf8_seq("a", 1), 1);
+	assert_int_equal(mx_utf8_seq("\xc3\xa9x", 3), 2);
+	assert_int_equal(mx_utf8_seq("\xe2\x82\xac", 3), 3);
+	assert_int_equal(mx_utf8_seq("\xf0\x9f\x98\x80", 4), 4);
+	assert_int_equal(mx_utf8_seq("\xf0\x9f\x98\x80", 3), 0); /* cut by len */
+	assert_int_equal(mx_utf8_seq("\xa9", 1), 0);                /* continuation byte first */
+	assert_int_equal(mx_utf8_seq("\xff", 1), 0);
+	assert_int_equal(mx_utf8_seq("\xc0\xaf", 2), 0);
+	assert_int_equal(mx_utf8_seq("", 0), 0);
 	assert_true(mx_str_caseeq("Example.TEST", "example.test"));
 	assert_true(mx_str_casesuffix("mx.Example.Test", ".example.test"));
 	/* the header block, with its empty line; a NUL does not end it */
