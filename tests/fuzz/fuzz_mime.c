@@ -7,7 +7,8 @@
  * crash, no leak": the decoded text and header values are valid UTF-8 as
  * mime.h promises, feature indices are in range, every cap holds, and the
  * rewritten header block has no X-Spam-* header a sender could have
- * smuggled in.
+ * smuggled in; and the message's id is the same with CRLF line ends and
+ * with the '>' of an mbox writer's escape added.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,36 @@ has_xspam(const char *b, size_t n)
 	return false;
 }
 
+/* The message's id as stored another way: LF line ends written as CRLF
+ * (crlf), and/or every line that starts with '>'s and "From " given one
+ * '>' more, as an mboxrd writer does (escape).  Both must be the same
+ * example. */
+static uint64_t
+id_written_as(const char *raw, size_t n, bool crlf, bool escape)
+{
+	char *b = malloc(3 * n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (escape && (i == 0 || raw[i - 1] == '\n')) {
+			size_t j = i;
+			while (j < n && raw[j] == '>')
+				j++;
+			if (n - j >= 5 && memcmp(raw + j, "From ", 5) == 0)
+				b[o++] = '>';
+		}
+		if (crlf && raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+			b[o++] = '\r';
+		b[o++] = raw[i];
+	}
+	struct mime_msg t;
+	memset(&t, 0, sizeof(t));
+	t.raw = b;
+	t.raw_len = o;
+	uint64_t id = tokenize_message_id(&t);
+	free(b);
+	return id;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -127,7 +158,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (f.set[k].v[i] >= TOKENIZE_SPACE || (i > 0 && f.set[k].v[i] <= f.set[k].v[i - 1]))
 				abort();
 	tokenize_clear(&f);
-	(void)tokenize_message_id(&m);
+	uint64_t id = tokenize_message_id(&m);
+	if (!(m.flags & MIME_F_TRUNCATED) &&
+	    (id_written_as(m.raw, m.raw_len, true, false) != id || id_written_as(m.raw, m.raw_len, false, true) != id ||
+	     id_written_as(m.raw, m.raw_len, true, true) != id))
+		abort();
 
 	char *h = headers_rewrite(m.raw, m.header_len, (sel & 2) ? "[SPAM] " : NULL, NULL);
 	if (h != NULL && has_xspam(h, strlen(h)))
