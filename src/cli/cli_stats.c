@@ -25,6 +25,10 @@ cli_stats(int argc, char **argv)
 	if (cli_env_open(&env, config, false, true) < 0)
 		return 1;
 	printf("store: %s\n", env.store ? store_describe(env.store) : "(none)");
+	uint64_t used, limit;
+	if (env.store != NULL && store_usage(env.store, &used, &limit) == 0)
+		printf("store: %.1f MiB used of %.0f MiB (store.size), %.1f %%\n", (double)used / 1048576.0,
+		       (double)limit / 1048576.0, limit ? 100.0 * (double)used / (double)limit : 0.0);
 	struct classifier_stats st = {0};
 	if (env.cls != NULL && classifier_stats(env.cls, &st) == 0 && st.trained) {
 		char when[64] = "never";

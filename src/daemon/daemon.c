@@ -213,6 +213,13 @@ daemon_http_metrics(struct evhttp_request *req, void *arg)
 	stats_write_prometheus(f);
 	fprintf(f, "# HELP mxguard_sessions Open SMTP sessions\n# TYPE mxguard_sessions gauge\n"
 	           "mxguard_sessions %d\n", connlimit_total(d->connlimit));
+	uint64_t used, limit;
+	if (d->store != NULL && store_usage(d->store, &used, &limit) == 0)
+		fprintf(f, "# HELP mxguard_store_used_bytes Bytes the store's data take\n"
+		           "# TYPE mxguard_store_used_bytes gauge\nmxguard_store_used_bytes %llu\n"
+		           "# HELP mxguard_store_limit_bytes The most the store may take (store.size)\n"
+		           "# TYPE mxguard_store_limit_bytes gauge\nmxguard_store_limit_bytes %llu\n",
+		        (unsigned long long)used, (unsigned long long)limit);
 	fclose(f);
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, buf, len);

@@ -40,6 +40,9 @@ struct store_opts {
 struct store *store_open(const struct store_opts *o, char *err, size_t errlen);
 void store_close(struct store *s);
 const char *store_describe(const struct store *s);
+/* The bytes the store's data take and the most it may take (store.size):
+ * a write that needs more than limit - used fails.  0, or -1. */
+int store_usage(struct store *s, uint64_t *used, uint64_t *limit);
 
 /* Copies the value into *val (malloc'ed, caller frees). */
 enum mx_lookup store_get(struct store *s, const void *key, size_t klen, void **val, size_t *vlen);

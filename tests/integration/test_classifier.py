@@ -60,6 +60,16 @@ def copy_store(trained, d):
     return write_conf(d, d / "store")
 
 
+def store_used(path):
+    """The bytes an LMDB store's data take, as LMDB's own mdb_stat counts
+    them: the pages of the file less those on the free list."""
+    info = subprocess.run(["mdb_stat", "-ef", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    val = {k: int(v) for k, v in re.findall(r"^\s*(Page size|Number of pages used|Free pages): (\d+)",
+                                            info, re.M)}
+    return (val["Number of pages used"] - val["Free pages"]) * val["Page size"]
+
+
 def auc(ham, spam):
     s = sorted(spam)
     bad = sum(bisect.bisect_left(s, h) + 0.5 * (bisect.bisect_right(s, h) - bisect.bisect_left(s, h))
@@ -77,6 +87,12 @@ def test_learn_reports_and_stats(trained):
     assert f"model: {nspam} spam, {nham} ham, trained in" in out_ham
     st = run("stats", "-c", str(conf))
     assert f"classifier: {nspam} spam, {nham} ham learned; model version 1" in st
+    # how full the store is, against store.size (4G by default)
+    m = re.search(r"^store: (\d+\.\d) MiB used of 4096 MiB \(store\.size\), (\d+\.\d) %$", st, re.M)
+    assert m, st
+    want = store_used(trained[1]) / 1048576
+    assert abs(float(m.group(1)) - want) < 0.06 and 10 < want < 100
+    assert abs(float(m.group(2)) - 100 * want / 4096) < 0.06
 
 
 def test_accuracy_on_the_test_part(trained):
@@ -315,6 +331,9 @@ def test_gateway_rejects_tags_and_relays(trained, make_mx, sink):
     assert metric(text, "mxguard_content_reject_total") == 1
     assert metric(text, "mxguard_content_tag_total") == 1
     assert metric(text, "mxguard_content_tempfail_total") == 0
+    # how full the store is
+    assert metric(text, "mxguard_store_used_bytes") == store_used(mx.tmp / "store")
+    assert metric(text, "mxguard_store_limit_bytes") == 4 << 30
 
 
 def vm_kb(pid, field):
