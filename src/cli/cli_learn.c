@@ -269,6 +269,7 @@ cli_learn(int argc, char **argv)
 	struct classifier_stats st;
 	classifier_stats(env.cls, &st);
 	double secs = (double)(mx_clock_mono_ms() - t0) / 1000.0;
+	double rate = secs > 0 ? (double)r.messages / secs : 0.0;
 	char model[160];
 	if (st.trained)
 		snprintf(model, sizeof(model), "model: %llu spam, %llu ham, trained in %.2f s",
@@ -278,10 +279,10 @@ cli_learn(int argc, char **argv)
 		         (unsigned long long)st.stored_spam, (unsigned long long)st.stored_ham,
 		         classifier_min_each);
 	printf("learned %zu, already known %zu, corrected %zu, forgotten %zu, not known %zu, "
-	       "failed %zu, skipped %zu; %s (%.2f s, %.0f msg/s in all)\n",
+	       "failed %zu, skipped %zu; %s (%.2f s, %.*f msg/s in all)\n",
 	       r.counts[CLASSIFIER_LEARNED], r.counts[CLASSIFIER_DUPLICATE], r.counts[CLASSIFIER_RELABELED],
 	       r.counts[CLASSIFIER_FORGOTTEN], r.counts[CLASSIFIER_UNKNOWN], r.counts[CLASSIFIER_ERROR], skipped,
-	       model, secs, secs > 0 ? (double)r.messages / secs : 0.0);
+	       model, secs, rate < 10 ? 1 : 0, rate);
 	cli_env_close(&env);
 	return rc < 0 || r.counts[CLASSIFIER_ERROR] ? 1 : 0;
 }
