@@ -53,7 +53,30 @@ cli_looks_like_message(const char *d, size_t n)
 	return i > 0 && i < n && d[i] == ':';
 }
 
-/* Splits an mbox; a single message (even with a "From " line) is one. */
+/* Whether the line at p (n bytes to the end of the data) is an mbox
+ * separator: "From ", a sender, and a time hh:mm on the same line, as in
+ * "From alice@example.test  Thu Aug 22 14:44:07 2002".  A body line that
+ * starts "From the desk of ..." and was not escaped (an mboxcl2 file, a
+ * careless writer) does not split the message. */
+static bool
+cli_is_from_line(const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	size_t len = nl ? (size_t)(nl - p) : n;
+	size_t i = 5;
+	if (len > 1000 || i >= len || p[i] == ' ' || p[i] == '\t')
+		return false;
+	while (i < len && p[i] != ' ' && p[i] != '\t') /* the sender */
+		i++;
+	for (; i + 5 <= len; i++)
+		if (p[i] >= '0' && p[i] <= '9' && p[i + 1] >= '0' && p[i + 1] <= '9' && p[i + 2] == ':' &&
+		    p[i + 3] >= '0' && p[i + 3] <= '9' && p[i + 4] >= '0' && p[i + 4] <= '9')
+			return true;
+	return false;
+}
+
+/* Splits an mbox at its separator lines (cli_is_from_line); a single
+ * message (even with a "From " line) is one. */
 static int
 cli_split(const char *name, const char *d, size_t n, cli_msg_cb cb, void *arg)
 {
@@ -65,8 +88,11 @@ cli_split(const char *name, const char *d, size_t n, cli_msg_cb cb, void *arg)
 		const char *next = NULL;
 		const char *q = p + 1;
 		while ((q = memmem(q, (size_t)(d + n - q), "\nFrom ", 6)) != NULL) {
-			next = q + 1;
-			break;
+			if (cli_is_from_line(q + 1, (size_t)(d + n - q - 1))) {
+				next = q + 1;
+				break;
+			}
+			q++;
 		}
 		size_t end = next ? (size_t)(next - d) : n;
 		if (next == NULL && k == 1)

@@ -6,7 +6,7 @@
  *	A path is a single message file, a folder (every regular file in it
  *	and its subfolders, in name order, hidden files skipped; each folder
  *	walked once, however many links lead to it), an mbox
- *	file (split at "From " lines), or "-" for standard input (a message
+ *	file (split at "From SENDER DATE" lines), or "-" for standard input (a message
  *	or an mbox).  Files that do not look like a message (no header line
  *	at the top) are skipped with a warning.  Files up to 4 MB are read,
  *	larger ones memory-mapped.

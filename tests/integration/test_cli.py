@@ -167,3 +167,29 @@ def test_scan_output_names_any_file(tmp_path):
     r = subprocess.run([MXGUARD, "scan", "--json", "-c", str(conf), str(d)], capture_output=True, timeout=60)
     paths = [json.loads(l)["path"] for l in r.stdout.decode("utf-8").splitlines()]
     assert paths == [f"{d}/a\nb", f"{d}/c d", f"{d}/e\ufffd\u00e9\\", f"{d}/f\t\x7f"]
+
+
+def test_scan_splits_mbox_at_separator_lines_only(tmp_path):
+    """An mbox is split at its From_ lines ("From SENDER DATE" with a time);
+    a body line that starts "From " and was not escaped stays in its
+    message."""
+    (tmp_path / "r").write_text("")
+    conf = tmp_path / "mx.conf"
+    conf.write_text(f'listen = ["127.0.0.1:1"]; domains = ["example.test"]; '
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2"; '
+                    f'store = {{ path = "{tmp_path}/store"; }};\n')
+    box = tmp_path / "box"
+    box.write_bytes(b"From alice@example.test  Thu Aug 22 14:44:07 2002\n"
+                    b"Subject: one\n\nFrom the desk of the CEO\nFrom here on\n"
+                    b"From MAILER-DAEMON Fri Jul  8 12:08:34 2011\n"
+                    b"Subject: two\n\nhello\n"
+                    b"From - Mon Jan 01 00:00:00 +0000 2024\r\n"
+                    b"Subject: three\r\n\r\nFrom now\r\n")
+    r = subprocess.run([MXGUARD, "scan", "--json", "-c", str(conf), str(box)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [l.split('"')[3] for l in r.stdout.splitlines()] == [f"{box}:1", f"{box}:2", f"{box}:3"]
+    # the same through learn: three messages, the first one whole
+    out = subprocess.run([MXGUARD, "learn", "--spam", "-c", str(conf), str(box)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.startswith("learned 3, already known 0,"), (out.stdout, out.stderr)
