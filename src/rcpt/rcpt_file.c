@@ -43,7 +43,10 @@ const struct rcpt_backend_ops rcpt_file_ops = {
 	.free = rcpt_file_free,
 };
 
-/* Checks one entry; returns NULL if fine, else what is wrong. */
+/* Checks one entry; returns NULL if fine, else what is wrong.  An
+ * address is rewritten in place to the canonical form RCPT TO addresses
+ * are looked up by ("john"@x as john@x, "\j\ d"@x as "j d"@x), so that
+ * the entry matches however the file quoted it. */
 static const char *
 rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
 {
@@ -63,6 +66,12 @@ rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
 		if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) != SMTP_ADDR_OK ||
 		    rl != 0)
 			return "malformed address";
+		if (strlen(a.addr) > strlen(entry))
+			return "malformed address"; /* cannot be: canonical is never longer */
+		strcpy(entry, a.addr);
+		mx_str_lower(entry);
+		at = strrchr(entry, '@');
+		domain = at + 1;
 	}
 	for (const char *p = domain; *p; p++)
 		if (*p == ' ' || *p == '@' || (unsigned char)*p < 0x20)

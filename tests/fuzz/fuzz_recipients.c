@@ -3,8 +3,9 @@
  * libFuzzer target: a recipients file (recipients.file) through
  * rcpt_map_build().  The file is either refused with "file:line: what"
  * errors, or every entry of the map is one whole line of the file (its
- * comment and surrounding blanks dropped, lower-cased), every such line is
- * an entry, and each address entry is found by a lookup.  No part of a line
+ * comment and surrounding blanks dropped, lower-cased, an address in the
+ * canonical form RCPT TO gives it), every such line is an entry, and each
+ * address entry is found by a lookup, however the file quoted it.  No part of a line
  * is ever taken for a line of its own (a NUL byte once made that happen).
  */
 #include <stdbool.h>
@@ -81,6 +82,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < (size_t)(e - b); i++)
 				s[i] = (b[i] >= 'A' && b[i] <= 'Z') ? (char)(b[i] + 32) : b[i];
 			s[e - b] = '\0';
+			/* an address is kept in the form RCPT TO gives it:
+			 * "john"@x and john@x are one entry */
+			char path[1100];
+			struct smtp_addr a;
+			const char *rest;
+			size_t rl;
+			snprintf(path, sizeof(path), "<%s>", s);
+			if (s[0] != '@' &&
+			    smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) == SMTP_ADDR_OK &&
+			    rl == 0) {
+				free(s);
+				s = strdup(a.addr);
+				for (char *q = s; *q; q++)
+					*q = (*q >= 'A' && *q <= 'Z') ? (char)(*q + 32) : *q;
+			}
 			ent[ne++] = s;
 		}
 		p = nl ? nl + 1 : end;

@@ -80,6 +80,33 @@ test_matching(void **state)
 	unlink(rcpt_path);
 }
 
+/* An entry matches however the file quotes it: it is kept in the form
+ * RCPT TO addresses are looked up by. */
+static void
+test_quoted(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct mx_config *c = make_config("\"John\"@example.test\n"
+	                                  "\"a\\\"\\b\"@example.test\n"
+	                                  "\"x\\.y\"@example.test\n"
+	                                  "john@example.test\n",
+	                                  NULL, &errs);
+	assert_non_null(c);
+	struct rcpt_map *m = rcpt_map_build(c, NULL, &errs);
+	assert_non_null(m);
+	assert_non_null(strstr(rcpt_map_describe(m), "(3 entries)")); /* "John" and john are one */
+	assert_int_equal(lookup(m, "john@example.test"), MX_FOUND);
+	assert_int_equal(lookup(m, "\"john\"@example.test"), MX_FOUND);
+	assert_int_equal(lookup(m, "\"a\\\"b\"@example.test"), MX_FOUND); /* "a\"b" */
+	assert_int_equal(lookup(m, "\"A\\\"B\"@Example.Test"), MX_FOUND);
+	assert_int_equal(lookup(m, "x.y@example.test"), MX_FOUND);
+	assert_int_equal(lookup(m, "ab@example.test"), MX_NOTFOUND);
+	rcpt_map_free(m);
+	config_unref(c);
+	unlink(rcpt_path);
+}
+
 static void
 test_delimiter(void **state)
 {
@@ -205,7 +232,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_matching),
+		cmocka_unit_test(test_matching), cmocka_unit_test(test_quoted),
 		cmocka_unit_test(test_delimiter),
 		cmocka_unit_test(test_bad_file),
 		cmocka_unit_test(test_nul_and_long_lines),
