@@ -61,7 +61,7 @@ cli_looks_like_message(const char *d, size_t n)
 static bool
 cli_is_from_line(const char *p, size_t n)
 {
-	const char *nl = memchr(p, '\n', n);
+	const char *nl = memchr(p, '\n', n < 1001 ? n : 1001);
 	size_t len = nl ? (size_t)(nl - p) : n;
 	size_t i = 5;
 	if (len > 1000 || i >= len || p[i] == ' ' || p[i] == '\t')
