@@ -306,9 +306,76 @@ tokenize_pfx_init(struct tokenize_pfx *p, struct tokenize_ctx *c, const char *pr
 	p->ph = tokenize_fnv1a32(pre, pl, FNV32_INIT);
 }
 
+/* Emits prefix + s[0..n), a run of token characters with no separator
+ * in it, as tokenize_tokens() takes a token: stripped of .:'-?&=/ at both
+ * ends, kept when 1 to 40 bytes remain. */
+static void
+tokenize_word(struct tokenize_pfx *p, const char *s, size_t n)
+{
+	while (n > 0 && (tokenize_cc_tab[(unsigned char)s[0]] & TOKENIZE_CC_STRIP))
+		s++, n--;
+	while (n > 0 && (tokenize_cc_tab[(unsigned char)s[n - 1]] & TOKENIZE_CC_STRIP))
+		n--;
+	if (n > 0 && n <= TOKENIZE_TOKEN_MAX)
+		tokenize_put(p->c, tokenize_fnv1a32(s, n, p->ph), p->pre, p->pl, s, n);
+}
+
+/* What the character at s (n bytes left) is to the tokenizer, and its
+ * length (*len): 1 a CJK ideograph or kana (U+3040 to U+9FFF), 2 CJK or
+ * fullwidth punctuation (U+3000 to U+303F, U+FF01 to U+FF65 but letters
+ * and digits), which separates words as a space does; 0 anything else. */
+static int
+tokenize_cjk_kind(const unsigned char *s, size_t n, size_t *len)
+{
+	*len = 1;
+	if (s[0] < 0xe3 || s[0] > 0xef || n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+		return 0;
+	*len = 3;
+	unsigned cp = (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3fu);
+	if (cp >= 0x3040 && cp <= 0x9fff)
+		return 1;
+	if ((cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xff01 && cp <= 0xff0f) || (cp >= 0xff1a && cp <= 0xff20) ||
+	    (cp >= 0xff3b && cp <= 0xff40) || (cp >= 0xff5b && cp <= 0xff65))
+		return 2;
+	return 0;
+}
+
+/* A run that holds CJK text.  Chinese and Japanese put no spaces between
+ * words, so a run would be a whole sentence, longer than a token may be:
+ * each stretch of ideographs and kana gives its character bigrams (one
+ * character alone gives itself), the usual way to index such text
+ * without a dictionary; CJK punctuation separates; what lies between
+ * is taken as words. */
+static void
+tokenize_run_cjk(struct tokenize_pfx *p, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, seg = 0, l;
+	while (i < n) {
+		int k = tokenize_cjk_kind(u + i, n - i, &l);
+		if (k == 0) {
+			i += l;
+			continue;
+		}
+		tokenize_word(p, s + seg, i - seg);
+		size_t j = i + l;
+		if (k == 1) {
+			while (j < n && tokenize_cjk_kind(u + j, n - j, &l) == 1)
+				j += 3;
+			if (j - i == 3)
+				tokenize_put(p->c, tokenize_fnv1a32(s + i, 3, p->ph), p->pre, p->pl, s + i, 3);
+			for (size_t q = i; q + 6 <= j; q += 3)
+				tokenize_put(p->c, tokenize_fnv1a32(s + q, 6, p->ph), p->pre, p->pl, s + q, 6);
+		}
+		i = seg = j;
+	}
+	tokenize_word(p, s + seg, n - seg);
+}
+
 /* Emits prefix + each token of s: maximal runs of
  * [A-Za-z0-9\x80-\xff$'._@/:%?=&#-] stripped of .:'-?&=/ at both ends,
- * 1 to 40 bytes kept.  One pass: leading strip characters are skipped
+ * 1 to 40 bytes kept; a run with CJK text in it is split further
+ * (tokenize_run_cjk).  One pass: leading strip characters are skipped
  * with the separators, and the hash is kept as it stood after the last
  * character that is not stripped. */
 static void
@@ -322,15 +389,20 @@ tokenize_tokens(struct tokenize_pfx *p, const char *s, size_t n)
 			break;
 		size_t a = i, b = i;
 		uint32_t h = p->ph, hb = h;
+		unsigned cjk = 0; /* a byte that can start a CJK character */
 		while (i < n && (tokenize_cc_tab[(unsigned char)s[i]] & TOKENIZE_CC_TOK)) {
-			h = (h ^ (unsigned char)s[i]) * 0x01000193u;
-			if (!(tokenize_cc_tab[(unsigned char)s[i]] & TOKENIZE_CC_STRIP)) {
+			unsigned char ch = (unsigned char)s[i];
+			h = (h ^ ch) * 0x01000193u;
+			cjk |= (unsigned)(ch - 0xe3u) <= 0xefu - 0xe3u;
+			if (!(tokenize_cc_tab[ch] & TOKENIZE_CC_STRIP)) {
 				hb = h;
 				b = i + 1;
 			}
 			i++;
 		}
-		if (b - a <= TOKENIZE_TOKEN_MAX)
+		if (cjk)
+			tokenize_run_cjk(p, s + a, i - a);
+		else if (b - a <= TOKENIZE_TOKEN_MAX)
 			tokenize_put(p->c, hb, p->pre, p->pl, s + a, b - a);
 	}
 }

@@ -138,6 +138,41 @@ test_message_id(void **state)
 	assert_true(id_of("Subject: hi\n\n>>>From x\n") != id_of("Subject: hi\n\n> >From x\n"));
 }
 
+/* Chinese and Japanese text has no spaces: a run of it gives character
+ * bigrams (a lone character itself), CJK punctuation separates, and the
+ * words around it are taken as usual. */
+static void
+test_cjk(void **state)
+{
+	(void)state;
+	/* 免费赠品，请点击。Free-offer 中 日本語テキスト!  Subject: 特价 */
+	const char msg[] = "Subject: =?utf-8?b?54m55Lu3?=\r\n"
+	                   "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	                   "\xe5\x85\x8d\xe8\xb4\xb9\xe8\xb5\xa0\xe5\x93\x81\xef\xbc\x8c"
+	                   "\xe8\xaf\xb7\xe7\x82\xb9\xe5\x87\xbb\xe3\x80\x82" "Free-offer "
+	                   "\xe4\xb8\xad \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x83\x86"
+	                   "\xe3\x82\xad\xe3\x82\xb9\xe3\x83\x88!\r\n"
+	                   "caf\xc3\xa9 \xea\xb4\x91\xea\xb3\xa0\r\n";
+	struct tokenize_sets f;
+	extract(msg, sizeof(msg) - 1, &f);
+	assert_true(has("T \xe5\x85\x8d\xe8\xb4\xb9"));             /* 免费 */
+	assert_true(has("T \xe8\xb4\xb9\xe8\xb5\xa0"));             /* 费赠 */
+	assert_true(has("T \xe8\xb5\xa0\xe5\x93\x81"));             /* 赠品 */
+	assert_false(has("T \xe5\x93\x81\xef\xbc\x8c"));            /* not across the comma */
+	assert_true(has("T \xe8\xaf\xb7\xe7\x82\xb9"));             /* 请点 */
+	assert_true(has("T \xe7\x82\xb9\xe5\x87\xbb"));             /* 点击 */
+	assert_true(has("T free-offer"));                                 /* the word after 。 */
+	assert_true(has("T \xe4\xb8\xad"));                             /* 中 alone */
+	assert_true(has("T \xe8\xaa\x9e\xe3\x83\x86"));             /* 語テ: kanji and kana */
+	assert_true(has("T \xe3\x82\xb9\xe3\x83\x88"));             /* スト */
+	assert_true(has("T caf\xc3\xa9"));                               /* other text as before */
+	assert_true(has("T \xea\xb4\x91\xea\xb3\xa0"));             /* Korean words have spaces */
+	assert_true(has("H subject:\xe7\x89\xb9\xe4\xbb\xb7"));      /* 特价, header values too */
+	/* no token longer than two characters out of the Chinese sentence */
+	assert_false(has("T \xe5\x85\x8d\xe8\xb4\xb9\xe8\xb5\xa0"));
+	tokenize_clear(&f);
+}
+
 static void
 test_excluded(void **state)
 {
@@ -551,7 +586,7 @@ main(void)
 		cmocka_unit_test(test_url_domains),
 		cmocka_unit_test(test_hashes),  cmocka_unit_test(test_message_id),  cmocka_unit_test(test_excluded),
 		cmocka_unit_test(test_shape),   cmocka_unit_test(test_regdom),
-		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens),
+		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens), cmocka_unit_test(test_cjk),
 		cmocka_unit_test(test_hostile), cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_sort),
 	};
