@@ -92,7 +92,7 @@ tokenize_message_id(const struct mime_msg *m)
 	/* The same message stored in different ways is one example:
 	 * - CRLF counts as LF;
 	 * - a line that starts with '>'s and "From " counts without the '>'s,
-	 *   the escape an mbox writer adds ("From " in mboxo, ">*From " in
+	 *   the escape an mbox writer adds (">From " in mboxo, one ">" more in
 	 *   mboxrd), so a message learned from its own file and from an mbox
 	 *   (either kind) is learned once.
 	 * XXH3 streams at memory speed where byte-wise FNV-1a took 7 us of a
