@@ -45,7 +45,7 @@ const struct rcpt_backend_ops rcpt_file_ops = {
 
 /* Checks one entry; returns NULL if fine, else what is wrong.  An
  * address is rewritten in place to the canonical form RCPT TO addresses
- * are looked up by ("john"@x as john@x, "\j\ d"@x as "j d"@x), so that
+ * are looked up by ("john"@x as john@x, "x\.y"@x as x.y@x), so that
  * the entry matches however the file quoted it. */
 static const char *
 rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)

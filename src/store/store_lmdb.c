@@ -136,35 +136,6 @@ store_describe(const struct store *s)
 	return s->describe;
 }
 
-int
-store_usage(struct store *s, uint64_t *used, uint64_t *limit)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
-		return -1;
-	/* pages the file has grown to, less those on the free list (LMDB
-	 * hands them out again before it grows the file): what mdb_stat -ef
-	 * reports */
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
-		return -1;
-	uint64_t free_pages = 0;
-	if (mdb_cursor_open(txn, 0, &cur) == 0) { /* 0: LMDB's free-page database */
-		MDB_val k, v;
-		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
-			if (v.mv_size >= sizeof(size_t))
-				free_pages += *(const size_t *)v.mv_data; /* a page list starts with its length */
-		mdb_cursor_close(cur);
-	}
-	mdb_txn_abort(txn);
-	uint64_t pages = (uint64_t)info.me_last_pgno + 1;
-	*used = (pages > free_pages ? pages - free_pages : 0) * st.ms_psize;
-	*limit = info.me_mapsize;
-	return 0;
-}
-
 static int
 store_begin(struct store *s, unsigned flags, MDB_txn **txn)
 {
@@ -176,6 +147,39 @@ store_begin(struct store *s, unsigned flags, MDB_txn **txn)
 	if (rc != 0)
 		store_log_error(s, "begin", rc);
 	return rc;
+}
+
+int
+store_usage(struct store *s, uint64_t *used, uint64_t *limit)
+{
+	/* pages the file has grown to, less those on the free list (LMDB
+	 * hands them out again before it grows the file): what mdb_stat -ef
+	 * reports */
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	if (store_begin(s, MDB_RDONLY, &txn) != 0)
+		return -1;
+	uint64_t free_pages = 0;
+	if (mdb_cursor_open(txn, 0, &cur) == 0) { /* 0: LMDB's free-page database */
+		MDB_val k, v;
+		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+			if (v.mv_size >= sizeof(size_t)) { /* a page list starts with its length */
+				size_t len;
+				memcpy(&len, v.mv_data, sizeof(len));
+				free_pages += len;
+			}
+		mdb_cursor_close(cur);
+	}
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc = mdb_env_info(s->env, &info) | mdb_env_stat(s->env, &st);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return -1;
+	uint64_t pages = (uint64_t)info.me_last_pgno + 1;
+	*used = (pages > free_pages ? pages - free_pages : 0) * st.ms_psize;
+	*limit = info.me_mapsize;
+	return 0;
 }
 
 enum mx_lookup
