@@ -372,6 +372,51 @@ tokenize_run_cjk(struct tokenize_pfx *p, const char *s, size_t n)
 	tokenize_word(p, s + seg, n - seg);
 }
 
+/* Lower-cases the capitals of Latin-1, Greek and Cyrillic in s[0..n) in
+ * place (ASCII is lower-cased already): each is two bytes in UTF-8, and so
+ * is its small letter.  "ÉTÉ", "Été" and "été" are one word, as are
+ * "БЕСПЛАТНО" and "бесплатно". */
+static void
+tokenize_fold2(unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned char a = s[i], b = s[i + 1];
+		if (a == 0xc3 && b >= 0x80 && b <= 0x9e && b != 0x97) {        /* À-Þ, not × */
+			s[i + 1] = (unsigned char)(b + 0x20);
+		} else if (a == 0xce && b >= 0x91 && b <= 0xa9 && b != 0xa2) { /* Α-Ω */
+			if (b <= 0x9f)
+				s[i + 1] = (unsigned char)(b + 0x20);
+			else
+				s[i] = 0xcf, s[i + 1] = (unsigned char)(b - 0x20);
+		} else if (a == 0xd0 && b >= 0x80 && b <= 0xaf) { /* Ѐ-Я */
+			if (b <= 0x8f)
+				s[i] = 0xd1, s[i + 1] = (unsigned char)(b + 0x10);
+			else if (b <= 0x9f)
+				s[i + 1] = (unsigned char)(b + 0x20);
+			else
+				s[i] = 0xd1, s[i + 1] = (unsigned char)(b - 0x20);
+		} else {
+			continue;
+		}
+		i++;
+	}
+}
+
+/* A run with letters tokenize_fold2 may fold: folded in a copy, then
+ * split as tokenize_run_cjk does (which takes a run without CJK text as
+ * one word). */
+static void
+tokenize_run_folded(struct tokenize_pfx *p, const char *s, size_t n)
+{
+	char small[512];
+	char *b = n <= sizeof(small) ? small : xmalloc(n);
+	memcpy(b, s, n);
+	tokenize_fold2((unsigned char *)b, n);
+	tokenize_run_cjk(p, b, n);
+	if (b != small)
+		free(b);
+}
+
 /* Emits prefix + each token of s: maximal runs of
  * [A-Za-z0-9\x80-\xff$'._@/:%?=&#-] stripped of .:'-?&=/ at both ends,
  * 1 to 40 bytes kept; a run with CJK text in it is split further
@@ -389,18 +434,21 @@ tokenize_tokens(struct tokenize_pfx *p, const char *s, size_t n)
 			break;
 		size_t a = i, b = i;
 		uint32_t h = p->ph, hb = h;
-		unsigned cjk = 0; /* a byte that can start a CJK character */
+		unsigned cjk = 0, caps = 0; /* bytes that can start a CJK character, a capital to fold */
 		while (i < n && (tokenize_cc_tab[(unsigned char)s[i]] & TOKENIZE_CC_TOK)) {
 			unsigned char ch = (unsigned char)s[i];
 			h = (h ^ ch) * 0x01000193u;
 			cjk |= (unsigned)(ch - 0xe3u) <= 0xefu - 0xe3u;
+			caps |= ch == 0xc3 || ch == 0xce || ch == 0xd0;
 			if (!(tokenize_cc_tab[ch] & TOKENIZE_CC_STRIP)) {
 				hb = h;
 				b = i + 1;
 			}
 			i++;
 		}
-		if (cjk)
+		if (caps)
+			tokenize_run_folded(p, s + a, i - a);
+		else if (cjk)
 			tokenize_run_cjk(p, s + a, i - a);
 		else if (b - a <= TOKENIZE_TOKEN_MAX)
 			tokenize_put(p->c, hb, p->pre, p->pl, s + a, b - a);

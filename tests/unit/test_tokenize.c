@@ -173,6 +173,31 @@ test_cjk(void **state)
 	tokenize_clear(&f);
 }
 
+/* Capitals of Latin-1, Greek and Cyrillic are folded as ASCII ones are. */
+static void
+test_fold(void **state)
+{
+	(void)state;
+	/* Subject: ÉTÉ; body: БЕСПЛАТНО Бесплатно ΩΜΕΓΑ ÀÞ×ß Straße */
+	const char msg[] = "Subject: =?utf-8?q?=C3=89T=C3=89?=\r\n"
+	                   "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	                   "\xd0\x91\xd0\x95\xd0\xa1\xd0\x9f\xd0\x9b\xd0\x90\xd0\xa2\xd0\x9d\xd0\x9e "
+	                   "\xd0\x81\xd0\xb6 "
+	                   "\xce\xa9\xce\x9c\xce\x95\xce\x93\xce\x91 "
+	                   "\xc3\x80\xc3\x9e\xc3\x97\xc3\x9f "
+	                   "Stra\xc3\x9f" "e\r\n";
+	struct tokenize_sets f;
+	extract(msg, sizeof(msg) - 1, &f);
+	assert_true(has("H subject:\xc3\xa9t\xc3\xa9"));                                        /* été */
+	assert_true(has("T \xd0\xb1\xd0\xb5\xd1\x81\xd0\xbf\xd0\xbb\xd0\xb0\xd1\x82\xd0\xbd\xd0\xbe")); /* бесплатно */
+	assert_true(has("T \xd1\x91\xd0\xb6"));                                                  /* Ёж: ёж */
+	assert_true(has("T \xcf\x89\xce\xbc\xce\xb5\xce\xb3\xce\xb1"));                   /* ωμεγα */
+	assert_true(has("T \xc3\xa0\xc3\xbe\xc3\x97\xc3\x9f"));                              /* àþ×ß */
+	assert_true(has("T stra\xc3\x9f" "e"));
+	assert_false(has("T \xd0\x91\xd0\x95\xd0\xa1\xd0\x9f\xd0\x9b\xd0\x90\xd0\xa2\xd0\x9d\xd0\x9e"));
+	tokenize_clear(&f);
+}
+
 static void
 test_excluded(void **state)
 {
@@ -586,7 +611,7 @@ main(void)
 		cmocka_unit_test(test_url_domains),
 		cmocka_unit_test(test_hashes),  cmocka_unit_test(test_message_id),  cmocka_unit_test(test_excluded),
 		cmocka_unit_test(test_shape),   cmocka_unit_test(test_regdom),
-		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens), cmocka_unit_test(test_cjk),
+		cmocka_unit_test(test_learner), cmocka_unit_test(test_message_tokens), cmocka_unit_test(test_cjk), cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_hostile), cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_sort),
 	};
