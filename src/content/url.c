@@ -8,6 +8,38 @@
 
 #include "str.h"
 
+static int
+url_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = mx_tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The length of "http:", "https:" or "ftp:" followed by one or more
+ * slashes or backslashes (a browser takes "http:/\\host" for
+ * "http://host"), or of a leading "//"; 0 for anything else. */
+static size_t
+url_scheme_len(const char *p, size_t n)
+{
+	size_t k;
+	if (mx_str_caseprefix(p, n, "http:"))
+		k = 5;
+	else if (mx_str_caseprefix(p, n, "https:"))
+		k = 6;
+	else if (mx_str_caseprefix(p, n, "ftp:"))
+		k = 4;
+	else
+		k = 0;
+	size_t s = k;
+	while (s < n && (p[s] == '/' || p[s] == '\\'))
+		s++;
+	if (k > 0)
+		return s > k ? s : 0;
+	return s >= 2 ? s : 0;
+}
+
 bool
 url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 {
@@ -16,14 +48,9 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 		i++;
 	const char *p = url + i;
 	size_t n = len - i;
-	if (mx_str_caseprefix(p, n, "http://"))
-		p += 7, n -= 7;
-	else if (mx_str_caseprefix(p, n, "https://"))
-		p += 8, n -= 8;
-	else if (mx_str_caseprefix(p, n, "ftp://"))
-		p += 6, n -= 6;
-	else if (mx_str_caseprefix(p, n, "//"))
-		p += 2, n -= 2;
+	size_t sl = url_scheme_len(p, n);
+	if (sl > 0)
+		p += sl, n -= sl;
 	else if (!mx_str_caseprefix(p, n, "www."))
 		return false;
 	/* authority ends at / ? # or whitespace */
@@ -49,17 +76,28 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 		while (h < a && p[h] != ':')
 			h++;
 	}
-	while (h > 0 && p[h - 1] == '.')
-		h--;
-	if (h == 0 || h > URL_HOST_MAX)
-		return false;
+	/* percent-escapes decoded, as a browser does ("evil%2etest" is
+	 * evil.test): a host spelled so cannot slip past a list */
+	size_t o = 0;
 	for (size_t k = 0; k < h; k++) {
 		unsigned char c = (unsigned char)p[k];
-		if (c < 0x21 || c == 0x7f)
+		int hi, lo;
+		if (c == '%' && k + 2 < h && (hi = url_hexval(p[k + 1])) >= 0 &&
+		    (lo = url_hexval(p[k + 2])) >= 0) {
+			c = (unsigned char)(hi << 4 | lo);
+			k += 2;
+			if (strchr("#%/:<>?@[\\]^|", c) != NULL)
+				return false; /* a browser refuses such a host */
+		}
+		if (c < 0x21 || c == 0x7f || o >= URL_HOST_MAX)
 			return false;
-		host[k] = mx_tolower((char)c);
+		host[o++] = mx_tolower((char)c);
 	}
-	host[h] = '\0';
+	while (o > 0 && host[o - 1] == '.')
+		o--;
+	if (o == 0)
+		return false;
+	host[o] = '\0';
 	return true;
 }
 

@@ -5,7 +5,8 @@
  * DESCRIPTION
  *	url_host() takes the host out of a URL the way a browser would
  *	(scheme, userinfo and port dropped; "http://bank.test@evil.test/"
- *	is evil.test), lowercased, trailing dot removed.  url_scan() finds
+ *	is evil.test; slashes and backslashes after the scheme in any mix;
+ *	percent-escapes decoded), lowercased, trailing dot removed.  url_scan() finds
  *	http://, https:// and www. URLs in plain text.
  */
 #ifndef MX_URL_H

@@ -209,7 +209,20 @@ test_url_host(void **state)
 		{"http://[2001:db8::1]/x", "[2001:db8::1]"},
 		{"http://host.test./", "host.test"},
 		{"mailto:a@b.test", NULL},
-		{"http:///nohost", NULL},
+		/* as a browser reads them: any run of slashes and backslashes
+		 * after the scheme, percent-escapes in the host decoded */
+		{"http:///evil.test/x", "evil.test"},
+		{"http:/\\evil.test", "evil.test"},
+		{"HTTPS:\\\\evil.test", "evil.test"},
+		{"http://evil%2Etest/", "evil.test"},
+		{"http://%65vil.test/", "evil.test"},
+		{"http://evil.test%2e/", "evil.test"},
+		{"http://good%2fevil.test/", NULL}, /* a decoded '/' is no host */
+		{"http://a%40evil.test/", NULL},
+		{"http://evil%", "evil%"},          /* no escape: taken as it is */
+		{"http:evil.test", NULL},
+		{"http://", NULL},
+		{"///", NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);
