@@ -43,8 +43,19 @@ url_scheme_len(const char *p, size_t n)
 bool
 url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 {
+	/* a browser drops tabs and line ends anywhere in a link
+	 * ("ht&#13;tp://evil.test" opens evil.test) */
+	char clean[1024];
+	if (memchr(url, '\t', len) || memchr(url, '\n', len) || memchr(url, '\r', len)) {
+		size_t o = 0;
+		for (size_t k = 0; k < len && o < sizeof(clean); k++)
+			if (url[k] != '\t' && url[k] != '\n' && url[k] != '\r')
+				clean[o++] = url[k];
+		url = clean;
+		len = o;
+	}
 	size_t i = 0;
-	while (i < len && (url[i] == ' ' || url[i] == '\t'))
+	while (i < len && (url[i] == ' ' || (unsigned char)url[i] < 0x20))
 		i++;
 	const char *p = url + i;
 	size_t n = len - i;

@@ -223,6 +223,8 @@ test_url_host(void **state)
 		{"http:evil.test", NULL},
 		{"http://", NULL},
 		{"///", NULL},
+		{"ht\r\ntp://ev\til.test/", "evil.test"}, /* tabs and line ends dropped */
+		{"\x01 http://evil.test", "evil.test"},     /* leading controls and spaces */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);
