@@ -23,6 +23,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "netaddr.h"
+#include "smtp_parse.h"
 #include "str.h"
 #include "strmap.h"
 #include "url.h"
@@ -32,6 +33,7 @@
 #define RULES_LINE_MAX 4096
 #define META_PROG_MAX 200
 #define RULES_MATCH_LIMIT 100000
+#define RULES_FROM_MAX 16 /* From: addresses looked at */
 
 enum rule_kind { RK_HEADER, RK_BODY, RK_URI, RK_RAW, RK_META };
 
@@ -610,27 +612,38 @@ rules_match(const struct rules *rs, const struct rule *r, pcre2_match_data *md, 
 	return rc >= 0;
 }
 
-/* The address inside a From: header value ("Name <a@b>" or "a@b"). */
-static void
-rules_header_addr(const char *v, char *out, size_t len)
+/* addr lower-cased in the form RCPT TO and MAIL FROM take it (quotes that
+ * are not needed dropped: "bob"@x is bob@x), a trailing dot of its domain
+ * dropped; false when it is no address. */
+static bool
+rules_addr_canon(const char *addr, char *out, size_t len)
 {
-	const char *lt = strrchr(v, '<');
-	const char *s = lt ? lt + 1 : v;
-	while (*s == ' ')
-		s++;
-	size_t n = strcspn(s, "> \t");
-	mx_strlcpyn(out, s, n, len);
+	char path[MIME_ADDR_MAX + 3];
+	struct smtp_addr a;
+	const char *rest;
+	size_t rl, n = strlen(addr);
+	while (n > 0 && addr[n - 1] == '.')
+		n--;
+	if (n > MIME_ADDR_MAX)
+		return false;
+	snprintf(path, sizeof(path), "<%.*s>", (int)n, addr);
+	if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) == SMTP_ADDR_OK && rl == 0 &&
+	    a.addr[0] != '\0')
+		mx_strlcpy(out, a.addr, len);
+	else if (memchr(addr, '@', n) != NULL)
+		mx_strlcpyn(out, addr, n, len);
+	else
+		return false;
 	mx_str_lower(out);
+	return true;
 }
 
 static bool
 rules_addr_listed(const struct strmap *m, const char *addr)
 {
-	if (addr == NULL || *addr == '\0')
+	char a[MIME_ADDR_MAX + 1];
+	if (addr == NULL || *addr == '\0' || strmap_count(m) == 0 || !rules_addr_canon(addr, a, sizeof(a)))
 		return false;
-	char a[300];
-	mx_strlcpy(a, addr, sizeof(a));
-	mx_str_lower(a);
 	if (strmap_get(m, a, strlen(a), NULL))
 		return true;
 	const char *at = strrchr(a, '@');
@@ -719,15 +732,27 @@ rules_run(const struct rules *rs, const struct rules_input *in, rules_hit_cb cb,
 		if (hit[i])
 			cb(rs->r[i].name, rules_symbol_score(rs, rs->r[i].name, rs->r[i].score), arg);
 
-	/* lists */
-	char from[300] = "";
-	const char *fh = mime_header(m, "From");
-	if (fh != NULL)
-		rules_header_addr(fh, from, sizeof(from));
-	if (rules_addr_listed(rs->allow_from, in->mail_from) || rules_addr_listed(rs->allow_from, from))
-		cb("ALLOW_FROM", rules_symbol_score(rs, "ALLOW_FROM", -20), arg);
-	if (rules_addr_listed(rs->deny_from, in->mail_from) || rules_addr_listed(rs->deny_from, from))
-		cb("DENY_FROM", rules_symbol_score(rs, "DENY_FROM", 20), arg);
+	/* lists: the envelope sender, and the From: addresses as a mail
+	 * reader shows them (comments, quotes, groups understood); a From:
+	 * with several is allowed only when all are, and denied when one is */
+	if (strmap_count(rs->allow_from) + strmap_count(rs->deny_from) > 0) {
+		char from[RULES_FROM_MAX][MIME_ADDR_MAX + 1];
+		size_t nf = 0;
+		for (size_t i = 0; i < m->n_hdrs; i++)
+			if (mx_str_caseeq(m->hdrs[i].name, "From")) {
+				nf = mime_addresses(m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "", from, RULES_FROM_MAX);
+				break;
+			}
+		bool allow = nf > 0, deny = false;
+		for (size_t i = 0; i < nf; i++) {
+			allow = allow && rules_addr_listed(rs->allow_from, from[i]);
+			deny = deny || rules_addr_listed(rs->deny_from, from[i]);
+		}
+		if (allow || rules_addr_listed(rs->allow_from, in->mail_from))
+			cb("ALLOW_FROM", rules_symbol_score(rs, "ALLOW_FROM", -20), arg);
+		if (deny || rules_addr_listed(rs->deny_from, in->mail_from))
+			cb("DENY_FROM", rules_symbol_score(rs, "DENY_FROM", 20), arg);
+	}
 	if (in->client != NULL) {
 		for (size_t i = 0; i < rs->n_allow_net; i++)
 			if (netaddr_cidr_match(&rs->allow_net[i], in->client)) {

@@ -96,6 +96,50 @@ test_rules_fire(void **state)
 	rules_free(r);
 }
 
+/* The From: addresses as a mail reader shows them: a comment, a quoted
+ * local part, a group or a trailing dot does not hide a listed sender; a
+ * From: with several addresses is allowed only when every one is; a
+ * display name that looks like an address is no address. */
+static void
+test_rules_from_lists(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct rules *r = load("allow_from boss@example.test\n"
+	                       "deny_from @evil.test bad@spam.test\n",
+	                       &errs);
+	assert_non_null(r);
+	static const struct {
+		const char *from, *want;
+	} cases[] = {
+		{"x@evil.test", "DENY_FROM "},
+		{"(comment) x@evil.test", "DENY_FROM "},
+		{"x@evil.test (Bob)", "DENY_FROM "},
+		{"\"bad\"@spam.test", "DENY_FROM "},
+		{"Bad@Spam.Test.", "DENY_FROM "},
+		{"friends: a@good.test, x@evil.test;", "DENY_FROM "},
+		{"a@good.test, <x@evil.test>", "DENY_FROM "},
+		{"\"Boss <boss@example.test>\" <x@evil.test>", "DENY_FROM "},
+		{"x@sub.evil.test", ""}, /* @domain is that domain alone */
+		{"=?utf-8?b?eEBldmlsLnRlc3Q=?=", ""}, /* a name that reads x@evil.test */
+		{"Boss <boss@example.test>", "ALLOW_FROM "},
+		{"(the boss) \"boss\"@EXAMPLE.test", "ALLOW_FROM "},
+		{"boss@example.test, x@other.test", ""}, /* not every one allowed */
+		{"boss@example.test, x@evil.test", "DENY_FROM "},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "From: %s\r\nSubject: hi\r\n\r\nbody\r\n", cases[i].from);
+		struct hits h = run(r, msg, NULL, NULL);
+		if (strcmp(h.names, cases[i].want) != 0)
+			fail_msg("From: %s: got \"%s\", want \"%s\"", cases[i].from, h.names, cases[i].want);
+	}
+	/* the envelope sender alone, with a trailing dot and quotes */
+	struct hits h = run(r, "Subject: hi\r\n\r\nbody\r\n", "\"bad\"@spam.test.", NULL);
+	assert_string_equal(h.names, "DENY_FROM ");
+	rules_free(r);
+}
+
 static void
 test_rules_errors(void **state)
 {
@@ -193,7 +237,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rules_fire),
+		cmocka_unit_test(test_rules_fire), cmocka_unit_test(test_rules_from_lists),
 		cmocka_unit_test(test_rules_errors),
 		cmocka_unit_test(test_rules_nul_and_long_lines),
 		cmocka_unit_test(test_rules_backtracking_bounded),
