@@ -7,7 +7,8 @@
  * crash, no leak": the decoded text and header values are valid UTF-8 as
  * mime.h promises, feature indices are in range, every cap holds, and the
  * rewritten header block has no X-Spam-* header a sender could have
- * smuggled in; and the message's id is the same with CRLF line ends and
+ * smuggled in; the From: address parser (GMime's) bounded on every header;
+ * and the message's id is the same with CRLF line ends and
  * with the '>' of an mbox writer's escape added.
  */
 #include <stdint.h>
@@ -163,6 +164,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (id_written_as(m.raw, m.raw_len, true, false) != id || id_written_as(m.raw, m.raw_len, false, true) != id ||
 	     id_written_as(m.raw, m.raw_len, true, true) != id))
 		abort();
+
+	/* the address parser the rules' From: lists use, on every header */
+	for (size_t i = 0; i < m.n_hdrs && i < 8; i++) {
+		char addrs[4][MIME_ADDR_MAX + 1];
+		size_t na = mime_addresses(m.hdrs[i].raw_value ? m.hdrs[i].raw_value : "", addrs, 4);
+		if (na > 4)
+			abort();
+		for (size_t k = 0; k < na; k++)
+			if (strlen(addrs[k]) > MIME_ADDR_MAX)
+				abort();
+	}
 
 	char *h = headers_rewrite(m.raw, m.header_len, (sel & 2) ? "[SPAM] " : NULL, NULL);
 	if (h != NULL && has_xspam(h, strlen(h)))
