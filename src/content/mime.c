@@ -736,33 +736,35 @@ mime_decode_words(const char *s)
 }
 
 static size_t
-mime_addresses_of(InternetAddressList *l, char (*out)[MIME_ADDR_MAX + 1], size_t n, size_t max, int depth)
+mime_addresses_of(InternetAddressList *l, mime_addr_cb cb, void *arg, int depth)
 {
+	size_t n = 0;
 	int count = internet_address_list_length(l);
-	for (int i = 0; i < count && n < max; i++) {
+	for (int i = 0; i < count; i++) {
 		InternetAddress *ia = internet_address_list_get_address(l, i);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
 			if (depth < 2)
-				n = mime_addresses_of(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), out,
-				                      n, max, depth + 1);
+				n += mime_addresses_of(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), cb,
+				                       arg, depth + 1);
 			continue;
 		}
 		const char *a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-		if (a == NULL || *a == '\0' || strlen(a) > MIME_ADDR_MAX)
+		if (a == NULL || *a == '\0')
 			continue;
-		mx_strlcpy(out[n++], a, MIME_ADDR_MAX + 1);
+		n++;
+		cb(a, arg);
 	}
 	return n;
 }
 
 size_t
-mime_addresses(const char *raw, char (*out)[MIME_ADDR_MAX + 1], size_t max)
+mime_addresses(const char *raw, mime_addr_cb cb, void *arg)
 {
 	pthread_once(&mime_once, mime_init);
 	InternetAddressList *l = internet_address_list_parse(NULL, raw);
 	if (l == NULL)
 		return 0;
-	size_t n = mime_addresses_of(l, out, 0, max, 0);
+	size_t n = mime_addresses_of(l, cb, arg, 0);
 	g_object_unref(l);
 	return n;
 }

@@ -83,11 +83,11 @@ const char *mime_header(const struct mime_msg *m, const char *name);
 /* RFC 2047 decoding of an unfolded header value, as UTF-8 (malloc'd; a
  * copy of s when it holds no encoded word). */
 char *mime_decode_words(const char *s);
-/* The addresses (addr-spec) of an address header's raw value (From:,
- * To:, ...), parsed by GMime as a mail reader would show them: comments,
- * display names, quotes, encoded words and groups understood.  At most
- * max; returns how many. */
-#define MIME_ADDR_MAX 320
-size_t mime_addresses(const char *raw, char (*out)[MIME_ADDR_MAX + 1], size_t max);
+/* Calls cb with each address (addr-spec) of an address header's raw
+ * value (From:, To:, ...), parsed by GMime as a mail reader would show
+ * them: comments, display names, quotes, encoded words and groups
+ * understood.  Returns how many. */
+typedef void (*mime_addr_cb)(const char *addr, void *arg);
+size_t mime_addresses(const char *raw, mime_addr_cb cb, void *arg);
 
 #endif

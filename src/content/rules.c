@@ -33,7 +33,7 @@
 #define RULES_LINE_MAX 4096
 #define META_PROG_MAX 200
 #define RULES_MATCH_LIMIT 100000
-#define RULES_FROM_MAX 16 /* From: addresses looked at */
+#define RULES_ADDR_MAX 320 /* longer is no address (RFC 5321: 256 with <>) */
 
 enum rule_kind { RK_HEADER, RK_BODY, RK_URI, RK_RAW, RK_META };
 
@@ -618,13 +618,13 @@ rules_match(const struct rules *rs, const struct rule *r, pcre2_match_data *md, 
 static bool
 rules_addr_canon(const char *addr, char *out, size_t len)
 {
-	char path[MIME_ADDR_MAX + 3];
+	char path[RULES_ADDR_MAX + 3];
 	struct smtp_addr a;
 	const char *rest;
 	size_t rl, n = strlen(addr);
 	while (n > 0 && addr[n - 1] == '.')
 		n--;
-	if (n > MIME_ADDR_MAX)
+	if (n > RULES_ADDR_MAX)
 		return false;
 	snprintf(path, sizeof(path), "<%.*s>", (int)n, addr);
 	if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) == SMTP_ADDR_OK && rl == 0 &&
@@ -641,13 +641,28 @@ rules_addr_canon(const char *addr, char *out, size_t len)
 static bool
 rules_addr_listed(const struct strmap *m, const char *addr)
 {
-	char a[MIME_ADDR_MAX + 1];
+	char a[RULES_ADDR_MAX + 1];
 	if (addr == NULL || *addr == '\0' || strmap_count(m) == 0 || !rules_addr_canon(addr, a, sizeof(a)))
 		return false;
 	if (strmap_get(m, a, strlen(a), NULL))
 		return true;
 	const char *at = strrchr(a, '@');
 	return at != NULL && strmap_get(m, at, strlen(at), NULL);
+}
+
+struct rules_from_check {
+	const struct rules *rs;
+	bool all_allowed, any_denied;
+};
+
+static void
+rules_from_one(const char *addr, void *arg)
+{
+	struct rules_from_check *fc = arg;
+	if (fc->all_allowed && !rules_addr_listed(fc->rs->allow_from, addr))
+		fc->all_allowed = false;
+	if (!fc->any_denied && rules_addr_listed(fc->rs->deny_from, addr))
+		fc->any_denied = true;
 }
 
 static bool
@@ -736,18 +751,14 @@ rules_run(const struct rules *rs, const struct rules_input *in, rules_hit_cb cb,
 	 * reader shows them (comments, quotes, groups understood); a From:
 	 * with several is allowed only when all are, and denied when one is */
 	if (strmap_count(rs->allow_from) + strmap_count(rs->deny_from) > 0) {
-		char from[RULES_FROM_MAX][MIME_ADDR_MAX + 1];
+		struct rules_from_check fc = {rs, true, false};
 		size_t nf = 0;
 		for (size_t i = 0; i < m->n_hdrs; i++)
 			if (mx_str_caseeq(m->hdrs[i].name, "From")) {
-				nf = mime_addresses(m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "", from, RULES_FROM_MAX);
+				nf = mime_addresses(m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "", rules_from_one, &fc);
 				break;
 			}
-		bool allow = nf > 0, deny = false;
-		for (size_t i = 0; i < nf; i++) {
-			allow = allow && rules_addr_listed(rs->allow_from, from[i]);
-			deny = deny || rules_addr_listed(rs->deny_from, from[i]);
-		}
+		bool allow = nf > 0 && fc.all_allowed, deny = fc.any_denied;
 		if (allow || rules_addr_listed(rs->allow_from, in->mail_from))
 			cb("ALLOW_FROM", rules_symbol_score(rs, "ALLOW_FROM", -20), arg);
 		if (deny || rules_addr_listed(rs->deny_from, in->mail_from))

@@ -134,6 +134,15 @@ test_rules_from_lists(void **state)
 		if (strcmp(h.names, cases[i].want) != 0)
 			fail_msg("From: %s: got \"%s\", want \"%s\"", cases[i].from, h.names, cases[i].want);
 	}
+	/* a denied address behind many others is found all the same (within
+	 * the 8 KB a header value is read to) */
+	char big[40000];
+	size_t o = (size_t)snprintf(big, sizeof(big), "From: ");
+	for (int i = 0; i < 300; i++)
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "(c) u%d@x%d.test, ", i, i);
+	snprintf(big + o, sizeof(big) - o, "x@evil.test\r\nSubject: hi\r\n\r\nbody\r\n");
+	struct hits h0 = run(r, big, NULL, NULL);
+	assert_string_equal(h0.names, "DENY_FROM ");
 	/* the envelope sender alone, with a trailing dot and quotes */
 	struct hits h = run(r, "Subject: hi\r\n\r\nbody\r\n", "\"bad\"@spam.test.", NULL);
 	assert_string_equal(h.names, "DENY_FROM ");
