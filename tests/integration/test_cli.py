@@ -1,5 +1,6 @@
 # The command line: check-config, version, usage errors, start failures.
 import os
+import pathlib
 import subprocess
 
 from conftest import MXGUARD, SOURCE
@@ -193,3 +194,34 @@ def test_scan_splits_mbox_at_separator_lines_only(tmp_path):
     out = subprocess.run([MXGUARD, "learn", "--spam", "-c", str(conf), str(box)], capture_output=True,
                          text=True, timeout=60)
     assert out.stdout.startswith("learned 3, already known 0,"), (out.stdout, out.stderr)
+
+
+def test_scan_finds_gtube_however_encoded(tmp_path):
+    """GTUBE is found in the message as sent and in its decoded text: a
+    mail program may send it base64 or quoted-printable encoded."""
+    import base64
+    (tmp_path / "r").write_text("")
+    conf = tmp_path / "mx.conf"
+    conf.write_text(f'listen = ["127.0.0.1:1"]; domains = ["example.test"]; '
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2";\n')
+    g = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+    b64 = base64.b64encode(g + b"\n")
+    msgs = {
+        "plain": b"Subject: t\n\n" + g + b"\n",
+        "base64": b"Subject: t\nContent-Transfer-Encoding: base64\n\n" + b64 + b"\n",
+        "qp": b"Subject: t\nContent-Transfer-Encoding: quoted-printable\n\n" + g[:40] + b"=\n" + g[40:] + b"\n",
+        "html": b"Subject: t\nContent-Type: text/html\n\n<p>" + g[:10] + b"<b></b>" + g[10:] + b"</p>\n",
+        "part": (b"Subject: t\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                 b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + b64 + b"\n--b--\n"),
+        "not": b"Subject: t\n\n" + g.replace(b"GTUBE", b"GTUB") + b"\n",
+    }
+    for name, data in msgs.items():
+        (tmp_path / name).write_bytes(data)
+    r = subprocess.run([MXGUARD, "scan", "-c", str(conf), *[str(tmp_path / n) for n in msgs]],
+                       capture_output=True, text=True, timeout=60)
+    got = {pathlib.Path(l.split()[0]).name: l.split()[2:] for l in r.stdout.splitlines()}
+    for name in msgs:
+        if name == "not":
+            assert got[name][0] == "accept" and "GTUBE" not in got[name][1:], (name, got[name])
+        else:
+            assert got[name] == ["reject", "GTUBE"], (name, got[name])
