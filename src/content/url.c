@@ -104,6 +104,23 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 			return false;
 		host[o++] = mx_tolower((char)c);
 	}
+	/* the dots IDNA maps to '.', as a browser does: "evil。test" opens
+	 * evil.test (U+3002 ideographic, U+FF0E fullwidth, U+FF61 halfwidth) */
+	size_t d = 0;
+	for (size_t k = 0; k < o; k++) {
+		if (k + 2 < o && (((unsigned char)host[k] == 0xe3 && (unsigned char)host[k + 1] == 0x80 &&
+		                   (unsigned char)host[k + 2] == 0x82) ||
+		                  ((unsigned char)host[k] == 0xef && (unsigned char)host[k + 1] == 0xbc &&
+		                   (unsigned char)host[k + 2] == 0x8e) ||
+		                  ((unsigned char)host[k] == 0xef && (unsigned char)host[k + 1] == 0xbd &&
+		                   (unsigned char)host[k + 2] == 0xa1))) {
+			host[d++] = '.';
+			k += 2;
+		} else {
+			host[d++] = host[k];
+		}
+	}
+	o = d;
 	while (o > 0 && host[o - 1] == '.')
 		o--;
 	if (o == 0)

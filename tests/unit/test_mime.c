@@ -225,6 +225,9 @@ test_url_host(void **state)
 		{"///", NULL},
 		{"ht\r\ntp://ev\til.test/", "evil.test"}, /* tabs and line ends dropped */
 		{"\x01 http://evil.test", "evil.test"},     /* leading controls and spaces */
+		{"http://evil\xe3\x80\x82test/", "evil.test"}, /* the dots IDNA maps: U+3002, */
+		{"http://evil\xef\xbc\x8etest/", "evil.test"}, /* U+FF0E, */
+		{"http://evil%EF%BD%A1test/", "evil.test"},       /* U+FF61, escaped too */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);
