@@ -402,9 +402,10 @@ tokenize_fold2(unsigned char *s, size_t n)
 	}
 }
 
-/* A run with letters tokenize_fold2 may fold: folded in a copy, then
- * split as tokenize_run_cjk does (which takes a run without CJK text as
- * one word). */
+/* A run with bytes from 0xc3 up (the lead bytes of the letters
+ * tokenize_fold2 folds and of CJK text): folded in a copy, then split as
+ * tokenize_run_cjk does (which takes a run without CJK text as one word,
+ * the word the plain path would give). */
 static void
 tokenize_run_folded(struct tokenize_pfx *p, const char *s, size_t n)
 {
@@ -434,22 +435,19 @@ tokenize_tokens(struct tokenize_pfx *p, const char *s, size_t n)
 			break;
 		size_t a = i, b = i;
 		uint32_t h = p->ph, hb = h;
-		unsigned cjk = 0, caps = 0; /* bytes that can start a CJK character, a capital to fold */
+		unsigned wide = 0; /* a lead byte of a letter tokenize_fold2 folds, or of CJK text */
 		while (i < n && (tokenize_cc_tab[(unsigned char)s[i]] & TOKENIZE_CC_TOK)) {
 			unsigned char ch = (unsigned char)s[i];
 			h = (h ^ ch) * 0x01000193u;
-			cjk |= (unsigned)(ch - 0xe3u) <= 0xefu - 0xe3u;
-			caps |= ch == 0xc3 || ch == 0xce || ch == 0xd0;
+			wide |= ch >= 0xc3;
 			if (!(tokenize_cc_tab[ch] & TOKENIZE_CC_STRIP)) {
 				hb = h;
 				b = i + 1;
 			}
 			i++;
 		}
-		if (caps)
+		if (wide)
 			tokenize_run_folded(p, s + a, i - a);
-		else if (cjk)
-			tokenize_run_cjk(p, s + a, i - a);
 		else if (b - a <= TOKENIZE_TOKEN_MAX)
 			tokenize_put(p->c, hb, p->pre, p->pl, s + a, b - a);
 	}
