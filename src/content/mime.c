@@ -799,3 +799,12 @@ mime_header(const struct mime_msg *m, const char *name)
 			return m->hdrs[i].value;
 	return NULL;
 }
+
+const char *
+mime_header_raw(const struct mime_msg *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_hdrs; i++)
+		if (mx_str_caseeq(m->hdrs[i].name, name))
+			return m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "";
+	return NULL;
+}

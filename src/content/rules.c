@@ -752,12 +752,8 @@ rules_run(const struct rules *rs, const struct rules_input *in, rules_hit_cb cb,
 	 * with several is allowed only when all are, and denied when one is */
 	if (strmap_count(rs->allow_from) + strmap_count(rs->deny_from) > 0) {
 		struct rules_from_check fc = {rs, true, false};
-		size_t nf = 0;
-		for (size_t i = 0; i < m->n_hdrs; i++)
-			if (mx_str_caseeq(m->hdrs[i].name, "From")) {
-				nf = mime_addresses(m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "", rules_from_one, &fc);
-				break;
-			}
+		const char *raw = mime_header_raw(m, "From");
+		size_t nf = raw ? mime_addresses(raw, rules_from_one, &fc) : 0;
 		bool allow = nf > 0 && fc.all_allowed, deny = fc.any_denied;
 		if (allow || rules_addr_listed(rs->allow_from, in->mail_from))
 			cb("ALLOW_FROM", rules_symbol_score(rs, "ALLOW_FROM", -20), arg);
