@@ -8,7 +8,7 @@ set -eu
 BUILD="build-essential cmake pkg-config"
 LIBS="libevent-dev libssl-dev libconfig-dev libcmocka-dev liblmdb-dev \
 libhiredis-dev libldap-dev libpq-dev libmariadb-dev libpcre2-dev \
-libgmime-3.0-dev libarchive-dev libmagic-dev libc-ares-dev libxxhash-dev libmimalloc-dev"
+libgmime-3.0-dev libarchive-dev libmagic-dev libc-ares-dev libxxhash-dev libmimalloc-dev libidn2-dev"
 TOOLS="openssl ca-certificates python3 python3-pytest swaks postfix npm \
 ldap-utils slapd postgresql mariadb-server redis-server procps iproute2 \
 lmdb-utils dnsmasq-base clang libclang-rt-14-dev"

@@ -171,6 +171,23 @@ rules_regex(struct rules_parse *ps, char **p, bool utf)
 	return re;
 }
 
+/* The domain of addr (in a buffer of cap bytes) in url_host_name()'s
+ * form where it is internationalised: "bob@exämple.test" is
+ * bob@xn--exmple-cua.test, as DNS knows it. */
+static void
+rules_addr_idna(char *addr, size_t cap)
+{
+	char *at = strrchr(addr, '@');
+	if (at == NULL)
+		return;
+	bool wide = false;
+	for (const char *p = at + 1; *p != '\0'; p++)
+		wide |= (unsigned char)*p >= 0x80;
+	char d[URL_HOST_MAX + 1];
+	if (wide && url_host_name(at + 1, strlen(at + 1), d) && (size_t)(at + 1 - addr) + strlen(d) < cap)
+		memcpy(at + 1, d, strlen(d) + 1);
+}
+
 static void
 rules_list_add(struct rules_parse *ps, const char *kind, char *p)
 {
@@ -201,6 +218,14 @@ rules_list_add(struct rules_parse *ps, const char *kind, char *p)
 			config_error(ps->errs, "%s:%d: \"%s\": expected user@domain or @domain", ps->path,
 			             ps->line, w);
 			continue;
+		}
+		char norm[RULES_ADDR_MAX + 1];
+		if (strstr(kind, "from") != NULL) {
+			mx_strlcpy(norm, w, sizeof(norm));
+			rules_addr_idna(norm, sizeof(norm));
+			w = norm;
+		} else if (url_host_name(w, strlen(w), norm)) {
+			w = norm; /* as url_host() gives a link's host */
 		}
 		strmap_put(m, w, strlen(w), NULL);
 	}
@@ -635,6 +660,7 @@ rules_addr_canon(const char *addr, char *out, size_t len)
 	else
 		return false;
 	mx_str_lower(out);
+	rules_addr_idna(out, len);
 	return true;
 }
 

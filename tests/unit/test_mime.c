@@ -228,6 +228,16 @@ test_url_host(void **state)
 		{"http://evil\xe3\x80\x82test/", "evil.test"}, /* the dots IDNA maps: U+3002, */
 		{"http://evil\xef\xbc\x8etest/", "evil.test"}, /* U+FF0E, */
 		{"http://evil%EF%BD%A1test/", "evil.test"},       /* U+FF61, escaped too */
+		/* internationalised names in their ASCII form, as UTS #46 maps them */
+		{"http://ex\xc3\xa4mple.test/", "xn--exmple-cua.test"},
+		{"http://EX\xc3\x84MPLE.test/", "xn--exmple-cua.test"},         /* capital A-umlaut */
+		{"http://ex%C3%A4mple.test/", "xn--exmple-cua.test"},             /* escaped */
+		{"http://\xef\xbd\x85\xef\xbd\x96il.test/", "evil.test"},         /* fullwidth e, v */
+		{"http://ev\xc2\xadil.test/", "evil.test"},                       /* soft hyphen */
+		{"http://ev\xe2\x80\x8bil.test/", "evil.test"},                   /* zero-width space */
+		{"http://xn--exmple-cua.test/", "xn--exmple-cua.test"},
+		{"http://\xe2\x98\x83.test/", "\xe2\x98\x83.test"}, /* refused by IDNA2008: as written */
+		{"http://\xff\xfe.test/", "\xff\xfe.test"},             /* no UTF-8: as written */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);

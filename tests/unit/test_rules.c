@@ -149,6 +149,45 @@ test_rules_from_lists(void **state)
 	rules_free(r);
 }
 
+/* Internationalised names are compared in their ASCII form, as DNS and
+ * a browser know them: a list entry in either form catches a link or a
+ * sender in the other, and fullwidth letters or capitals do not hide one. */
+static void
+test_rules_idn(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct rules *r = load("deny_urlhost b\xc3\xa4" "d.test xn--bse-sna.test\n"
+	                       "deny_from @\xc3\xbc" "bel.test\n"
+	                       "allow_from boss@xn--exmple-cua.test\n",
+	                       &errs);
+	assert_non_null(r);
+	static const struct {
+		const char *msg, *want;
+	} cases[] = {
+		{"Subject: a\r\n\r\nhttp://xn--bd-via.test/\r\n", "DENY_URLHOST "},
+		{"Subject: a\r\n\r\nhttp://www.B\xc3\x84" "D.test/\r\n", "DENY_URLHOST "}, /* capitals */
+		{"Subject: a\r\n\r\nhttp://\xef\xbd\x82\xc3\xa4" "d.test/\r\n", "DENY_URLHOST "}, /* fullwidth b */
+		{"Subject: a\r\n\r\nhttp://b\xc2\xad\xc3\xa4" "d.test/\r\n", "DENY_URLHOST "}, /* soft hyphen */
+		{"Subject: a\r\n\r\nhttp://b%C3%A4" "d.test/\r\n", "DENY_URLHOST "},          /* escaped */
+		{"Subject: a\r\n\r\nhttp://b\xc3\xb6se.test/\r\n", "DENY_URLHOST "},
+		{"Subject: a\r\n\r\nhttp://bad.test/ http://bose.test/\r\n", ""},
+		{"From: x@xn--bel-goa.test\r\n\r\nx\r\n", "DENY_FROM "},
+		{"From: x@\xc3\x9c" "BEL.test\r\n\r\nx\r\n", "DENY_FROM "},
+		{"From: boss@ex\xc3\xa4mple.test\r\n\r\nx\r\n", "ALLOW_FROM "},
+		{"From: boss@example.test\r\n\r\nx\r\n", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hits h = run(r, cases[i].msg, NULL, NULL);
+		if (strcmp(h.names, cases[i].want) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, h.names, cases[i].want);
+	}
+	/* and the envelope sender */
+	struct hits h = run(r, "Subject: hi\r\n\r\nbody\r\n", "x@\xc3\xbc" "bel.test", NULL);
+	assert_string_equal(h.names, "DENY_FROM ");
+	rules_free(r);
+}
+
 static void
 test_rules_errors(void **state)
 {
@@ -246,7 +285,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rules_fire), cmocka_unit_test(test_rules_from_lists),
+		cmocka_unit_test(test_rules_fire), cmocka_unit_test(test_rules_from_lists), cmocka_unit_test(test_rules_idn),
 		cmocka_unit_test(test_rules_errors),
 		cmocka_unit_test(test_rules_nul_and_long_lines),
 		cmocka_unit_test(test_rules_backtracking_bounded),
