@@ -39,7 +39,9 @@ cli_stats(int argc, char **argv)
 		printf("classifier: %llu spam, %llu ham learned; model version %llu, trained %s\n",
 		       (unsigned long long)st.spam, (unsigned long long)st.ham,
 		       (unsigned long long)st.model_version, when);
-		if (st.stale)
+		if (st.stale && st.training)
+			printf("classifier: a learn is training a model on the examples stored since\n");
+		else if (st.stale)
 			printf("classifier: examples were stored after this model by a learn that did not "
 			       "finish; the next learn retrains\n");
 	} else if (st.outdated) {

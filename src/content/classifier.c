@@ -1214,9 +1214,9 @@ struct classifier_retrain {
 	uint64_t t0;
 };
 
-/* Gathers the examples the store holds once the batch is written (the
- * stored ones the batch leaves alone, decoded, and the batch's own, as
- * they are in memory) and, with enough of both classes, starts training
+/* Gathers the examples the store holds once the batch (NULL: none) is
+ * written (the stored ones the batch leaves alone, decoded, and the
+ * batch's own, as they are in memory) and, with enough of both classes, starts training
  * on them; classifier_retrain_end() finishes. The training order depends
  * only on the examples' ids, so the model is the same as if the store
  * had been read after the writes. */
@@ -1231,7 +1231,7 @@ classifier_retrain_begin(struct store_txn *t, const struct classifier_batch *b, 
 		return -1;
 	}
 	classifier_collect_decode(col);
-	for (size_t i = 0; i < b->n && !col->overflow; i++) {
+	for (size_t i = 0; b != NULL && i < b->n && !col->overflow; i++) {
 		const struct classifier_item *it = &b->items[i];
 		if (it->label == CLASSIFIER_FORGET || !classifier_item_full(it))
 			continue;
@@ -1397,7 +1397,7 @@ classifier_u64_put(struct store_txn *t, const char *key, uint64_t v)
 static int
 classifier_examples_write(const struct classifier_batch *b, struct store_txn *t)
 {
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; b != NULL && i < b->n; i++) {
 		const struct classifier_item *it = &b->items[i];
 		char key[CLASSIFIER_EX_KEY_LEN];
 		classifier_ex_key(it->id, key);
@@ -1416,9 +1416,12 @@ classifier_examples_write(const struct classifier_batch *b, struct store_txn *t)
 }
 
 /* Stores the model the retrain trains on the examples of generation gen,
- * in a transaction of its own, and frees the retrain. */
+ * in a transaction of its own, and frees the retrain. locked: this learn
+ * holds the training lock, so no other model can have been stored since
+ * it began; examples stored meanwhile by learns waiting for the lock are
+ * theirs to train on next. */
 static int
-classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint64_t gen)
+classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint64_t gen, bool locked)
 {
 	classifier_train_rest(&r->tr);
 	classifier_train_join(&r->tr);
@@ -1427,7 +1430,7 @@ classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint6
 		classifier_retrain_cancel(r);
 		return -1;
 	}
-	if (classifier_u64_get(t, classifier_gen_key) != gen) {
+	if (!locked && classifier_u64_get(t, classifier_gen_key) != gen) {
 		/* another learn stored examples since: its model, trained on
 		 * them too, replaces this one */
 		log_info("classifier: model not stored: another learn stored examples meanwhile, "
@@ -1452,16 +1455,16 @@ classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint6
 	return store_txn_commit(t);
 }
 
-/* Stores the batch's examples and retrains the model (see
+/* Stores the batch's examples (b NULL: none) and retrains the model (see
  * classifier_gen_key). */
 static int
-classifier_batch_store(struct classifier *c, struct classifier_batch *b)
+classifier_batch_train(struct classifier *c, const struct classifier_batch *b, bool locked)
 {
 	struct store_txn *t = store_txn_begin(c->st);
 	if (t == NULL)
 		return -1;
 	uint64_t gen = classifier_u64_get(t, classifier_gen_key);
-	if (b->n == 0 && gen == classifier_u64_get(t, classifier_trained_key)) {
+	if ((b == NULL || b->n == 0) && gen == classifier_u64_get(t, classifier_trained_key)) {
 		store_txn_abort(t); /* nothing new, and the model is up to date */
 		return 0;
 	}
@@ -1491,7 +1494,53 @@ classifier_batch_store(struct classifier *c, struct classifier_batch *b)
 		classifier_retrain_cancel(&r);
 		return 0;
 	}
-	return classifier_model_store(c, &r, gen);
+	return classifier_model_store(c, &r, gen, locked);
+}
+
+/* Stores the batch's examples alone and bumps the generation, for the
+ * learn that holds the training lock, or the next, to train on. */
+static int
+classifier_examples_store(struct classifier *c, const struct classifier_batch *b)
+{
+	struct store_txn *t = store_txn_begin(c->st);
+	if (t == NULL)
+		return -1;
+	uint64_t gen = classifier_u64_get(t, classifier_gen_key);
+	if (classifier_drop_old(t) < 0 || classifier_examples_write(b, t) < 0 ||
+	    classifier_u64_put(t, classifier_gen_key, gen + 1) < 0) {
+		store_txn_abort(t);
+		return -1;
+	}
+	return store_txn_commit(t);
+}
+
+/*
+ * One learn trains at a time (the store's "train" lock). A retrain reads
+ * every example into memory and keeps a core busy for seconds at tens of
+ * thousands of examples; learns started together (a report button pressed
+ * by several users) each used to run one in full, side by side. Now a
+ * learn that finds another training stores its examples at once, waits,
+ * and then retrains only if no model has been trained on them by then:
+ * any number of learns started together cost at most two retrains, and
+ * each still returns once a model includes what it learned.
+ */
+static int
+classifier_batch_store(struct classifier *c, struct classifier_batch *b)
+{
+	bool busy;
+	struct store_lock *l = store_lock_take(c->st, "train", false, &busy);
+	if (l == NULL && busy) {
+		if (b->n > 0 && classifier_examples_store(c, b) < 0)
+			return -1;
+		log_info("classifier: examples stored; another learn is training: waiting for it");
+		l = store_lock_take(c->st, "train", true, &busy);
+		b = NULL; /* stored: retrain if the model does not include them yet */
+	}
+	/* without the lock (the store's folder not writable, say) as before:
+	 * the model of a learn that missed another's examples is not stored */
+	int rc = classifier_batch_train(c, b, l != NULL);
+	store_lock_release(l);
+	return rc;
 }
 
 int
@@ -1555,6 +1604,9 @@ classifier_stats(struct classifier *c, struct classifier_stats *out)
 			g[i] = classifier_u64_of(found, val, len);
 		}
 		out->stale = g[0] != g[1];
+		bool busy;
+		store_lock_release(store_lock_take(c->st, "train", false, &busy));
+		out->training = busy;
 	}
 	store_view_end(v);
 	if (!out->trained) /* say how far from a model it is */

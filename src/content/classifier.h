@@ -43,7 +43,9 @@ struct classifier_stats {
 	double train_seconds;    /* how long that retrain took */
 	bool trained;
 	bool outdated; /* the stored model is an older version's (or damaged): relearn */
-	bool stale;    /* a learn stored examples but not their model: the next learn retrains */
+	bool stale;    /* examples were stored after the model: a learn is training on
+	                  them (training) or did not finish (the next learn retrains) */
+	bool training; /* a learn holds the training lock */
 	/* without a model: the examples stored, by label (a model needs
 	 * classifier_min_each of each) */
 	uint64_t stored_spam, stored_ham;

@@ -82,6 +82,16 @@ int store_txn_scan(struct store_txn *t, const void *prefix, size_t plen,
 int store_txn_commit(struct store_txn *t); /* frees t; 0 or -1 */
 void store_txn_abort(struct store_txn *t); /* frees t */
 
+/* A named lock shared by every process on the store, for work that one
+ * of them at a time should do (the classifier's training).  Held until
+ * store_lock_release() or the holder's death.  wait: block until it is
+ * free; else NULL at once when another holds it.  NULL also on error
+ * (*busy false).  LMDB: flock() on a file NAME.lock in the store's folder;
+ * a network backend will use a lease. */
+struct store_lock;
+struct store_lock *store_lock_take(struct store *s, const char *name, bool wait, bool *busy);
+void store_lock_release(struct store_lock *l);
+
 /* Scan outside a transaction (a read view). */
 int store_scan(struct store *s, const void *prefix, size_t plen,
                int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *arg),

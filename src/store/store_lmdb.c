@@ -13,17 +13,21 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
 #include "clock.h"
 #include "fsutil.h"
 #include "log.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define STORE_HDR 8
@@ -32,7 +36,12 @@ struct store {
 	MDB_env *env;
 	MDB_dbi dbi;
 	char describe[300];
+	char path[4096];
 	struct log_ratelimit rl;
+};
+
+struct store_lock {
+	int fd;
 };
 
 struct store_view {
@@ -89,6 +98,7 @@ store_open(const struct store_opts *o, char *err, size_t errlen)
 		return NULL;
 	struct store *s = xcalloc(1, sizeof(*s));
 	snprintf(s->describe, sizeof(s->describe), "lmdb:%s", o->path);
+	mx_strlcpy(s->path, o->path, sizeof(s->path));
 	int rc = mdb_env_create(&s->env);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, o->map_size ? o->map_size : (size_t)1 << 30);
@@ -128,6 +138,43 @@ store_close(struct store *s)
 		return;
 	mdb_env_close(s->env);
 	free(s);
+}
+
+struct store_lock *
+store_lock_take(struct store *s, const char *name, bool wait, bool *busy)
+{
+	*busy = false;
+	char p[sizeof(s->path) + 64];
+	if (snprintf(p, sizeof(p), "%s/%s.lock", s->path, name) >= (int)sizeof(p))
+		return NULL;
+	int fd = open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) { /* a reader without write access to the folder, say */
+		if (wait)
+			log_warn("store: cannot open %s: %s", p, strerror(errno));
+		return NULL;
+	}
+	int rc;
+	while ((rc = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
+		*busy = errno == EWOULDBLOCK;
+		if (!*busy)
+			log_warn("store: cannot lock %s: %s", p, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	struct store_lock *l = xmalloc(sizeof(*l));
+	l->fd = fd;
+	return l;
+}
+
+void
+store_lock_release(struct store_lock *l)
+{
+	if (l == NULL)
+		return;
+	close(l->fd); /* drops the flock */
+	free(l);
 }
 
 const char *

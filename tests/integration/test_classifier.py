@@ -6,6 +6,7 @@
 # relayed, tagged spam relayed with the verdict headers and subject prefix,
 # ham relayed untouched, all over SMTP (smtplib).
 import bisect
+import fcntl
 import json
 import os
 import pathlib
@@ -13,6 +14,7 @@ import re
 import shutil
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -158,6 +160,53 @@ def test_learn_twice_relabel_forget(trained, tmp_path):
     assert out.startswith("learned 0, already known 3,"), out
     out = run("learn", "--ham", "-c", str(conf), str(own))
     assert out.startswith("learned 0, already known 0, corrected 1,"), out
+
+
+def test_learns_together_train_once(trained, tmp_path):
+    """Learns started while another trains (a report button pressed by
+    several users) store their examples at once, wait for it, and cost one
+    retrain between them: a retrain reads every example into memory, and
+    each used to run one of its own, side by side."""
+    conf = copy_store(trained, tmp_path)
+    nspam, nham = len(lines(CORPUS / "train-spam.txt")), len(lines(CORPUS / "train-ham.txt"))
+    new = lines(CORPUS / "test-ham.txt")[:6]
+    with open(tmp_path / "store" / "train.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a learn training, as the others see it
+        procs = [subprocess.Popen([MXGUARD, "learn", "--ham", "-c", str(conf), p],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in new]
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                st = run("stats", "-c", str(conf))
+                if "a learn is training" in st:
+                    # every learn's example is in the store: a scan sees
+                    # none of them as new, so wait for all six to be there
+                    out = subprocess.run(["mdb_stat", "-e", str(tmp_path / "store")],
+                                         capture_output=True, text=True).stdout
+                    m = re.search(r"Entries: (\d+)", out)
+                    if m and int(m.group(1)) >= base_entries(trained) + 6:
+                        break
+                time.sleep(0.1)
+            else:
+                pytest.fail(f"the learns did not store their examples: {st}")
+            assert f"classifier: {nspam} spam, {nham} ham learned; model version 1," in st
+            time.sleep(0.5)
+            assert all(p.poll() is None for p in procs), "a learn did not wait for the training"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert out.decode().startswith("learned 1, already known 0,")
+        assert f"model: {nspam} spam, {nham + 6} ham" in out.decode()
+    st = run("stats", "-c", str(conf))
+    assert f"classifier: {nspam} spam, {nham + 6} ham learned; model version 2," in st
+    assert "a learn is training" not in st and "did not finish" not in st
+
+
+def base_entries(trained):
+    out = subprocess.run(["mdb_stat", "-e", str(trained[1])], capture_output=True, text=True).stdout
+    return int(re.search(r"Entries: (\d+)", out).group(1))
 
 
 def test_retrain_is_exact(trained, tmp_path):
