@@ -164,6 +164,40 @@ test_duplicates_relabel_forget(void **state)
 /* A learn stores its examples, then its model, in two transactions. One
  * stopped between them leaves examples newer than the model: stats says
  * so, and the next learn retrains though it adds nothing. */
+/* The training lock: one holder; a second taker without waiting gets
+ * NULL and busy; released, it is free again. stats says a learn trains. */
+static void
+test_train_lock(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	learn_many(c, 60, 60, 0);
+	bool busy = true;
+	struct store_lock *a = store_lock_take(s, "train", false, &busy);
+	assert_non_null(a);
+	assert_false(busy);
+	struct store_lock *b = store_lock_take(s, "train", false, &busy);
+	assert_null(b);
+	assert_true(busy);
+	struct store_lock *other = store_lock_take(s, "other", false, &busy);
+	assert_non_null(other); /* locks by name */
+	store_lock_release(other);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_true(st.trained);
+	assert_true(st.training);
+	store_lock_release(a);
+	classifier_stats(c, &st);
+	assert_false(st.training);
+	b = store_lock_take(s, "train", true, &busy);
+	assert_non_null(b);
+	store_lock_release(b);
+	store_lock_release(NULL);
+	classifier_close(c);
+	close_store(s);
+}
+
 static void
 test_interrupted_learn(void **state)
 {
@@ -443,6 +477,7 @@ main(void)
 		cmocka_unit_test(test_minimum_then_model),
 		cmocka_unit_test(test_duplicates_relabel_forget),
 		cmocka_unit_test(test_interrupted_learn),
+		cmocka_unit_test(test_train_lock),
 		cmocka_unit_test(test_damaged_examples),
 		cmocka_unit_test(test_outdated_model),
 		cmocka_unit_test(test_forget_then_learn),
