@@ -20,6 +20,7 @@
 #include "cli_input.h"
 #include "cli_progress.h"
 #include "clock.h"
+#include "log.h"
 #include "mime.h"
 #include "xalloc.h"
 
@@ -261,6 +262,10 @@ cli_learn(int argc, char **argv)
 		free(paths[i]);
 	free(paths);
 	cli_progress_end(&r.prog);
+	/* on a terminal, say what the classifier does that takes a while
+	 * (waiting for another learn's training, removing old examples) */
+	if (cli_progress_wanted() && log_get_level() > LOG_LVL_INFO)
+		log_set_level(LOG_LVL_INFO);
 	if (classifier_batch_commit(r.b) < 0) {
 		fprintf(stderr, "mxguard learn: could not write the store\n");
 		cli_env_close(&env);
