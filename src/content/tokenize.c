@@ -321,18 +321,22 @@ tokenize_word(struct tokenize_pfx *p, const char *s, size_t n)
 }
 
 /* What the character at s (n bytes left) is to the tokenizer, and its
- * length (*len): 1 a CJK ideograph or kana (U+3040 to U+9FFF), 2 CJK or
+ * length (*len): 1 a CJK ideograph or kana (U+3040 to U+9FFF), or a
+ * letter of the other scripts written without spaces between words
+ * (Thai and Lao, U+0E00 to U+0EFF; Myanmar, U+1000 to U+109F; Khmer,
+ * U+1780 to U+17FF), 2 CJK or
  * fullwidth punctuation (U+3000 to U+303F, U+FF01 to U+FF65 but letters
  * and digits), which separates words as a space does; 0 anything else. */
 static int
 tokenize_cjk_kind(const unsigned char *s, size_t n, size_t *len)
 {
 	*len = 1;
-	if (s[0] < 0xe3 || s[0] > 0xef || n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+	if (s[0] < 0xe0 || s[0] > 0xef || n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
 		return 0;
 	*len = 3;
 	unsigned cp = (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3fu);
-	if (cp >= 0x3040 && cp <= 0x9fff)
+	if ((cp >= 0x3040 && cp <= 0x9fff) || (cp >= 0x0e00 && cp <= 0x0eff) || (cp >= 0x1000 && cp <= 0x109f) ||
+	    (cp >= 0x1780 && cp <= 0x17ff))
 		return 1;
 	if ((cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xff01 && cp <= 0xff0f) || (cp >= 0xff1a && cp <= 0xff20) ||
 	    (cp >= 0xff3b && cp <= 0xff40) || (cp >= 0xff5b && cp <= 0xff65))
@@ -340,8 +344,9 @@ tokenize_cjk_kind(const unsigned char *s, size_t n, size_t *len)
 	return 0;
 }
 
-/* A run that holds CJK text.  Chinese and Japanese put no spaces between
- * words, so a run would be a whole sentence, longer than a token may be:
+/* A run that holds CJK text.  Chinese and Japanese (and Thai, Lao,
+ * Khmer and Myanmar) put no spaces between words, so a run would be a
+ * whole sentence, longer than a token may be:
  * each stretch of ideographs and kana gives its character bigrams (one
  * character alone gives itself), the usual way to index such text
  * without a dictionary; CJK punctuation separates; what lies between

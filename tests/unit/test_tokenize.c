@@ -171,6 +171,19 @@ test_cjk(void **state)
 	/* no token longer than two characters out of the Chinese sentence */
 	assert_false(has("T \xe5\x85\x8d\xe8\xb4\xb9\xe8\xb5\xa0"));
 	tokenize_clear(&f);
+	/* Thai has no spaces between words either: สินค้าฟรี (free goods),
+	 * ten characters, 30 bytes; and Khmer: ឥតគិតថ្លៃ (free) */
+	const char thai[] = "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	                    "\xe0\xb8\xaa\xe0\xb8\xb4\xe0\xb8\x99\xe0\xb8\x84\xe0\xb9\x89"
+	                    "\xe0\xb8\xb2\xe0\xb8\x9f\xe0\xb8\xa3\xe0\xb8\xb5 "
+	                    "\xe1\x9e\xa5\xe1\x9e\x8f\xe1\x9e\x82\xe1\x9e\xb7\xe1\x9e\x8f"
+	                    "\xe1\x9e\x90\xe1\x9f\x92\xe1\x9e\x9b\xe1\x9f\x83\r\n";
+	extract(thai, sizeof(thai) - 1, &f);
+	assert_true(has("T \xe0\xb8\x9f\xe0\xb8\xa3"));            /* ฟร */
+	assert_true(has("T \xe0\xb8\xaa\xe0\xb8\xb4"));            /* สิ */
+	assert_true(has("T \xe1\x9e\x82\xe1\x9e\xb7"));            /* គិ */
+	assert_false(has("T \xe0\xb8\xaa\xe0\xb8\xb4\xe0\xb8\x99")); /* no longer token */
+	tokenize_clear(&f);
 }
 
 /* Capitals of Latin-1, Greek and Cyrillic are folded as ASCII ones are. */
