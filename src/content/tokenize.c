@@ -377,7 +377,8 @@ tokenize_run_cjk(struct tokenize_pfx *p, const char *s, size_t n)
 	tokenize_word(p, s + seg, n - seg);
 }
 
-/* Lower-cases the capitals of Latin-1, Greek and Cyrillic in s[0..n) in
+/* Lower-cases the capitals of Latin-1, Latin Extended-A (the letters of
+ * Polish, Czech, Turkish, Hungarian, ...), Greek and Cyrillic in s[0..n) in
  * place (ASCII is lower-cased already): each is two bytes in UTF-8, and so
  * is its small letter.  "ÉTÉ", "Été" and "été" are one word, as are
  * "БЕСПЛАТНО" and "бесплатно". */
@@ -393,6 +394,19 @@ tokenize_fold2(unsigned char *s, size_t n)
 				s[i + 1] = (unsigned char)(b + 0x20);
 			else
 				s[i] = 0xcf, s[i + 1] = (unsigned char)(b - 0x20);
+		} else if ((a == 0xc4 || a == 0xc5) && (b & 0xc0) == 0x80) { /* Latin Extended-A */
+			unsigned cp = (unsigned)(a & 0x1f) << 6 | (b & 0x3fu), lc;
+			if (cp == 0x178)
+				lc = 0xff; /* Ÿ: ÿ */
+			else if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e))
+				lc = cp & 1 ? cp + 1 : cp; /* capitals odd, Ĺ-Ň and Ź-Ž */
+			else if (cp <= 0x177 && cp != 0x130 && cp != 0x138 && cp != 0x149)
+				lc = cp & 1 ? cp : cp + 1; /* capitals even: Ā-ķ, Ŋ-ŷ (İ has no
+				                             * one-letter small form) */
+			else
+				lc = cp;
+			s[i] = (unsigned char)(0xc0 | lc >> 6);
+			s[i + 1] = (unsigned char)(0x80 | (lc & 0x3f));
 		} else if (a == 0xd0 && b >= 0x80 && b <= 0xaf) { /* Ѐ-Я */
 			if (b <= 0x8f)
 				s[i] = 0xd1, s[i + 1] = (unsigned char)(b + 0x10);

@@ -209,6 +209,20 @@ test_fold(void **state)
 	assert_true(has("T stra\xc3\x9f" "e"));
 	assert_false(has("T \xd0\x91\xd0\x95\xd0\xa1\xd0\x9f\xd0\x9b\xd0\x90\xd0\xa2\xd0\x9d\xd0\x9e"));
 	tokenize_clear(&f);
+	/* Latin Extended-A, checked against Python's str.lower() for every
+	 * letter: ŁÓDŹ, ŽLUŤOUČKÝ, Ŀa (the small letter of U+013F is U+0140,
+	 * with another lead byte), Ÿ (small ÿ is Latin-1), İ (kept) */
+	const char ext[] = "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	                   "\xc5\x81\xc3\x93\x44\xc5\xb9 "
+	                   "\xc5\xbdLU\xc5\xa4OU\xc4\x8cK\xc3\x9d "
+	                   "\xc4\xbf" "a \xc5\xb8" "es \xc4\xb0stanbul\r\n";
+	extract(ext, sizeof(ext) - 1, &f);
+	assert_true(has("T \xc5\x82\xc3\xb3" "d\xc5\xba"));                       /* łódź */
+	assert_true(has("T \xc5\xbelu\xc5\xa5ou\xc4\x8dk\xc3\xbd"));              /* žluťoučký */
+	assert_true(has("T \xc5\x80" "a"));                                           /* ŀa */
+	assert_true(has("T \xc3\xbf" "es"));                                          /* ÿes */
+	assert_true(has("T \xc4\xb0stanbul"));                                        /* İstanbul */
+	tokenize_clear(&f);
 }
 
 static void
