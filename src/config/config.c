@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <libconfig.h>
+#include <idn2.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -496,6 +497,24 @@ config_domain_ok(const char *d)
 	return label > 0 && d[len - 1] != '-';
 }
 
+/* An internationalised domain (exämple.test) in its A-label form
+ * (xn--exmple-cua.test), the form RCPT TO's domain is compared in
+ * (smtp_parse_path); left as it is when libidn2 refuses it, for
+ * config_domain_ok() to report. */
+static void
+config_domain_alabel(char **d)
+{
+	bool wide = false;
+	for (const char *p = *d; *p != '\0'; p++)
+		wide |= (unsigned char)*p >= 0x80;
+	char *a = NULL;
+	if (wide && idn2_to_ascii_8z(*d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL) {
+		free(*d);
+		*d = xstrdup(a);
+	}
+	idn2_free(a);
+}
+
 static int
 config_line_of(config_t *cf, const char *path)
 {
@@ -566,6 +585,7 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 {
 	for (size_t i = 0; i < c->n_domains; i++) {
 		mx_str_lower(c->domains[i]);
+		config_domain_alabel(&c->domains[i]);
 		if (!config_domain_ok(c->domains[i]))
 			config_error(errs, "%s:%d: 'domains' entry \"%s\" is not a domain name", file,
 			             config_line_of(cf, "domains"), c->domains[i]);

@@ -43,12 +43,14 @@ const struct rcpt_backend_ops rcpt_file_ops = {
 	.free = rcpt_file_free,
 };
 
-/* Checks one entry; returns NULL if fine, else what is wrong.  An
- * address is rewritten in place to the canonical form RCPT TO addresses
- * are looked up by ("john"@x as john@x, "x\.y"@x as x.y@x), so that
- * the entry matches however the file quoted it. */
+/* Checks one entry (in a buffer of cap bytes); returns NULL if fine, else
+ * what is wrong.  An address is rewritten in place to the canonical form
+ * RCPT TO addresses are looked up by ("john"@x as john@x, "x\.y"@x as
+ * x.y@x, a U-label domain in its A-label form: j@exämple.test as
+ * j@xn--exmple-cua.test), so that the entry matches however the file
+ * wrote it. */
 static const char *
-rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
+rcpt_file_check(char *entry, size_t cap, const struct mx_config *cfg, bool *foreign)
 {
 	char *at = strrchr(entry, '@');
 	*foreign = false;
@@ -66,9 +68,8 @@ rcpt_file_check(char *entry, const struct mx_config *cfg, bool *foreign)
 		if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) != SMTP_ADDR_OK ||
 		    rl != 0)
 			return "malformed address";
-		if (strlen(a.addr) > strlen(entry))
-			return "malformed address"; /* cannot be: canonical is never longer */
-		strcpy(entry, a.addr);
+		if (mx_strlcpy(entry, a.addr, cap) < 0)
+			return "address too long"; /* an A-label longer than the line */
 		mx_str_lower(entry);
 		at = strrchr(entry, '@');
 		domain = at + 1;
@@ -125,7 +126,7 @@ rcpt_file_open(const char *path, const struct mx_config *cfg, struct config_erro
 		}
 		mx_str_lower(p);
 		bool is_foreign;
-		const char *why = rcpt_file_check(p, cfg, &is_foreign);
+		const char *why = rcpt_file_check(p, sizeof(line) - (size_t)(p - line), cfg, &is_foreign);
 		if (why != NULL) {
 			char esc[160];
 			log_escape(esc, sizeof(esc), p, strlen(p));

@@ -11,6 +11,7 @@
 #include "smtp_parse.h"
 
 #include <arpa/inet.h>
+#include <idn2.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -187,6 +188,7 @@ smtp_parse_domain(struct smtp_cursor *c, struct smtp_addr *out)
 {
 	const char *start = c->p;
 	size_t n = 0;
+	bool wide = false;
 	if (c->p < c->e && *c->p == '[') {
 		const char *close = memchr(c->p, ']', (size_t)(c->e - c->p));
 		if (close == NULL)
@@ -228,7 +230,7 @@ smtp_parse_domain(struct smtp_cursor *c, struct smtp_addr *out)
 		} else if (ch >= 0x80) {
 			if (!(c->flags & SMTP_PATH_UTF8_OK))
 				return SMTP_ADDR_UTF8;
-			c->utf8 = true;
+			c->utf8 = wide = true;
 			label++;
 		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 		           (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
@@ -246,6 +248,18 @@ smtp_parse_domain(struct smtp_cursor *c, struct smtp_addr *out)
 		return SMTP_ADDR_SYNTAX;
 	if (c->utf8 && !mx_utf8_valid(start, n))
 		return SMTP_ADDR_UTF8;
+	if (wide) {
+		/* RFC 6531: a U-label and its A-label name one domain. The
+		 * domain takes its A-label form (UTS #46, as browsers and MTAs
+		 * map it: "BÄD.test" is xn--bd-via.test), so that the hosted
+		 * domains, the recipient lists and the directory see one
+		 * spelling; one libidn2 refuses stays as written. */
+		char *a = NULL;
+		if (idn2_to_ascii_8z(out->domain, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK &&
+		    a != NULL && a[0] != '\0' && strlen(a) <= SMTP_DOMAIN_MAX)
+			mx_strlcpy(out->domain, a, sizeof(out->domain));
+		idn2_free(a);
+	}
 	return SMTP_ADDR_OK;
 }
 

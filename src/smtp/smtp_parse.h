@@ -73,7 +73,8 @@ enum smtp_addr_err {
 
 struct smtp_addr {
 	char local[SMTP_LOCAL_MAX + 1];   /* canonical: unquoted when quoting was needless */
-	char domain[SMTP_DOMAIN_MAX + 1]; /* ASCII lowercased */
+	char domain[SMTP_DOMAIN_MAX + 1]; /* lowercased; a U-label domain in
+	                                     its A-label (xn--) form */
 	char addr[SMTP_PATH_MAX + 1];     /* local@domain, canonical; "" for <> */
 	bool null;                        /* <> */
 	bool quoted;                      /* local part still needs quotes */

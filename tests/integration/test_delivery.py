@@ -154,6 +154,38 @@ def test_smtputf8_and_8bitmime(make_mx, sink, tmp_path):
     assert (code, text[:5]) == (553, "5.6.7")
 
 
+def test_idn_domain(make_mx, tmp_path):
+    """RFC 6531: a U-label and its A-label name one domain. Hosted as
+    Exämple.test (so written in the configuration), the gateway takes mail
+    for either spelling, looks the mailbox up in one form and relays to it
+    in the A-label form; before, the U-label was refused at start and a
+    RCPT TO in it was not ours (554)."""
+    out = tmp_path / "mail"
+    mx = make_mx(f"file:{out}", domains=("Ex\u00e4mple.test",),
+                 recipients=["alice@xn--exmple-cua.test", "carol@Ex\u00e4mple.test"])
+    s = smtplib.SMTP("127.0.0.1", mx.port)
+    s.ehlo("x")
+    assert s.sendmail("x@remote.test", ["alice@EX\u00c4MPLE.test"], b"Subject: u\r\n\r\nhi\r\n",
+                      mail_options=["SMTPUTF8"]) == {}
+    assert s.sendmail("x@remote.test", ["alice@xn--exmple-cua.test"],
+                      b"Subject: a\r\n\r\nhi\r\n") == {}
+    s.quit()
+    c = Client(mx.port)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<x@remote.test> SMTPUTF8")[0] == 250
+    code, text = c.cmd("RCPT TO:<bob@ex\u00e4mple.test>")
+    assert code == 550 and text.startswith("5.1.1"), text  # ours, and unknown
+    # a recipients file line in the U-label is the A-label's mailbox
+    assert c.cmd("RCPT TO:<carol@xn--exmple-cua.test>")[0] == 250
+    code, text = c.cmd("RCPT TO:<alice@ex\u00e4mple.other>")
+    assert code == 554 and text.startswith("5.7.1"), text  # not ours
+    c.cmd("QUIT")
+    files = sorted(out.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    assert len(files) == 2
+    for f in files:
+        assert b"X-Mxguard-Envelope-To: <alice@xn--exmple-cua.test>\r\n" in f.read_bytes()
+
+
 def test_postmaster_and_vrfy(mx, sink):
     c = Client(mx.port)
     c.ehlo()

@@ -59,6 +59,23 @@ expect_error(const char *text, const char *want)
 	config_errors_clear(&errs);
 }
 
+/* An internationalised domain is kept in its A-label form, the form
+ * RCPT TO's domain is compared in. */
+static void
+test_idn_domain(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct mx_config *c = load("listen = [\"127.0.0.1:2525\"];\n"
+	                           "domains = [\"Ex\xc3\xa4mple.test\", \"xn--bd-via.test\"];\n"
+	                           "recipients = { file = \"r\"; }; downstream = \"smtp:127.0.0.1:1\";\n",
+	                           &errs);
+	assert_non_null(c);
+	assert_string_equal(c->domains[0], "xn--exmple-cua.test");
+	assert_string_equal(c->domains[1], "xn--bd-via.test");
+	config_unref(c);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -149,6 +166,9 @@ test_errors(void **state)
 	expect_error("listen = [\"127.0.0.1:2525\"]; domains = [\"bad..domain\"];\n"
 	             "recipients = { file = \"r\"; }; downstream = \"smtp:127.0.0.1:1\";\n",
 	             "not a domain name");
+	expect_error("listen = [\"127.0.0.1:2525\"]; domains = [\"\xe2\x98\x83.test\"];\n"
+	             "recipients = { file = \"r\"; }; downstream = \"smtp:127.0.0.1:1\";\n",
+	             "not a domain name"); /* a name IDNA2008 refuses */
 	snprintf(text, sizeof(text), "%stls = { cert = \"c.pem\"; };\n", MINIMAL);
 	expect_error(text, "'tls' needs both cert and key");
 	expect_error("listen = [\"127.0.0.1:2525\"]; domains = [\"a.test\"];\n"
@@ -277,7 +297,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),         cmocka_unit_test(test_units),
+		cmocka_unit_test(test_defaults), cmocka_unit_test(test_idn_domain),         cmocka_unit_test(test_units),
 		cmocka_unit_test(test_errors),           cmocka_unit_test(test_downstream_forms),
 		cmocka_unit_test(test_keys),             cmocka_unit_test(test_directories),
 	};

@@ -83,6 +83,12 @@ static const struct path_case path_cases[] = {
 	{"<j\xc3\xb6rg@example.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "j\xc3\xb6rg@example.test", "example.test", ""},
 	{"<j\xc3rg@example.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_UTF8, NULL, NULL, NULL},
 	{"<a@\xc3\xa9xample.test>", RCPT, SMTP_ADDR_UTF8, NULL, NULL, NULL},
+	/* a U-label domain is its A-label (RFC 6531; UTS #46 maps capitals
+	 * and fullwidth letters too); the local part stays as written */
+	{"<j\xc3\xb6rg@\xc3\xa9xample.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "j\xc3\xb6rg@xn--xample-9ua.test", "xn--xample-9ua.test", ""},
+	{"<a@\xc3\x89XAMPLE.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "a@xn--xample-9ua.test", "xn--xample-9ua.test", ""},
+	{"<a@\xef\xbd\x85xample.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "a@example.test", "example.test", ""},
+	{"<a@\xe2\x98\x83.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "a@\xe2\x98\x83.test", "\xe2\x98\x83.test", ""},
 	/* lengths: local part 64, domain labels 63 */
 	{"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test>", RCPT, SMTP_ADDR_OK,
 	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test", "example.test", ""},
