@@ -180,12 +180,13 @@ rules_addr_idna(char *addr, size_t cap)
 	char *at = strrchr(addr, '@');
 	if (at == NULL)
 		return;
+	char *dom = at[1] == '.' ? at + 2 : at + 1; /* "@.domain": and its subdomains */
 	bool wide = false;
-	for (const char *p = at + 1; *p != '\0'; p++)
+	for (const char *p = dom; *p != '\0'; p++)
 		wide |= (unsigned char)*p >= 0x80;
 	char d[URL_HOST_MAX + 1];
-	if (wide && url_host_name(at + 1, strlen(at + 1), d) && (size_t)(at + 1 - addr) + strlen(d) < cap)
-		memcpy(at + 1, d, strlen(d) + 1);
+	if (wide && url_host_name(dom, strlen(dom), d) && (size_t)(dom - addr) + strlen(d) < cap)
+		memcpy(dom, d, strlen(d) + 1);
 }
 
 static void
@@ -673,7 +674,18 @@ rules_addr_listed(const struct strmap *m, const char *addr)
 	if (strmap_get(m, a, strlen(a), NULL))
 		return true;
 	const char *at = strrchr(a, '@');
-	return at != NULL && strmap_get(m, at, strlen(at), NULL);
+	if (at == NULL)
+		return false;
+	if (strmap_get(m, at, strlen(at), NULL))
+		return true;
+	/* "@.example.test": that domain and every subdomain of it */
+	char buf[RULES_ADDR_MAX + 3];
+	for (const char *d = at + 1; d != NULL; d = strchr(d, '.'), d = d ? d + 1 : NULL) {
+		int n = snprintf(buf, sizeof(buf), "@.%s", d);
+		if (n > 2 && (size_t)n < sizeof(buf) && strmap_get(m, buf, (size_t)n, NULL))
+			return true;
+	}
+	return false;
 }
 
 struct rules_from_check {

@@ -106,7 +106,7 @@ test_rules_from_lists(void **state)
 	(void)state;
 	struct config_errors errs;
 	struct rules *r = load("allow_from boss@example.test\n"
-	                       "deny_from @evil.test bad@spam.test\n",
+	                       "deny_from @evil.test bad@spam.test @.bulk.test @.\xc3\xbc" "bel.test\n",
 	                       &errs);
 	assert_non_null(r);
 	static const struct {
@@ -121,6 +121,11 @@ test_rules_from_lists(void **state)
 		{"a@good.test, <x@evil.test>", "DENY_FROM "},
 		{"\"Boss <boss@example.test>\" <x@evil.test>", "DENY_FROM "},
 		{"x@sub.evil.test", ""}, /* @domain is that domain alone */
+		{"x@bulk.test", "DENY_FROM "},     /* @.domain: the domain, */
+		{"x@a.b.BULK.test", "DENY_FROM "}, /* and its subdomains, */
+		{"x@notbulk.test", ""},            /* not names that end alike */
+		{"x@bulk.test.example", ""},
+		{"x@mail.xn--bel-goa.test", "DENY_FROM "}, /* @.übel.test */
 		{"=?utf-8?b?eEBldmlsLnRlc3Q=?=", ""}, /* a name that reads x@evil.test */
 		{"Boss <boss@example.test>", "ALLOW_FROM "},
 		{"(the boss) \"boss\"@EXAMPLE.test", "ALLOW_FROM "},
