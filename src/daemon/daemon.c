@@ -220,6 +220,26 @@ daemon_http_metrics(struct evhttp_request *req, void *arg)
 		           "# HELP mxguard_store_limit_bytes The most the store may take (store.size)\n"
 		           "# TYPE mxguard_store_limit_bytes gauge\nmxguard_store_limit_bytes %llu\n",
 		        (unsigned long long)used, (unsigned long long)limit);
+	/* the model the gateway scores with: alert when it is missing or old */
+	struct classifier_stats cs;
+	if (d->cls != NULL && classifier_stats(d->cls, &cs) == 0) {
+		fprintf(f, "# HELP mxguard_classifier_ready 1 when the classifier has a model to score with\n"
+		           "# TYPE mxguard_classifier_ready gauge\nmxguard_classifier_ready %d\n",
+		        cs.trained ? 1 : 0);
+		if (cs.trained)
+			fprintf(f,
+			        "# HELP mxguard_classifier_examples Examples the model was trained on\n"
+			        "# TYPE mxguard_classifier_examples gauge\n"
+			        "mxguard_classifier_examples{class=\"spam\"} %llu\n"
+			        "mxguard_classifier_examples{class=\"ham\"} %llu\n"
+			        "# HELP mxguard_classifier_model_version Bumped by each retrain\n"
+			        "# TYPE mxguard_classifier_model_version gauge\nmxguard_classifier_model_version %llu\n"
+			        "# HELP mxguard_classifier_trained_timestamp_seconds When the model was trained (Unix time)\n"
+			        "# TYPE mxguard_classifier_trained_timestamp_seconds gauge\n"
+			        "mxguard_classifier_trained_timestamp_seconds %lld\n",
+			        (unsigned long long)cs.spam, (unsigned long long)cs.ham,
+			        (unsigned long long)cs.model_version, (long long)cs.trained_at);
+	}
 	fclose(f);
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, buf, len);

@@ -27,6 +27,9 @@ def test_metrics_and_health(make_mx, sink):
     code, text = get(aport, "/metrics")
     assert code == 200
     assert "# TYPE mxguard_msg_delivered_total counter" in text
+    # an empty store: no model to score with yet (alert on it)
+    assert metric(text, "mxguard_classifier_ready") == 0
+    assert "mxguard_classifier_examples" not in text
     before = metric(text, "mxguard_msg_delivered_total")
     assert send_message(mx.port)[0] == 250
     code, text = get(aport, "/metrics")

@@ -383,6 +383,14 @@ def test_gateway_rejects_tags_and_relays(trained, make_mx, sink):
     # how full the store is
     assert metric(text, "mxguard_store_used_bytes") == store_used(mx.tmp / "store")
     assert metric(text, "mxguard_store_limit_bytes") == 4 << 30
+    # the model scored with: there, what it learned, how old
+    nspam, nham = len(lines(CORPUS / "train-spam.txt")), len(lines(CORPUS / "train-ham.txt"))
+    assert metric(text, "mxguard_classifier_ready") == 1
+    assert metric(text, 'mxguard_classifier_examples{class="spam"}') == nspam
+    assert metric(text, 'mxguard_classifier_examples{class="ham"}') == nham
+    assert metric(text, "mxguard_classifier_model_version") == 1
+    trained_at = metric(text, "mxguard_classifier_trained_timestamp_seconds")
+    assert time.time() - 3600 < trained_at <= time.time()
 
 
 def vm_kb(pid, field):
