@@ -22,6 +22,7 @@
 #include "rules.h"
 #include "scan.h"
 #include "tokenize.h"
+#include "url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -158,6 +159,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < m.n_hdrs; i++)
 		if (!utf8_valid((const unsigned char *)m.hdrs[i].value, strlen(m.hdrs[i].value)))
 			abort();
+	/* a link's host is in the form list entries are put in: taken to that
+	 * form again it stays as it is (else a list entry written as the
+	 * host reads would miss it) */
+	for (size_t i = 0; i < m.n_hosts; i++) {
+		char h2[URL_HOST_MAX + 1];
+		if (!url_host_name(m.hosts[i], strlen(m.hosts[i]), h2) || strcmp(h2, m.hosts[i]) != 0) {
+			fprintf(stderr, "host \"%s\" is \"%s\" again\n", m.hosts[i], h2);
+			abort();
+		}
+	}
 
 	struct tokenize_sets f;
 	tokenize_extract(&m, &f);
