@@ -504,11 +504,8 @@ config_domain_ok(const char *d)
 static void
 config_domain_alabel(char **d)
 {
-	bool wide = false;
-	for (const char *p = *d; *p != '\0'; p++)
-		wide |= (unsigned char)*p >= 0x80;
 	char *a = NULL;
-	if (wide && idn2_to_ascii_8z(*d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL) {
+	if (!mx_str_ascii(*d) && idn2_to_ascii_8z(*d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL) {
 		free(*d);
 		*d = xstrdup(a);
 	}

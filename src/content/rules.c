@@ -181,11 +181,8 @@ rules_addr_idna(char *addr, size_t cap)
 	if (at == NULL)
 		return;
 	char *dom = at[1] == '.' ? at + 2 : at + 1; /* "@.domain": and its subdomains */
-	bool wide = false;
-	for (const char *p = dom; *p != '\0'; p++)
-		wide |= (unsigned char)*p >= 0x80;
 	char d[URL_HOST_MAX + 1];
-	if (wide && url_host_name(dom, strlen(dom), d) && (size_t)(dom - addr) + strlen(d) < cap)
+	if (!mx_str_ascii(dom) && url_host_name(dom, strlen(dom), d) && (size_t)(dom - addr) + strlen(d) < cap)
 		memcpy(dom, d, strlen(d) + 1);
 }
 

@@ -50,6 +50,15 @@ mx_str_caseprefix(const char *s, size_t len, const char *prefix)
 }
 
 bool
+mx_str_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+bool
 mx_str_casesuffix(const char *s, const char *suffix)
 {
 	size_t sl = strlen(s), xl = strlen(suffix);

@@ -31,6 +31,8 @@ mx_toupper(char c)
 void mx_str_lower(char *s);
 bool mx_str_caseeq(const char *a, const char *b);
 bool mx_str_caseprefix(const char *s, size_t len, const char *prefix);
+/* Is every byte of s ASCII (below 0x80)? */
+bool mx_str_ascii(const char *s);
 /* Case-insensitive suffix test: does s end in suffix? */
 bool mx_str_casesuffix(const char *s, const char *suffix);
 /* Parses a decimal unsigned number filling all of s; -1 on junk/overflow. */

@@ -73,6 +73,17 @@ rcpt_file_check(char *entry, size_t cap, const struct mx_config *cfg, bool *fore
 		mx_str_lower(entry);
 		at = strrchr(entry, '@');
 		domain = at + 1;
+	} else if (!mx_str_ascii(domain)) {
+		/* a catch-all for a U-label domain: its A-label, as RCPT TO gives
+		 * it (the same parser); one it refuses stays as written */
+		struct smtp_addr a;
+		const char *rest;
+		size_t rl;
+		char path[SMTP_PATH_MAX + 3];
+		snprintf(path, sizeof(path), "<x%s>", entry);
+		if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) == SMTP_ADDR_OK &&
+		    rl == 0 && mx_strlcpy(entry + 1, a.domain, cap - 1) < 0)
+			return "domain too long";
 	}
 	for (const char *p = domain; *p; p++)
 		if (*p == ' ' || *p == '@' || (unsigned char)*p < 0x20)

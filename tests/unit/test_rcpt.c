@@ -107,6 +107,29 @@ test_quoted(void **state)
 	unlink(rcpt_path);
 }
 
+/* A U-label domain is its A-label, as RCPT TO gives it: in addresses and
+ * in catch-alls; a U-label the parser refuses stays as written. */
+static void
+test_idn(void **state)
+{
+	(void)state;
+	struct config_errors errs;
+	struct mx_config *c = make_config("carol@Ex\xc3\xa4mple.test\n"
+	                                  "@\xc3\xbc" "bel.test\n"
+	                                  "@b\xc3\xa4" "d..test\n",
+	                                  NULL, &errs);
+	assert_non_null(c);
+	struct rcpt_map *m = rcpt_map_build(c, NULL, &errs);
+	assert_non_null(m);
+	assert_non_null(strstr(rcpt_map_describe(m), "(3 entries)"));
+	assert_int_equal(lookup(m, "carol@xn--exmple-cua.test"), MX_FOUND);
+	assert_int_equal(lookup(m, "dave@xn--exmple-cua.test"), MX_NOTFOUND);
+	assert_int_equal(lookup(m, "anyone@xn--bel-goa.test"), MX_FOUND);
+	rcpt_map_free(m);
+	config_unref(c);
+	unlink(rcpt_path);
+}
+
 static void
 test_delimiter(void **state)
 {
@@ -232,7 +255,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_matching), cmocka_unit_test(test_quoted),
+		cmocka_unit_test(test_matching), cmocka_unit_test(test_quoted), cmocka_unit_test(test_idn),
 		cmocka_unit_test(test_delimiter),
 		cmocka_unit_test(test_bad_file),
 		cmocka_unit_test(test_nul_and_long_lines),
