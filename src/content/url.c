@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "url.h"
 
+#include <arpa/inet.h>
 #include <idn2.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -109,8 +112,98 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 	return url_host_name(host, o, host);
 }
 
+static bool url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1]);
+
+/* One part of an IPv4 host as a browser reads it (WHATWG URL): decimal,
+ * hexadecimal after "0x", octal after a leading 0. */
+static bool
+url_ipv4_part(const char *p, size_t l, uint64_t *out)
+{
+	if (l == 0)
+		return false;
+	unsigned radix = 10;
+	if (l >= 2 && p[0] == '0' && p[1] == 'x')
+		radix = 16, p += 2, l -= 2;
+	else if (l >= 2 && p[0] == '0')
+		radix = 8, p += 1, l -= 1;
+	uint64_t v = 0;
+	for (size_t i = 0; i < l; i++) {
+		int d = url_hexval(p[i]);
+		if (d < 0 || (unsigned)d >= radix)
+			return false;
+		v = v * radix + (unsigned)d;
+		if (v > 0xffffffffull)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* A host whose last label is a number is an IPv4 address to a browser:
+ * "0x7f.1", "2130706433" and "0177.0.0.01" all open 127.0.0.1. Such a
+ * host is rewritten in dotted decimal, so that a list entry catches every
+ * spelling of its address; one a browser would refuse stays as written. */
+static void
+url_host_ipv4(char *host)
+{
+	const char *dot = strrchr(host, '.'), *last = dot ? dot + 1 : host;
+	uint64_t v;
+	bool digits = last[0] != '\0' && strspn(last, "0123456789") == strlen(last);
+	if (!digits && !(last[0] == '0' && last[1] == 'x' && url_ipv4_part(last, strlen(last), &v)))
+		return;
+	uint64_t part[4];
+	size_t np = 0;
+	for (const char *p = host;; p++) {
+		const char *e = strchr(p, '.');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (np == 4 || !url_ipv4_part(p, l, &part[np]))
+			return;
+		np++;
+		if (e == NULL)
+			break;
+		p = e;
+	}
+	v = part[np - 1];
+	if (v >> (8 * (5 - np)) != 0)
+		return;
+	for (size_t i = 0; i + 1 < np; i++) {
+		if (part[i] > 255)
+			return;
+		v += part[i] << (8 * (3 - i));
+	}
+	snprintf(host, URL_HOST_MAX + 1, "%u.%u.%u.%u", (unsigned)(v >> 24), (unsigned)(v >> 16 & 255),
+	         (unsigned)(v >> 8 & 255), (unsigned)(v & 255));
+}
+
+/* "[2001:DB8:0::1]" as "[2001:db8::1]": one spelling of an IPv6 address. */
+static void
+url_host_ipv6(char *host)
+{
+	size_t n = strlen(host);
+	char in[URL_HOST_MAX + 1], out[INET6_ADDRSTRLEN];
+	unsigned char a[16];
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']')
+		return;
+	memcpy(in, host + 1, n - 2);
+	in[n - 2] = '\0';
+	if (inet_pton(AF_INET6, in, a) == 1 && inet_ntop(AF_INET6, a, out, sizeof(out)) != NULL)
+		snprintf(host, URL_HOST_MAX + 1, "[%s]", out);
+}
+
 bool
 url_host_name(const char *name, size_t len, char host[URL_HOST_MAX + 1])
+{
+	if (!url_host_text(name, len, host))
+		return false;
+	if (host[0] == '[')
+		url_host_ipv6(host);
+	else
+		url_host_ipv4(host);
+	return true;
+}
+
+static bool
+url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1])
 {
 	/* lower case, and the dots IDNA maps to '.' even where the name is
 	 * no valid IDN ("evil。test" opens evil.test: U+3002 ideographic,
@@ -213,8 +306,16 @@ url_scan(const char *text, size_t n, url_found_cb cb, void *arg)
 			continue;
 		}
 		size_t e = at + skip;
+		/* "http://[2001:db8::1]/": the ']' that closes an IPv6 host is
+		 * the link's own; any other ends it ("[see http://x.test]") */
+		bool v6 = e < n && text[e] == '[';
 		while (e < n) {
 			unsigned char u = (unsigned char)text[e];
+			if (u == ']' && v6) {
+				v6 = false;
+				e++;
+				continue;
+			}
 			if (u <= ' ' || u == '"' || u == '\'' || u == '<' || u == '>' || u == ')' || u == ']' ||
 			    u == 0x7f)
 				break;

@@ -10,7 +10,9 @@
  *	url_host_name() gives a host name the form lists compare: lower
  *	case, trailing dots removed, an internationalised name mapped and
  *	converted to its ASCII (xn--) form as a browser does (UTS #46,
- *	libidn2); one libidn2 refuses stays as written.  url_scan() finds
+ *	libidn2); one libidn2 refuses stays as written; an IPv4 address in
+ *	any spelling a browser opens ("0x7f.1", "2130706433") in dotted
+ *	decimal, an IPv6 one in inet_ntop()'s form.  url_scan() finds
  *	http://, https:// and www. URLs in plain text.
  */
 #ifndef MX_URL_H

@@ -47,6 +47,21 @@ test_plain_and_headers(void **state)
 	mime_msg_clear(&m);
 }
 
+/* Links in text end where a reader's eye says: a ']' ends one, but for
+ * the one that closes an IPv6 host. */
+static void
+test_url_scan_brackets(void **state)
+{
+	(void)state;
+	struct mime_msg m;
+	analyse("Subject: x\r\n\r\n[see http://a.test/x] and http://[2001:db8::1]:8080/y]z\r\n", &m);
+	assert_int_equal(m.n_urls, 2);
+	assert_string_equal(m.urls[0], "http://a.test/x");
+	assert_string_equal(m.urls[1], "http://[2001:db8::1]:8080/y");
+	assert_string_equal(m.hosts[1], "[2001:db8::1]");
+	mime_msg_clear(&m);
+}
+
 static void
 test_encodings_and_charsets(void **state)
 {
@@ -238,6 +253,24 @@ test_url_host(void **state)
 		{"http://xn--exmple-cua.test/", "xn--exmple-cua.test"},
 		{"http://\xe2\x98\x83.test/", "\xe2\x98\x83.test"}, /* refused by IDNA2008: as written */
 		{"http://\xff\xfe.test/", "\xff\xfe.test"},             /* no UTF-8: as written */
+		/* an address in any spelling a browser opens, in one form */
+		{"http://0x7f.1/", "127.0.0.1"},
+		{"http://2130706433/", "127.0.0.1"},
+		{"http://0177.0.0.01/", "127.0.0.1"},
+		{"http://0X7F.0x0.0.1/", "127.0.0.1"},
+		{"http://192.168.257/", "192.168.1.1"},
+		{"http://0x/", "0.0.0.0"},
+		{"http://\xef\xbc\x91\xef\xbc\x92\xef\xbc\x97.0.0.1/", "127.0.0.1"}, /* fullwidth 127 */
+		{"http://1.2.3.4.5/", "1.2.3.4.5"},       /* no address: as written */
+		{"http://256.1.1.1/", "256.1.1.1"},
+		{"http://1.2.3.256/", "1.2.3.256"},
+		{"http://1.2.65536/", "1.2.65536"},
+		{"http://08.1.1.1/", "08.1.1.1"},         /* 8 is no octal digit */
+		{"http://www.example.123/", "www.example.123"},
+		{"http://4294967296/", "4294967296"},
+		{"http://[2001:DB8:0:0::1]/", "[2001:db8::1]"},
+		{"http://[::ffff:7f00:1]/", "[::ffff:127.0.0.1]"},
+		{"http://[nonsense]/", "[nonsense]"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);
@@ -316,7 +349,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_and_headers), cmocka_unit_test(test_encodings_and_charsets),
 		cmocka_unit_test(test_attachment_and_rfc822), cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_html),              cmocka_unit_test(test_url_host),
+		cmocka_unit_test(test_html),              cmocka_unit_test(test_url_host), cmocka_unit_test(test_url_scan_brackets),
 		cmocka_unit_test(test_headers_rewrite),     cmocka_unit_test(test_text_cap_keeps_utf8),
 	};
 	return cmocka_run_group_tests_name("mime", tests, setup, NULL);

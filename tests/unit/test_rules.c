@@ -156,7 +156,8 @@ test_rules_from_lists(void **state)
 
 /* Internationalised names are compared in their ASCII form, as DNS and
  * a browser know them: a list entry in either form catches a link or a
- * sender in the other, and fullwidth letters or capitals do not hide one. */
+ * sender in the other, and fullwidth letters or capitals do not hide one.
+ * Addresses likewise, in the one form a browser's reading gives. */
 static void
 test_rules_idn(void **state)
 {
@@ -164,7 +165,8 @@ test_rules_idn(void **state)
 	struct config_errors errs;
 	struct rules *r = load("deny_urlhost b\xc3\xa4" "d.test xn--bse-sna.test\n"
 	                       "deny_from @\xc3\xbc" "bel.test\n"
-	                       "allow_from boss@xn--exmple-cua.test\n",
+	                       "allow_from boss@xn--exmple-cua.test\n"
+	                       "deny_urlhost 0x7f.1 [2001:DB8:0::5]\n",
 	                       &errs);
 	assert_non_null(r);
 	static const struct {
@@ -177,6 +179,12 @@ test_rules_idn(void **state)
 		{"Subject: a\r\n\r\nhttp://b%C3%A4" "d.test/\r\n", "DENY_URLHOST "},          /* escaped */
 		{"Subject: a\r\n\r\nhttp://b\xc3\xb6se.test/\r\n", "DENY_URLHOST "},
 		{"Subject: a\r\n\r\nhttp://bad.test/ http://bose.test/\r\n", ""},
+		/* addresses in any spelling, the entries' and the links' */
+		{"Subject: a\r\n\r\nhttp://127.0.0.1/x\r\n", "DENY_URLHOST "},
+		{"Subject: a\r\n\r\nhttp://2130706433/x\r\n", "DENY_URLHOST "},
+		{"Subject: a\r\n\r\nhttp://0177.0.0.1/x\r\n", "DENY_URLHOST "},
+		{"Subject: a\r\n\r\nhttp://127.0.0.2/x\r\n", ""},
+		{"Subject: a\r\n\r\nhttp://[2001:db8::5]/x\r\n", "DENY_URLHOST "},
 		{"From: x@xn--bel-goa.test\r\n\r\nx\r\n", "DENY_FROM "},
 		{"From: x@\xc3\x9c" "BEL.test\r\n\r\nx\r\n", "DENY_FROM "},
 		{"From: boss@ex\xc3\xa4mple.test\r\n\r\nx\r\n", "ALLOW_FROM "},
