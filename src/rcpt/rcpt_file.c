@@ -43,6 +43,18 @@ const struct rcpt_backend_ops rcpt_file_ops = {
 	.free = rcpt_file_free,
 };
 
+/* entry parsed as RCPT TO's address would be (a catch-all "@domain" as
+ * "x@domain"); false when it is none. */
+static bool
+rcpt_file_parse(const char *entry, struct smtp_addr *a)
+{
+	char path[SMTP_PATH_MAX + 4];
+	const char *rest;
+	size_t rl;
+	snprintf(path, sizeof(path), "<%s%s>", entry[0] == '@' ? "x" : "", entry);
+	return smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, a, &rest, &rl) == SMTP_ADDR_OK && rl == 0;
+}
+
 /* Checks one entry (in a buffer of cap bytes); returns NULL if fine, else
  * what is wrong.  An address is rewritten in place to the canonical form
  * RCPT TO addresses are looked up by ("john"@x as john@x, "x\.y"@x as
@@ -59,30 +71,19 @@ rcpt_file_check(char *entry, size_t cap, const struct mx_config *cfg, bool *fore
 	const char *domain = at + 1;
 	if (*domain == '\0')
 		return "no domain after '@'";
+	struct smtp_addr a;
 	if (at != entry) {
-		struct smtp_addr a;
-		const char *rest;
-		size_t rl;
-		char path[SMTP_PATH_MAX + 3];
-		snprintf(path, sizeof(path), "<%s>", entry);
-		if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) != SMTP_ADDR_OK ||
-		    rl != 0)
+		if (!rcpt_file_parse(entry, &a))
 			return "malformed address";
 		if (mx_strlcpy(entry, a.addr, cap) < 0)
 			return "address too long"; /* an A-label longer than the line */
 		mx_str_lower(entry);
 		at = strrchr(entry, '@');
 		domain = at + 1;
-	} else if (!mx_str_ascii(domain)) {
-		/* a catch-all for a U-label domain: its A-label, as RCPT TO gives
-		 * it (the same parser); one it refuses stays as written */
-		struct smtp_addr a;
-		const char *rest;
-		size_t rl;
-		char path[SMTP_PATH_MAX + 3];
-		snprintf(path, sizeof(path), "<x%s>", entry);
-		if (smtp_parse_path(path, strlen(path), SMTP_PATH_UTF8_OK, &a, &rest, &rl) == SMTP_ADDR_OK &&
-		    rl == 0 && mx_strlcpy(entry + 1, a.domain, cap - 1) < 0)
+	} else if (!mx_str_ascii(domain) && rcpt_file_parse(entry, &a)) {
+		/* a catch-all for a U-label domain: its A-label (one the parser
+		 * refuses stays as written, and never matches) */
+		if (mx_strlcpy(entry + 1, a.domain, cap - 1) < 0)
 			return "domain too long";
 	}
 	for (const char *p = domain; *p; p++)
