@@ -112,7 +112,57 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 	return url_host_name(host, o, host);
 }
 
-static bool url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1]);
+/* The name lower-cased, its IDNA dots as dots, trailing dots dropped,
+ * and an internationalised name in its ASCII form. */
+static bool
+url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1])
+{
+	/* lower case, and the dots IDNA maps to '.' even where the name is
+	 * no valid IDN ("evil。test" opens evil.test: U+3002 ideographic,
+	 * U+FF0E fullwidth, U+FF61 halfwidth) */
+	size_t o = 0;
+	bool wide = false;
+	for (size_t k = 0; k < len; k++) {
+		const unsigned char *u = (const unsigned char *)name + k;
+		if (o >= URL_HOST_MAX)
+			return false;
+		if (k + 2 < len && ((u[0] == 0xe3 && u[1] == 0x80 && u[2] == 0x82) ||
+		                    (u[0] == 0xef && u[1] == 0xbc && u[2] == 0x8e) ||
+		                    (u[0] == 0xef && u[1] == 0xbd && u[2] == 0xa1))) {
+			host[o++] = '.';
+			k += 2;
+		} else {
+			wide |= u[0] >= 0x80;
+			host[o++] = mx_tolower((char)u[0]);
+		}
+	}
+	while (o > 0 && host[o - 1] == '.')
+		o--;
+	if (o == 0)
+		return false;
+	host[o] = '\0';
+	if (!wide)
+		return true;
+	/* An internationalised name as a browser opens it: UTS #46
+	 * mapping (fullwidth letters, capitals, ignored characters such as
+	 * the soft hyphen and zero-width space), then its ASCII form
+	 * ("exämple.test" is xn--exmple-cua.test, "ｅｖｉｌ.test" is
+	 * evil.test). A name libidn2 refuses stays as it is written. */
+	char *a = NULL;
+	if (idn2_to_ascii_8z(host, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL &&
+	    a[0] != '\0' && strlen(a) <= URL_HOST_MAX) {
+		o = strlen(a);
+		memcpy(host, a, o + 1);
+		while (o > 0 && host[o - 1] == '.')
+			host[--o] = '\0';
+		if (o == 0) {
+			idn2_free(a);
+			return false;
+		}
+	}
+	idn2_free(a);
+	return true;
+}
 
 /* One part of an IPv4 host as a browser reads it (WHATWG URL): decimal,
  * hexadecimal after "0x", octal after a leading 0. */
@@ -199,56 +249,6 @@ url_host_name(const char *name, size_t len, char host[URL_HOST_MAX + 1])
 		url_host_ipv6(host);
 	else
 		url_host_ipv4(host);
-	return true;
-}
-
-static bool
-url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1])
-{
-	/* lower case, and the dots IDNA maps to '.' even where the name is
-	 * no valid IDN ("evil。test" opens evil.test: U+3002 ideographic,
-	 * U+FF0E fullwidth, U+FF61 halfwidth) */
-	size_t o = 0;
-	bool wide = false;
-	for (size_t k = 0; k < len; k++) {
-		const unsigned char *u = (const unsigned char *)name + k;
-		if (o >= URL_HOST_MAX)
-			return false;
-		if (k + 2 < len && ((u[0] == 0xe3 && u[1] == 0x80 && u[2] == 0x82) ||
-		                    (u[0] == 0xef && u[1] == 0xbc && u[2] == 0x8e) ||
-		                    (u[0] == 0xef && u[1] == 0xbd && u[2] == 0xa1))) {
-			host[o++] = '.';
-			k += 2;
-		} else {
-			wide |= u[0] >= 0x80;
-			host[o++] = mx_tolower((char)u[0]);
-		}
-	}
-	while (o > 0 && host[o - 1] == '.')
-		o--;
-	if (o == 0)
-		return false;
-	host[o] = '\0';
-	if (!wide)
-		return true;
-	/* An internationalised name as a browser opens it: UTS #46
-	 * mapping (fullwidth letters, capitals, ignored characters such as
-	 * the soft hyphen and zero-width space), then its ASCII form
-	 * ("exämple.test" is xn--exmple-cua.test, "ｅｖｉｌ.test" is
-	 * evil.test). A name libidn2 refuses stays as it is written. */
-	char *a = NULL;
-	if (idn2_to_ascii_8z(host, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL &&
-	    a[0] != '\0' && strlen(a) <= URL_HOST_MAX) {
-		o = strlen(a);
-		memcpy(host, a, o + 1);
-		while (o > 0 && host[o - 1] == '.')
-			host[--o] = '\0';
-		if (o == 0) {
-			idn2_free(a);
-			return false;
-		}
-	}
-	idn2_free(a);
 	return true;
 }
 
