@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "str.h"
 #include "strmap.h"
 #include "xalloc.h"
 
@@ -87,7 +88,7 @@ cli_split(const char *name, const char *d, size_t n, cli_msg_cb cb, void *arg)
 	for (;;) {
 		const char *next = NULL;
 		const char *q = p + 1;
-		while ((q = memmem(q, (size_t)(d + n - q), "\nFrom ", 6)) != NULL) {
+		while ((q = mx_memmem2(q, (size_t)(d + n - q), "\nFrom ", 6)) != NULL) {
 			if (cli_is_from_line(q + 1, (size_t)(d + n - q - 1))) {
 				next = q + 1;
 				break;

@@ -12,7 +12,6 @@
 #include "config.h"
 
 #include <libconfig.h>
-#include <idn2.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "config_schema.h"
+#include "idna.h"
 #include "status.h"
 #include "log.h"
 #include "str.h"
@@ -497,21 +497,6 @@ config_domain_ok(const char *d)
 	return label > 0 && d[len - 1] != '-';
 }
 
-/* An internationalised domain (exämple.test) in its A-label form
- * (xn--exmple-cua.test), the form RCPT TO's domain is compared in
- * (smtp_parse_path); left as it is when libidn2 refuses it, for
- * config_domain_ok() to report. */
-static void
-config_domain_alabel(char **d)
-{
-	char *a = NULL;
-	if (!mx_str_ascii(*d) && idn2_to_ascii_8z(*d, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL) {
-		free(*d);
-		*d = xstrdup(a);
-	}
-	idn2_free(a);
-}
-
 static int
 config_line_of(config_t *cf, const char *path)
 {
@@ -582,7 +567,13 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 {
 	for (size_t i = 0; i < c->n_domains; i++) {
 		mx_str_lower(c->domains[i]);
-		config_domain_alabel(&c->domains[i]);
+		/* exämple.test as xn--exmple-cua.test, the form RCPT TO's domain
+		 * takes (smtp_parse_path); one libidn2 refuses is reported below */
+		char al[256];
+		if (mx_idna_alabel(c->domains[i], al, sizeof(al))) {
+			free(c->domains[i]);
+			c->domains[i] = xstrdup(al);
+		}
 		if (!config_domain_ok(c->domains[i]))
 			config_error(errs, "%s:%d: 'domains' entry \"%s\" is not a domain name", file,
 			             config_line_of(cf, "domains"), c->domains[i]);

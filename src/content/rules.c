@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "idna.h"
 #include "log.h"
 #include "netaddr.h"
 #include "smtp_parse.h"
@@ -171,9 +172,9 @@ rules_regex(struct rules_parse *ps, char **p, bool utf)
 	return re;
 }
 
-/* The domain of addr (in a buffer of cap bytes) in url_host_name()'s
- * form where it is internationalised: "bob@exämple.test" is
- * bob@xn--exmple-cua.test, as DNS knows it. */
+/* The domain of addr (in a buffer of cap bytes) in its A-label form where
+ * it is internationalised, as smtp_parse_path() gives a sender's:
+ * "bob@exämple.test" is bob@xn--exmple-cua.test. */
 static void
 rules_addr_idna(char *addr, size_t cap)
 {
@@ -181,9 +182,7 @@ rules_addr_idna(char *addr, size_t cap)
 	if (at == NULL)
 		return;
 	char *dom = at[1] == '.' ? at + 2 : at + 1; /* "@.domain": and its subdomains */
-	char d[URL_HOST_MAX + 1];
-	if (!mx_str_ascii(dom) && url_host_name(dom, strlen(dom), d) && (size_t)(dom - addr) + strlen(d) < cap)
-		memcpy(dom, d, strlen(d) + 1);
+	mx_idna_alabel(dom, dom, cap - (size_t)(dom - addr));
 }
 
 static void
@@ -658,7 +657,6 @@ rules_addr_canon(const char *addr, char *out, size_t len)
 	else
 		return false;
 	mx_str_lower(out);
-	rules_addr_idna(out, len);
 	return true;
 }
 

@@ -76,8 +76,8 @@ scanner_scan(const struct scanner *s, const char *data, size_t len, const char *
 
 	/* in the message as sent, or in its decoded text: a mail program may
 	 * send the test string base64 or quoted-printable encoded */
-	if (memmem(m.raw, m.raw_len, GTUBE, sizeof(GTUBE) - 1) != NULL ||
-	    (m.text.len > 0 && memmem(m.text.data, m.text.len, GTUBE, sizeof(GTUBE) - 1) != NULL))
+	if (mx_memmem2(m.raw, m.raw_len, GTUBE, sizeof(GTUBE) - 1) != NULL ||
+	    (m.text.len > 0 && mx_memmem2(m.text.data, m.text.len, GTUBE, sizeof(GTUBE) - 1) != NULL))
 		scan_add("GTUBE", scan_sym(s, "GTUBE", 1000), out);
 	if (m.flags & MIME_F_TOO_DEEP)
 		scan_add("MIME_TOO_DEEP", scan_sym(s, "MIME_TOO_DEEP", 3), out);

@@ -86,31 +86,6 @@ tokenize_fnv1a64(const void *p, size_t n)
 	return h;
 }
 
-/* The first ">From " in s[i..n), or NULL: where a '>' is followed by 'F',
- * sixteen positions at a time where SSE2 is there (glibc's memmem took
- * 3 % of a learn, scanning every message for a string it rarely has). */
-static const char *
-tokenize_find_gtfrom(const char *s, size_t i, size_t n)
-{
-#if defined(__SSE2__)
-	const __m128i gt = _mm_set1_epi8('>'), f = _mm_set1_epi8('F');
-	for (; i + 17 <= n; i += 16) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
-		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, gt), _mm_cmpeq_epi8(b, f)));
-		for (; mask != 0; mask &= mask - 1) {
-			size_t at = i + (size_t)__builtin_ctz(mask);
-			if (at + 6 <= n && memcmp(s + at, ">From ", 6) == 0)
-				return s + at;
-		}
-	}
-#endif
-	for (; i + 6 <= n; i++)
-		if (s[i] == '>' && memcmp(s + i, ">From ", 6) == 0)
-			return s + i;
-	return NULL;
-}
-
 uint64_t
 tokenize_message_id(const struct mime_msg *m)
 {
@@ -126,7 +101,7 @@ tokenize_message_id(const struct mime_msg *m)
 	const char *s = m->raw;
 	size_t n = m->raw_len;
 	const char *cr = n ? memchr(s, '\r', n) : NULL;
-	const char *gt = tokenize_find_gtfrom(s, 0, n);
+	const char *gt = mx_memmem2(s, n, ">From ", 6);
 	if (cr == NULL && gt == NULL)
 		return XXH3_64bits(s, n);
 	XXH3_state_t st;
@@ -148,7 +123,7 @@ tokenize_message_id(const struct mime_msg *m)
 				XXH3_64bits_update(&st, s + from, b - from);
 				from = at + 1;
 			}
-			gt = tokenize_find_gtfrom(s, at + 6, n);
+			gt = at + 6 < n ? mx_memmem2(s + at + 6, n - at - 6, ">From ", 6) : NULL;
 		}
 	}
 	XXH3_64bits_update(&st, s + from, n - from);
@@ -886,7 +861,7 @@ tokenize_msg_init(struct tokenize_msg *fm, const struct mime_msg *m)
 		h->rawq = a;
 		tokenize_ascii_into(a, rv, h->rl + 1);
 		a += h->rl + 1;
-		if (memmem(h->rawq, h->rl, "=?", 2) == NULL) {
+		if (mx_memmem2(h->rawq, h->rl, "=?", 2) == NULL) {
 			h->dv = a;
 			h->dl = h->rl;
 			tokenize_lower_into(a, h->rawq, h->rl + 1);

@@ -2,7 +2,6 @@
 #include "url.h"
 
 #include <arpa/inet.h>
-#include <idn2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "idna.h"
 #include "str.h"
 
 static int
@@ -148,19 +148,13 @@ url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1])
 	 * the soft hyphen and zero-width space), then its ASCII form
 	 * ("exämple.test" is xn--exmple-cua.test, "ｅｖｉｌ.test" is
 	 * evil.test). A name libidn2 refuses stays as it is written. */
-	char *a = NULL;
-	if (idn2_to_ascii_8z(host, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK && a != NULL &&
-	    a[0] != '\0' && strlen(a) <= URL_HOST_MAX) {
-		o = strlen(a);
-		memcpy(host, a, o + 1);
+	if (mx_idna_alabel(host, host, URL_HOST_MAX + 1)) {
+		o = strlen(host);
 		while (o > 0 && host[o - 1] == '.')
 			host[--o] = '\0';
-		if (o == 0) {
-			idn2_free(a);
+		if (o == 0)
 			return false;
-		}
 	}
-	idn2_free(a);
 	return true;
 }
 

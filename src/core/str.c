@@ -3,6 +3,9 @@
 
 #include <limits.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 int
 mx_strlcpy(char *dst, const char *src, size_t dstlen)
@@ -47,6 +50,31 @@ mx_str_caseprefix(const char *s, size_t len, const char *prefix)
 		if (mx_tolower(s[i]) != mx_tolower(prefix[i]))
 			return false;
 	return true;
+}
+
+const char *
+mx_memmem2(const char *h, size_t n, const char *needle, size_t m)
+{
+	size_t i = 0;
+	if (m < 2 || n < m)
+		return m == 0 ? h : (m == 1 ? memchr(h, needle[0], n) : NULL);
+#if defined(__SSE2__)
+	const __m128i c0 = _mm_set1_epi8(needle[0]), c1 = _mm_set1_epi8(needle[1]);
+	for (; i + 17 <= n; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 1));
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, c0), _mm_cmpeq_epi8(b, c1)));
+		for (; mask != 0; mask &= mask - 1) {
+			size_t at = i + (size_t)__builtin_ctz(mask);
+			if (at + m <= n && memcmp(h + at, needle, m) == 0)
+				return h + at;
+		}
+	}
+#endif
+	for (; i + m <= n; i++)
+		if (h[i] == needle[0] && memcmp(h + i, needle, m) == 0)
+			return h + i;
+	return NULL;
 }
 
 bool

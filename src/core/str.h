@@ -31,6 +31,11 @@ mx_toupper(char c)
 void mx_str_lower(char *s);
 bool mx_str_caseeq(const char *a, const char *b);
 bool mx_str_caseprefix(const char *s, size_t len, const char *prefix);
+/* The first occurrence of needle (m >= 2 bytes) in h[0..n), or NULL, as
+ * memmem(); for needles whose first two bytes are rare together (">F",
+ * "XJ"): sixteen positions are ruled out at a time where SSE2 is there,
+ * where glibc's memmem took 2-3 % of a scan or a learn. */
+const char *mx_memmem2(const char *h, size_t n, const char *needle, size_t m);
 /* Is every byte of s ASCII (below 0x80)? */
 bool mx_str_ascii(const char *s);
 /* Case-insensitive suffix test: does s end in suffix? */

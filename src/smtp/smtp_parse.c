@@ -11,10 +11,10 @@
 #include "smtp_parse.h"
 
 #include <arpa/inet.h>
-#include <idn2.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "idna.h"
 #include "str.h"
 
 static const char *const smtp_verb_names[SMTP_VERB__COUNT] = {
@@ -254,11 +254,7 @@ smtp_parse_domain(struct smtp_cursor *c, struct smtp_addr *out)
 		 * map it: "BÄD.test" is xn--bd-via.test), so that the hosted
 		 * domains, the recipient lists and the directory see one
 		 * spelling; one libidn2 refuses stays as written. */
-		char *a = NULL;
-		if (idn2_to_ascii_8z(out->domain, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK &&
-		    a != NULL && a[0] != '\0' && strlen(a) <= SMTP_DOMAIN_MAX)
-			mx_strlcpy(out->domain, a, sizeof(out->domain));
-		idn2_free(a);
+		mx_idna_alabel(out->domain, out->domain, sizeof(out->domain));
 	}
 	return SMTP_ADDR_OK;
 }

@@ -254,6 +254,35 @@ test_log_escape(void **state)
 	assert_string_equal(small, "");
 }
 
+/* mx_memmem2 finds what memmem finds: every needle length, every
+ * position, across the sixteen-byte blocks and in the tail, with decoys
+ * that share the first two bytes. */
+static void
+test_memmem2(void **state)
+{
+	(void)state;
+	static const char *const needles[] = {">From ", "XJ", ">F", "XJS*C4JDBQADN1"};
+	char hay[80];
+	for (size_t k = 0; k < sizeof(needles) / sizeof(needles[0]); k++) {
+		const char *nd = needles[k];
+		size_t m = strlen(nd);
+		for (size_t n = 0; n <= sizeof(hay); n++) {
+			for (size_t at = 0; at <= n + 1; at++) {
+				memset(hay, 'a', sizeof(hay));
+				for (size_t d = 0; d + 2 <= n; d += 7) /* decoys: the first two bytes alone */
+					memcpy(hay + d, nd, 2);
+				if (at + m <= n)
+					memcpy(hay + at, nd, m);
+				const char *want = memmem(hay, n, nd, m);
+				if (mx_memmem2(hay, n, nd, m) != want)
+					fail_msg("needle %s, n %zu, at %zu", nd, n, at);
+			}
+		}
+	}
+	assert_ptr_equal(mx_memmem2("abc", 3, "c", 1), memmem("abc", 3, "c", 1));
+	assert_null(mx_memmem2("ab", 2, "abc", 3));
+}
+
 static void
 test_str(void **state)
 {
@@ -362,7 +391,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_netaddr), cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap), cmocka_unit_test(test_strmap_binary),
-		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape),
+		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape), cmocka_unit_test(test_memmem2),
 		cmocka_unit_test(test_str), cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_fsutil_mkdirs), cmocka_unit_test(test_strmap_free_values),
 	};
