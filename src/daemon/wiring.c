@@ -334,6 +334,9 @@ wiring_filter(struct wiring_session *ws, struct envelope *env, struct smtpd_verd
 	bool final = false;
 	ws->nodsn = res.action != SCAN_ACCEPT;
 	stats_inc(STAT_CONTENT_SCANNED);
+	stats_score_observe(res.score);
+	for (size_t i = 0; i < res.n_sym; i++)
+		stats_symbol_hit(res.sym[i].name);
 	if (res.action != SCAN_ACCEPT)
 		stats_inc(res.action == SCAN_REJECT     ? STAT_CONTENT_REJECT
 		          : res.action == SCAN_TEMPFAIL ? STAT_CONTENT_TEMPFAIL

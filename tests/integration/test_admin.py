@@ -14,10 +14,10 @@ def get(port, path):
         return e.code, e.read().decode()
 
 
-def metric(text, name):
+def metric(text, name, kind=int):
     for line in text.splitlines():
         if line.startswith(name + " "):
-            return int(line.split()[1])
+            return kind(line.split()[1])
     raise KeyError(name)
 
 

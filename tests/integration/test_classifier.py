@@ -380,6 +380,17 @@ def test_gateway_rejects_tags_and_relays(trained, make_mx, sink):
     assert metric(text, "mxguard_content_reject_total") == 1
     assert metric(text, "mxguard_content_tag_total") == 1
     assert metric(text, "mxguard_content_tempfail_total") == 0
+    # which symbols fired, and where the scores fall (what thresholds are
+    # tuned by): the histogram agrees with the scores the log lines give
+    assert metric(text, 'mxguard_content_symbol_total{symbol="CLASSIFIER"}') == 3
+    scores = [float(m) for m in re.findall(r" message .*?score=(-?[0-9.]+) action=", mx.log())]
+    assert len(scores) == 3
+    for le in ("-10", "-2", "0", "3", "4", "12", "15", "100"):
+        assert metric(text, f'mxguard_content_score_bucket{{le="{le}"}}') == \
+            sum(1 for x in scores if x <= float(le)), le
+    assert metric(text, 'mxguard_content_score_bucket{le="+Inf"}') == 3
+    assert metric(text, "mxguard_content_score_count") == 3
+    assert abs(metric(text, "mxguard_content_score_sum", float) - sum(scores)) < 0.02
     # how full the store is
     assert metric(text, "mxguard_store_used_bytes") == store_used(mx.tmp / "store")
     assert metric(text, "mxguard_store_limit_bytes") == 4 << 30

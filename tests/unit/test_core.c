@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -337,6 +339,103 @@ test_stats(void **state)
 	free(buf);
 }
 
+/* Four workers counting the same 200 symbols at once: each name once in
+ * the table, no hit lost. */
+#define STATS_T_NAMES 200
+#define STATS_T_ROUNDS 50
+static void *
+stats_symbol_worker(void *arg)
+{
+	(void)arg;
+	char name[16];
+	for (int r = 0; r < STATS_T_ROUNDS; r++)
+		for (int i = 0; i < STATS_T_NAMES; i++) {
+			snprintf(name, sizeof(name), "T_%d", i);
+			stats_symbol_hit(name);
+		}
+	return NULL;
+}
+
+static char *
+stats_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	stats_write_prometheus(f);
+	fclose(f);
+	return buf;
+}
+
+static void
+test_stats_content(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		stats_symbol_hit("GTUBE");
+	stats_symbol_hit("CLASSIFIER");
+	assert_int_equal(stats_symbol_get("GTUBE"), 3);
+	assert_int_equal(stats_symbol_get("CLASSIFIER"), 1);
+	assert_int_equal(stats_symbol_get("NEVER"), 0);
+	char longname[STATS_SYMBOL_NAME_MAX + 2];
+	memset(longname, 'A', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	stats_symbol_hit(longname); /* too long for a name: counted as "*" */
+	stats_symbol_hit("");
+	assert_int_equal(stats_symbol_get("*"), 2);
+
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, stats_symbol_worker, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	char *text = stats_text();
+	int rows = 0;
+	for (const char *p = text; (p = strstr(p, "mxguard_content_symbol_total{symbol=\"T_")) != NULL; p++)
+		rows++;
+	assert_int_equal(rows, STATS_T_NAMES);
+	assert_non_null(strstr(text, "mxguard_content_symbol_total{symbol=\"T_7\"} 200\n"));
+	assert_non_null(strstr(text, "mxguard_content_symbol_total{symbol=\"T_199\"} 200\n"));
+	/* sorted by name, after the TYPE line */
+	char *cls = strstr(text, "mxguard_content_symbol_total{symbol=\"CLASSIFIER\"} 1\n");
+	char *gtube = strstr(text, "mxguard_content_symbol_total{symbol=\"GTUBE\"} 3\n");
+	assert_non_null(cls);
+	assert_non_null(gtube);
+	assert_true(cls < gtube);
+	assert_true(strstr(text, "# TYPE mxguard_content_symbol_total counter\n") < cls);
+	free(text);
+
+	/* past the table's 1,024 names, the rest are counted together */
+	char name[16];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "O_%d", i);
+		stats_symbol_hit(name);
+	}
+	assert_int_equal(stats_symbol_get("*"), 2 + (2 + STATS_T_NAMES + 1000 - 1024));
+	assert_int_equal(stats_symbol_get("GTUBE"), 3);
+	text = stats_text();
+	assert_non_null(strstr(text, "mxguard_content_symbol_total{symbol=\"*\"} 180\n"));
+	free(text);
+
+	/* the score histogram: cumulative buckets, +Inf for what has no bound */
+	const double scores[] = {-3, 0, 2.5, 3, 12, 1000, NAN};
+	for (size_t i = 0; i < sizeof(scores) / sizeof(scores[0]); i++)
+		stats_score_observe(scores[i]);
+	text = stats_text();
+	assert_non_null(strstr(text, "# TYPE mxguard_content_score histogram\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"-10\"} 0\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"-2\"} 1\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"0\"} 2\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"2\"} 2\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"3\"} 4\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"12\"} 5\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"100\"} 5\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_bucket{le=\"+Inf\"} 7\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_sum 1014.500\n"));
+	assert_non_null(strstr(text, "mxguard_content_score_count 7\n"));
+	free(text);
+}
+
 static void
 test_fsutil_mkdirs(void **state)
 {
@@ -393,6 +492,7 @@ main(void)
 		cmocka_unit_test(test_client_key), cmocka_unit_test(test_strmap), cmocka_unit_test(test_strmap_binary),
 		cmocka_unit_test(test_blob), cmocka_unit_test(test_log_escape), cmocka_unit_test(test_memmem2),
 		cmocka_unit_test(test_str), cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_stats_content),
 		cmocka_unit_test(test_fsutil_mkdirs), cmocka_unit_test(test_strmap_free_values),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
