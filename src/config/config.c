@@ -570,7 +570,14 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 		/* exämple.test as xn--exmple-cua.test, the form RCPT TO's domain
 		 * takes (smtp_parse_path); one libidn2 refuses is reported below */
 		char al[256];
-		if (mx_idna_alabel(c->domains[i], al, sizeof(al))) {
+		enum mx_idna ir = mx_idna_alabel(c->domains[i], al, sizeof(al));
+		if (ir == MX_IDNA_FORBIDDEN) {
+			config_error(errs, "%s:%d: 'domains' entry \"%s\" is not a domain name (its "
+			             "IDNA mapping holds characters no domain name has)", file,
+			             config_line_of(cf, "domains"), c->domains[i]);
+			continue;
+		}
+		if (ir == MX_IDNA_CONVERTED) {
 			free(c->domains[i]);
 			c->domains[i] = xstrdup(al);
 		}

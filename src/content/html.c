@@ -151,10 +151,12 @@ html_attrs(const char *p, size_t n, html_url_cb cb, void *arg)
 		bool url = (nl == 4 && mx_str_caseprefix(p + ns, 4, "href")) ||
 		           (nl == 3 && mx_str_caseprefix(p + ns, 3, "src")) ||
 		           (nl == 6 && mx_str_caseprefix(p + ns, 6, "action"));
-		if (url && vl > 0 && vl <= HTML_ATTR_MAX && cb != NULL) {
-			/* entities decoded: "&#109;ailto:" is how links hide */
+		if (url && vl > 0 && cb != NULL) {
+			/* entities decoded: "&#109;ailto:" is how links hide. A
+			 * link longer than HTML_ATTR_MAX is decoded whole all the
+			 * same: its host may come after a long user name */
 			struct buf v;
-			buf_init(&v, HTML_ATTR_MAX * 4);
+			buf_init(&v, (vl > HTML_ATTR_MAX ? vl : HTML_ATTR_MAX) * 4);
 			for (size_t k = 0; k < vl; k++) {
 				if (p[vs + k] == '&')
 					k += html_entity(p + vs + k + 1, vl - k - 1, &v);

@@ -168,10 +168,10 @@ mime_add_url(struct mime_walk *w, const char *url, size_t len)
 	struct mime_msg *m = w->m;
 	if (m->n_urls >= w->lim->max_urls)
 		return;
-	if (len > 2048)
-		len = 2048;
 	m->urls = xrealloc(m->urls, (m->n_urls + 1) * sizeof(char *));
-	m->urls[m->n_urls++] = xstrndup(url, len);
+	m->urls[m->n_urls++] = xstrndup(url, len > 2048 ? 2048 : len);
+	/* the host from the whole link: after a long user name it lies
+	 * past what is kept of the link */
 	char host[URL_HOST_MAX + 1];
 	if (url_host(url, len, host) && !strmap_get(w->hosts, host, strlen(host), NULL)) {
 		strmap_put(w->hosts, host, strlen(host), NULL);

@@ -175,14 +175,14 @@ rules_regex(struct rules_parse *ps, char **p, bool utf)
 /* The domain of addr (in a buffer of cap bytes) in its A-label form where
  * it is internationalised, as smtp_parse_path() gives a sender's:
  * "bob@exämple.test" is bob@xn--exmple-cua.test. */
-static void
+static bool
 rules_addr_idna(char *addr, size_t cap)
 {
 	char *at = strrchr(addr, '@');
 	if (at == NULL)
-		return;
+		return true;
 	char *dom = at[1] == '.' ? at + 2 : at + 1; /* "@.domain": and its subdomains */
-	mx_idna_alabel(dom, dom, cap - (size_t)(dom - addr));
+	return mx_idna_alabel(dom, dom, cap - (size_t)(dom - addr)) != MX_IDNA_FORBIDDEN;
 }
 
 static void
@@ -219,10 +219,18 @@ rules_list_add(struct rules_parse *ps, const char *kind, char *p)
 		char norm[RULES_ADDR_MAX + 1];
 		if (strstr(kind, "from") != NULL) {
 			mx_strlcpy(norm, w, sizeof(norm));
-			rules_addr_idna(norm, sizeof(norm));
+			if (!rules_addr_idna(norm, sizeof(norm))) {
+				config_error(ps->errs, "%s:%d: \"%s\": its domain is no domain name (its IDNA "
+				             "mapping holds characters no domain name has)", ps->path, ps->line, w);
+				continue;
+			}
 			w = norm;
 		} else if (url_host_name(w, strlen(w), norm)) {
 			w = norm; /* as url_host() gives a link's host */
+		} else {
+			config_error(ps->errs, "%s:%d: \"%s\" is no host name a link can have", ps->path,
+			             ps->line, w);
+			continue;
 		}
 		strmap_put(m, w, strlen(w), NULL);
 	}

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -11,6 +12,7 @@
 
 #include "idna.h"
 #include "str.h"
+#include "xalloc.h"
 
 static int
 url_hexval(char c)
@@ -21,9 +23,10 @@ url_hexval(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* The length of "http:", "https:" or "ftp:" followed by one or more
- * slashes or backslashes (a browser takes "http:/\\host" for
- * "http://host"), or of a leading "//"; 0 for anything else. */
+/* The length of "http:", "https:" or "ftp:" followed by any number of
+ * slashes or backslashes (a browser takes "http:/\\host" and even
+ * "http:host" for "http://host": WHATWG's special schemes ignore them),
+ * or of a leading "//"; 0 for anything else. */
 static size_t
 url_scheme_len(const char *p, size_t n)
 {
@@ -40,27 +43,41 @@ url_scheme_len(const char *p, size_t n)
 	while (s < n && (p[s] == '/' || p[s] == '\\'))
 		s++;
 	if (k > 0)
-		return s > k ? s : 0;
+		return s;
 	return s >= 2 ? s : 0;
 }
+
+static bool url_host_clean(const char *url, size_t len, char host[URL_HOST_MAX + 1]);
 
 bool
 url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 {
 	/* a browser drops tabs and line ends anywhere in a link
-	 * ("ht&#13;tp://evil.test" opens evil.test) */
-	char clean[1024];
-	if (memchr(url, '\t', len) || memchr(url, '\n', len) || memchr(url, '\r', len)) {
-		size_t o = 0;
-		for (size_t k = 0; k < len && o < sizeof(clean); k++)
-			if (url[k] != '\t' && url[k] != '\n' && url[k] != '\r')
-				clean[o++] = url[k];
-		url = clean;
-		len = o;
-	}
+	 * ("ht&#13;tp://evil.test" opens evil.test): in a copy as long as the
+	 * link, so that what follows them is never cut off */
+	if (!memchr(url, '\t', len) && !memchr(url, '\n', len) && !memchr(url, '\r', len))
+		return url_host_clean(url, len, host);
+	char small[1024] = {0};
+	char *clean = len <= sizeof(small) ? small : xmalloc(len);
+	size_t o = 0;
+	for (size_t k = 0; k < len; k++)
+		if (url[k] != '\t' && url[k] != '\n' && url[k] != '\r')
+			clean[o++] = url[k];
+	bool ok = url_host_clean(clean, o, host);
+	if (clean != small)
+		free(clean);
+	return ok;
+}
+
+static bool
+url_host_clean(const char *url, size_t len, char host[URL_HOST_MAX + 1])
+{
+	/* a browser trims spaces and control characters at both ends */
 	size_t i = 0;
 	while (i < len && (url[i] == ' ' || (unsigned char)url[i] < 0x20))
 		i++;
+	while (len > i && (url[len - 1] == ' ' || (unsigned char)url[len - 1] < 0x20))
+		len--;
 	const char *p = url + i;
 	size_t n = len - i;
 	size_t sl = url_scheme_len(p, n);
@@ -68,10 +85,11 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 		p += sl, n -= sl;
 	else if (!mx_str_caseprefix(p, n, "www."))
 		return false;
-	/* authority ends at / ? # or whitespace */
+	/* the authority ends at / ? # or \ (WHATWG): a quote, a space or a
+	 * '<' before an '@' is the user name's, not the host's
+	 * ("http://bank.test'@evil.test/" opens evil.test) */
 	size_t a = 0;
-	while (a < n && p[a] != '/' && p[a] != '?' && p[a] != '#' && p[a] != '\\' && p[a] != ' ' &&
-	       p[a] != '"' && p[a] != '\'' && p[a] != '>' && p[a] != '<')
+	while (a < n && p[a] != '/' && p[a] != '?' && p[a] != '#' && p[a] != '\\')
 		a++;
 	const char *at = NULL;
 	for (size_t k = 0; k < a; k++)
@@ -104,12 +122,49 @@ url_host(const char *url, size_t len, char host[URL_HOST_MAX + 1])
 			if (strchr("#%/:<>?@[\\]^|", c) != NULL)
 				return false; /* a browser refuses such a host */
 		}
-		if (c < 0x21 || c == 0x7f || o >= URL_HOST_MAX)
-			return false;
+		if (c < 0x21 || c == 0x7f || c == '<' || c == '>' || c == '^' || c == '|' ||
+		    o >= URL_HOST_MAX)
+			return false; /* what a browser refuses in a host */
 		host[o++] = (char)c;
 	}
 	host[o] = '\0';
 	return url_host_name(host, o, host);
+}
+
+/* A name IDNA2008 refuses as a whole (a label with a symbol such as ☃,
+ * or one that breaks a hyphen rule) is still mapped by a browser (UTS #46
+ * as WHATWG applies it, which refuses neither): each label is taken on
+ * its own, so that "☃.ＥＶＩＬ.test" is ☃.evil.test, which a list entry
+ * for evil.test catches, where the name as written would slip past it.
+ * A label libidn2 refuses stays as written. False when a label maps to
+ * what no host name has, or the result does not fit. */
+static bool
+url_host_labels(char host[URL_HOST_MAX + 1])
+{
+	char out[URL_HOST_MAX + 1], label[URL_HOST_MAX + 1], conv[URL_HOST_MAX + 1];
+	size_t o = 0;
+	for (const char *p = host;;) {
+		const char *e = strchr(p, '.');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		memcpy(label, p, l);
+		label[l] = '\0';
+		enum mx_idna r = mx_idna_alabel(label, conv, sizeof(conv));
+		if (r == MX_IDNA_FORBIDDEN)
+			return false;
+		const char *piece = r == MX_IDNA_CONVERTED ? conv : label;
+		size_t pl = strlen(piece);
+		if (o + pl + (e != NULL) > URL_HOST_MAX)
+			return false;
+		memcpy(out + o, piece, pl);
+		o += pl;
+		if (e == NULL)
+			break;
+		out[o++] = '.';
+		p = e + 1;
+	}
+	out[o] = '\0';
+	memcpy(host, out, o + 1);
+	return true;
 }
 
 /* The name lower-cased, its IDNA dots as dots, trailing dots dropped,
@@ -147,15 +202,15 @@ url_host_text(const char *name, size_t len, char host[URL_HOST_MAX + 1])
 	 * mapping (fullwidth letters, capitals, ignored characters such as
 	 * the soft hyphen and zero-width space), then its ASCII form
 	 * ("exämple.test" is xn--exmple-cua.test, "ｅｖｉｌ.test" is
-	 * evil.test). A name libidn2 refuses stays as it is written. */
-	if (mx_idna_alabel(host, host, URL_HOST_MAX + 1)) {
-		o = strlen(host);
-		while (o > 0 && host[o - 1] == '.')
-			host[--o] = '\0';
-		if (o == 0)
-			return false;
-	}
-	return true;
+	 * evil.test). One whose mapping holds what no host name has
+	 * ("evil.test／" is "evil.test/") is no host: a browser refuses it. */
+	enum mx_idna r = mx_idna_alabel(host, host, URL_HOST_MAX + 1);
+	if (r == MX_IDNA_FORBIDDEN || (r == MX_IDNA_REFUSED && !url_host_labels(host)))
+		return false;
+	o = strlen(host);
+	while (o > 0 && host[o - 1] == '.')
+		host[--o] = '\0';
+	return o > 0;
 }
 
 /* One part of an IPv4 host as a browser reads it (WHATWG URL): decimal,
@@ -300,11 +355,16 @@ url_scan(const char *text, size_t n, url_found_cb cb, void *arg)
 			continue;
 		}
 		size_t e = at + skip;
-		/* "http://[2001:db8::1]/": the ']' that closes an IPv6 host is
-		 * the link's own; any other ends it ("[see http://x.test]") */
-		bool v6 = e < n && text[e] == '[';
+		/* "http://[2001:db8::1]/": the ']' that closes an IPv6 host
+		 * (first in the authority, or after its user name) is the
+		 * link's own; any other ends it ("[see http://x.test]") */
+		bool v6 = e < n && text[e] == '[', auth = true;
 		while (e < n) {
 			unsigned char u = (unsigned char)text[e];
+			if (u == '/' || u == '?' || u == '#')
+				auth = false;
+			else if (u == '[' && auth && text[e - 1] == '@')
+				v6 = true;
 			if (u == ']' && v6) {
 				v6 = false;
 				e++;

@@ -253,8 +253,12 @@ smtp_parse_domain(struct smtp_cursor *c, struct smtp_addr *out)
 		 * domain takes its A-label form (UTS #46, as browsers and MTAs
 		 * map it: "BÄD.test" is xn--bd-via.test), so that the hosted
 		 * domains, the recipient lists and the directory see one
-		 * spelling; one libidn2 refuses stays as written. */
-		mx_idna_alabel(out->domain, out->domain, sizeof(out->domain));
+		 * spelling; one libidn2 refuses stays as written. One whose
+		 * mapping gives ASCII the loop above refuses ("ｘ＞　ＲＥＴ＝"
+		 * would be "x> ret=") is refused too: the domain must not carry
+		 * into the downstream's MAIL FROM what the client may not. */
+		if (mx_idna_alabel(out->domain, out->domain, sizeof(out->domain)) == MX_IDNA_FORBIDDEN)
+			return SMTP_ADDR_SYNTAX;
 	}
 	return SMTP_ADDR_OK;
 }

@@ -186,6 +186,32 @@ def test_idn_domain(make_mx, tmp_path):
         assert b"X-Mxguard-Envelope-To: <alice@xn--exmple-cua.test>\r\n" in f.read_bytes()
 
 
+def test_idn_mapping_cannot_inject(make_mx, sink):
+    """A domain whose UTS #46 mapping gives ASCII no address may hold
+    (fullwidth '>', '=', '@', U+3000 as a space) is refused at MAIL and RCPT:
+    its A-label used to carry "x> ret=hdrs envid=x" into the downstream's
+    MAIL FROM as ESMTP parameters of the client's choosing, and a hidden '@'
+    past the routing checks (found in review, 2026-11-29)."""
+    mx = make_mx(sink.target, extra="subdomains = true;")
+    c = Client(mx.port)
+    c.ehlo()
+    evil = "a@\uff58\uff1e\u3000\uff32\uff25\uff34\uff1d\uff28\uff24\uff32\uff33"
+    code, text = c.cmd(f"MAIL FROM:<{evil}> SMTPUTF8")
+    assert code // 100 == 5 and text.startswith("5.1."), (code, text)
+    assert c.cmd("MAIL FROM:<x@remote.test> SMTPUTF8")[0] == 250
+    code, text = c.cmd("RCPT TO:<alice@evil.test\uff20x.example.test>")
+    assert code // 100 == 5 and text.startswith("5.1."), (code, text)
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: x\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.cmd("QUIT")
+    [m] = sink.wait_messages(1)
+    assert m["env"]["X-Mail-Args"][0].split(" ")[0] == "<x@remote.test>"
+    assert m["env"]["X-Rcpt-Args"] == ["<alice@example.test>"]
+    assert "ret=" not in m["env"]["X-Mail-Args"][0].lower()
+
+
 def test_postmaster_and_vrfy(mx, sink):
     c = Client(mx.port)
     c.ehlo()

@@ -235,8 +235,18 @@ test_url_host(void **state)
 		{"http://good%2fevil.test/", NULL}, /* a decoded '/' is no host */
 		{"http://a%40evil.test/", NULL},
 		{"http://evil%", "evil%"},          /* no escape: taken as it is */
-		{"http:evil.test", NULL},
+		{"http:evil.test", "evil.test"}, /* no slashes: a browser opens it all the same */
+		{"https:evil.test/x", "evil.test"},
 		{"http://", NULL},
+		/* the authority ends at / ? # \ alone: a quote, a space or a '<'
+		 * before the last '@' belong to the user name */
+		{"http://bank.test'@evil.test/", "evil.test"},
+		{"http://bank.test @evil.test/", "evil.test"},
+		{"http://bank.test\"@evil.test/", "evil.test"},
+		{"http://bank.test<@evil.test/", "evil.test"},
+		{"http://bank.test evil.test/", NULL}, /* a space in a host: refused */
+		{"http://evil<.test/", NULL},
+		{" http://evil.test/ \x01", "evil.test"}, /* trimmed at both ends */
 		{"///", NULL},
 		{"ht\r\ntp://ev\til.test/", "evil.test"}, /* tabs and line ends dropped */
 		{"\x01 http://evil.test", "evil.test"},     /* leading controls and spaces */
@@ -252,6 +262,15 @@ test_url_host(void **state)
 		{"http://ev\xe2\x80\x8bil.test/", "evil.test"},                   /* zero-width space */
 		{"http://xn--exmple-cua.test/", "xn--exmple-cua.test"},
 		{"http://\xe2\x98\x83.test/", "\xe2\x98\x83.test"}, /* refused by IDNA2008: as written */
+		/* a name IDNA2008 refuses as a whole: each label mapped on its
+		 * own, so a refused label in front hides no listed domain */
+		{"http://\xe2\x98\x83.\xef\xbc\xa5\xef\xbc\xb6\xef\xbc\xa9\xef\xbc\xac.test/",
+		 "\xe2\x98\x83.evil.test"},                                     /* ☃.ＥＶＩＬ.test */
+		{"http://\xe2\x98\x83.b\xc3\xbc" "cher.test/", "\xe2\x98\x83.xn--bcher-kva.test"}, /* ☃.bücher */
+		{"http://-x.\xef\xbd\x85vil.test/", "-x.evil.test"},          /* a hyphen rule */
+		/* a mapping into what no host has: no host (a browser refuses it) */
+		{"http://evil.test\xef\xbc\x8f.allowed.test/", NULL},         /* fullwidth solidus */
+		{"http://x\xef\xbc\x9e\xe3\x80\x80y.test/", NULL},              /* '＞' and U+3000 */
 		{"http://\xff\xfe.test/", "\xff\xfe.test"},             /* no UTF-8: as written */
 		/* an address in any spelling a browser opens, in one form */
 		{"http://0x7f.1/", "127.0.0.1"},
@@ -272,6 +291,14 @@ test_url_host(void **state)
 		{"http://[::ffff:7f00:1]/", "[::ffff:127.0.0.1]"},
 		{"http://[nonsense]/", "[nonsense]"},
 	};
+	/* a tab in a long link: the copy without it is as long as the link
+	 * (it used to stop at 1,024 bytes, before the host) */
+	char lng[1300];
+	memcpy(lng, "http://", 7);
+	memset(lng + 7, 'a', 1100);
+	memcpy(lng + 1107, "\t@evil.test/", 13);
+	assert_true(url_host(lng, 1120, h));
+	assert_string_equal(h, "evil.test");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool ok = url_host(cases[i].url, strlen(cases[i].url), h);
 		if (cases[i].host == NULL)

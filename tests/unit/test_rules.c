@@ -185,6 +185,8 @@ test_rules_idn(void **state)
 		{"Subject: a\r\n\r\nhttp://0177.0.0.1/x\r\n", "DENY_URLHOST "},
 		{"Subject: a\r\n\r\nhttp://127.0.0.2/x\r\n", ""},
 		{"Subject: a\r\n\r\nhttp://[2001:db8::5]/x\r\n", "DENY_URLHOST "},
+		/* a label IDNA2008 refuses (☃) in front hides no listed domain */
+		{"Subject: a\r\n\r\n<a href=\"http://\xe2\x98\x83.B\xc3\x84" "D.test/\">x</a>\r\n", "DENY_URLHOST "},
 		{"From: x@xn--bel-goa.test\r\n\r\nx\r\n", "DENY_FROM "},
 		{"From: x@\xc3\x9c" "BEL.test\r\n\r\nx\r\n", "DENY_FROM "},
 		{"From: boss@ex\xc3\xa4mple.test\r\n\r\nx\r\n", "ALLOW_FROM "},
@@ -222,6 +224,11 @@ test_rules_errors(void **state)
 		{"deny_network nonsense\n", ":1: \"nonsense\" is not a network"},
 		{"allow_from nobody\n", ":1: \"nobody\": expected user@domain"},
 		{"score X many\n", ":1: expected: score NAME NUMBER"},
+		/* names whose IDNA mapping holds what no host has (fullwidth '>'
+		 * and U+3000, a fullwidth solidus): entries that could never
+		 * match, said so at load */
+		{"deny_from @x\xef\xbc\x9e\xe3\x80\x80y.test\n", ":1: \"@x\xef\xbc\x9e\xe3\x80\x80y.test\": its domain is no domain name"},
+		{"deny_urlhost evil.test\xef\xbc\x8f\n", ":1: \"evil.test\xef\xbc\x8f\" is no host name a link can have"},
 		/* a half-compiled meta was accepted and ran off its stack (found
 		 * by tests/fuzz/fuzz_rules) */
 		{"body A /a/ 1\nmeta M !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!A 1\n",

@@ -89,6 +89,14 @@ static const struct path_case path_cases[] = {
 	{"<a@\xc3\x89XAMPLE.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "a@xn--xample-9ua.test", "xn--xample-9ua.test", ""},
 	{"<a@\xef\xbd\x85xample.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "a@example.test", "example.test", ""},
 	{"<a@\xe2\x98\x83.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_OK, "a@\xe2\x98\x83.test", "\xe2\x98\x83.test", ""},
+	/* a domain whose mapping gives ASCII the parser refuses: fullwidth
+	 * '>', '=', '@', '/' and U+3000 would become "x> ret=hdrs envid=x",
+	 * ESMTP parameters in the downstream's MAIL FROM, or a hidden '@' */
+	{"<a@\xef\xbd\x98\xef\xbc\x9e\xe3\x80\x80\xef\xbc\xb2\xef\xbc\xa5\xef\xbc\xb4\xef\xbc\x9d\xef\xbc\xa8\xef\xbc\xa4\xef\xbc\xb2\xef\xbc\xb3>",
+	 MAIL | SMTP_PATH_UTF8_OK, SMTP_ADDR_SYNTAX, NULL, NULL, NULL},
+	{"<a@evil.test\xef\xbc\xa0x.example.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_SYNTAX, NULL, NULL, NULL},
+	{"<a@\xef\xbc\x8e\xef\xbc\x8e\xef\xbc\x8f\xef\xbc\x8e\xef\xbc\x8e\xef\xbc\x8f" "etc>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_SYNTAX, NULL, NULL, NULL},
+	{"<a@x\xe3\x80\x80y.test>", RCPT | SMTP_PATH_UTF8_OK, SMTP_ADDR_SYNTAX, NULL, NULL, NULL},
 	/* lengths: local part 64, domain labels 63 */
 	{"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test>", RCPT, SMTP_ADDR_OK,
 	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test", "example.test", ""},
