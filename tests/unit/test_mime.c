@@ -60,6 +60,24 @@ test_url_scan_brackets(void **state)
 	assert_string_equal(m.urls[1], "http://[2001:db8::1]:8080/y");
 	assert_string_equal(m.hosts[1], "[2001:db8::1]");
 	mime_msg_clear(&m);
+	/* after a user name too; a '[' in the path is no host's */
+	analyse("Subject: x\r\n\r\nsee http://u@[2001:DB8::1]/x and http://a.test/[b]\r\n", &m);
+	assert_int_equal(m.n_urls, 2);
+	assert_string_equal(m.urls[0], "http://u@[2001:DB8::1]/x");
+	assert_string_equal(m.hosts[0], "[2001:db8::1]");
+	assert_string_equal(m.urls[1], "http://a.test/[b");
+	mime_msg_clear(&m);
+	/* a link longer than 2 KB in an href: its host after a long user name */
+	char html[4200];
+	int n = snprintf(html, sizeof(html), "Content-Type: text/html\r\n\r\n<a href=\"http://");
+	memset(html + n, 'u', 3000);
+	n += 3000;
+	n += snprintf(html + n, sizeof(html) - (size_t)n, "@evil.test/\">x</a>\r\n");
+	analyse(html, &m);
+	assert_int_equal(m.n_hosts, 1);
+	assert_string_equal(m.hosts[0], "evil.test");
+	assert_int_equal(strlen(m.urls[0]), 2048); /* what is kept of the link */
+	mime_msg_clear(&m);
 }
 
 static void
