@@ -1430,9 +1430,12 @@ classifier_model_store(struct classifier *c, struct classifier_retrain *r, uint6
 		classifier_retrain_cancel(r);
 		return -1;
 	}
-	if (!locked && classifier_u64_get(t, classifier_gen_key) != gen) {
+	if ((!locked && classifier_u64_get(t, classifier_gen_key) != gen) ||
+	    classifier_u64_get(t, classifier_trained_key) >= gen) {
 		/* another learn stored examples since: its model, trained on
-		 * them too, replaces this one */
+		 * them too, replaces this one; or one that ran without the lock
+		 * stored a model of later examples already, which this older
+		 * one must not replace (generations only grow) */
 		log_info("classifier: model not stored: another learn stored examples meanwhile, "
 		         "and its model includes these");
 		classifier_retrain_cancel(r);
@@ -1473,17 +1476,22 @@ classifier_batch_train(struct classifier *c, const struct classifier_batch *b, b
 		store_txn_abort(t);
 		return -1;
 	}
+	/* the generation only grows, also where the model goes: a number
+	 * given twice could make a model look trained on examples it never
+	 * saw (cls:trained equal to a cls:gen that means other examples) */
 	int rc = classifier_examples_write(b, t);
-	if (rc == 0 && r.training) {
+	if (rc == 0)
 		rc = classifier_u64_put(t, classifier_gen_key, ++gen);
-	} else if (rc == 0) { /* too few examples to judge by: no model */
+	if (rc == 0 && !r.training) { /* too few examples to judge by: no model */
 		store_txn_del(t, classifier_model_key, sizeof(classifier_model_key) - 1);
-		store_txn_del(t, classifier_gen_key, sizeof(classifier_gen_key) - 1);
 		store_txn_del(t, classifier_trained_key, sizeof(classifier_trained_key) - 1);
 	}
 	if (rc < 0) {
-		classifier_retrain_cancel(&r);
+		/* the write transaction first: the training cannot be stopped,
+		 * and LMDB's writer lock would be held, every other writer of
+		 * every process waiting, until it ends */
 		store_txn_abort(t);
+		classifier_retrain_cancel(&r);
 		return -1;
 	}
 	if (store_txn_commit(t) < 0) {

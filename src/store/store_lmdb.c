@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,10 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi;
+	bool read_only;
+	/* held shared by every transaction and view of the process, and
+	 * exclusively to adopt a map another process grew (see store_begin) */
+	pthread_rwlock_t map_lock;
 	char describe[300];
 	char path[4096];
 	struct log_ratelimit rl;
@@ -99,6 +105,8 @@ store_open(const struct store_opts *o, char *err, size_t errlen)
 	struct store *s = xcalloc(1, sizeof(*s));
 	snprintf(s->describe, sizeof(s->describe), "lmdb:%s", o->path);
 	mx_strlcpy(s->path, o->path, sizeof(s->path));
+	s->read_only = o->read_only;
+	pthread_rwlock_init(&s->map_lock, NULL);
 	int rc = mdb_env_create(&s->env);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, o->map_size ? o->map_size : (size_t)1 << 30);
@@ -109,6 +117,7 @@ store_open(const struct store_opts *o, char *err, size_t errlen)
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot open LMDB store in %s: %s", o->path, mdb_strerror(rc));
 		mdb_env_close(s->env);
+		pthread_rwlock_destroy(&s->map_lock);
 		free(s);
 		return NULL;
 	}
@@ -124,6 +133,7 @@ store_open(const struct store_opts *o, char *err, size_t errlen)
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot open LMDB database in %s: %s", o->path, mdb_strerror(rc));
 		mdb_env_close(s->env);
+		pthread_rwlock_destroy(&s->map_lock);
 		free(s);
 		return NULL;
 	}
@@ -137,6 +147,7 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->map_lock);
 	free(s);
 }
 
@@ -147,10 +158,22 @@ store_lock_take(struct store *s, const char *name, bool wait, bool *busy)
 	char p[sizeof(s->path) + 64];
 	if (snprintf(p, sizeof(p), "%s/%s.lock", s->path, name) >= (int)sizeof(p))
 		return NULL;
-	int fd = open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) { /* a reader without write access to the folder, say */
-		if (wait)
-			log_warn("store: cannot open %s: %s", p, strerror(errno));
+	/* created by a process that may write the store (so `mxguard stats`
+	 * run as root leaves no file the service user cannot open), readable
+	 * by all: a read-only descriptor is all flock needs */
+	int fd = s->read_only ? -1 : open(p, O_RDONLY | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+	if (fd >= 0)
+		(void)fchmod(fd, 0644); /* whatever the umask */
+	else
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && s->read_only)
+			return NULL; /* no file: nobody has ever held the lock */
+		/* the lock is not taken: say so, once a process, whatever the
+		 * caller (a learn then trains side by side with others) */
+		static atomic_bool warned;
+		if (!atomic_exchange(&warned, true))
+			log_warn("store: cannot open %s: %s; learns are not serialised", p, strerror(errno));
 		return NULL;
 	}
 	int rc;
@@ -183,17 +206,58 @@ store_describe(const struct store *s)
 	return s->describe;
 }
 
+/* Transactions and views this thread has open, in any store. */
+static _Thread_local int store_pins;
+
+/*
+ * Begins a transaction, holding the map lock shared until store_end().
+ * Another process with a larger store.size may grow the file past this
+ * process's map (MDB_MAP_RESIZED); adopting the new size remaps it, which
+ * LMDB allows only while no transaction of the process is open: a view
+ * (the classifier's model, read in place) would point into the old map
+ * and fault. So the map lock is taken exclusively for it, and a thread
+ * that has a transaction of its own open does not try (it would wait for
+ * itself): its begin fails, as a store that cannot answer does.
+ */
 static int
 store_begin(struct store *s, unsigned flags, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(s->env, NULL, flags, txn);
-	if (rc == MDB_MAP_RESIZED) { /* another process grew the map */
-		mdb_env_set_mapsize(s->env, 0);
-		rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&s->map_lock);
+		int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+		if (rc == 0) {
+			store_pins++;
+			return 0;
+		}
+		pthread_rwlock_unlock(&s->map_lock);
+		if (rc != MDB_MAP_RESIZED || tries > 0 || store_pins > 0) {
+			store_log_error(s, "begin", rc);
+			return rc;
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5; /* the other threads' transactions end */
+		if ((rc = pthread_rwlock_timedwrlock(&s->map_lock, &until)) != 0) {
+			log_warn("store %s: the map grew and could not be adopted: %s", s->describe, strerror(rc));
+			return MDB_MAP_RESIZED;
+		}
+		rc = mdb_env_set_mapsize(s->env, 0); /* the size the file has now */
+		pthread_rwlock_unlock(&s->map_lock);
+		if (rc != 0) {
+			store_log_error(s, "resize", rc);
+			return rc;
+		}
+		log_info("store %s: the map grew (another process has a larger store.size); adopted",
+		         s->describe);
 	}
-	if (rc != 0)
-		store_log_error(s, "begin", rc);
-	return rc;
+}
+
+/* Ends what store_begin() began (after its commit or abort). */
+static void
+store_end(struct store *s)
+{
+	store_pins--;
+	pthread_rwlock_unlock(&s->map_lock);
 }
 
 int
@@ -221,6 +285,7 @@ store_usage(struct store *s, uint64_t *used, uint64_t *limit)
 	MDB_stat st;
 	int rc = mdb_env_info(s->env, &info) | mdb_env_stat(s->env, &st);
 	mdb_txn_abort(txn);
+	store_end(s);
 	if (rc != 0)
 		return -1;
 	uint64_t pages = (uint64_t)info.me_last_pgno + 1;
@@ -339,6 +404,7 @@ store_view_end(struct store_view *v)
 	if (v == NULL)
 		return;
 	mdb_txn_abort(v->txn);
+	store_end(v->s);
 	free(v);
 }
 
@@ -449,6 +515,7 @@ int
 store_txn_commit(struct store_txn *t)
 {
 	int rc = mdb_txn_commit(t->txn);
+	store_end(t->s);
 	if (rc != 0)
 		store_log_error(t->s, "commit", rc);
 	free(t);
@@ -461,5 +528,6 @@ store_txn_abort(struct store_txn *t)
 	if (t == NULL)
 		return;
 	mdb_txn_abort(t->txn);
+	store_end(t->s);
 	free(t);
 }

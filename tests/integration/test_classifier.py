@@ -162,6 +162,30 @@ def test_learn_twice_relabel_forget(trained, tmp_path):
     assert out.startswith("learned 0, already known 0, corrected 1,"), out
 
 
+def test_train_lock_file(trained, tmp_path):
+    """The lock file is made by what may write the store, readable by all
+    (flock needs no more): `mxguard stats` run as root used to leave a
+    root-only file behind, and the service user's learns then ran unlocked
+    without a word. A learn that cannot open it says so."""
+    conf = copy_store(trained, tmp_path)
+    lock = tmp_path / "store" / "train.lock"
+    lock.unlink(missing_ok=True)
+    run("stats", "-c", str(conf))
+    assert not lock.exists()  # stats opens the store read-only
+    r = subprocess.run([MXGUARD, "learn", "--ham", "-c", str(conf), lines(CORPUS / "test-ham.txt")[0]],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert lock.exists() and lock.stat().st_mode & 0o444 == 0o444, oct(lock.stat().st_mode)
+    assert "cannot open" not in r.stderr
+    lock.unlink()
+    lock.symlink_to(tmp_path / "nowhere")  # cannot be opened: the learn goes on, and says so
+    r = subprocess.run([MXGUARD, "learn", "--ham", "-c", str(conf), lines(CORPUS / "test-ham.txt")[1]],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "train.lock" in r.stderr and "learns are not serialised" in r.stderr, r.stderr
+    lock.unlink()
+
+
 def test_learns_together_train_once(trained, tmp_path):
     """Learns started while another trains (a report button pressed by
     several users) store their examples at once, wait for it, and cost one

@@ -4,6 +4,7 @@
  * duplicates, relabelling, forgetting, the minimum before a model exists,
  * and damaged examples in the store (skipped, never trusted).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -161,9 +164,6 @@ test_duplicates_relabel_forget(void **state)
 	close_store(s);
 }
 
-/* A learn stores its examples, then its model, in two transactions. One
- * stopped between them leaves examples newer than the model: stats says
- * so, and the next learn retrains though it adds nothing. */
 /* The training lock: one holder; a second taker without waiting gets
  * NULL and busy; released, it is free again. stats says a learn trains. */
 static void
@@ -198,6 +198,9 @@ test_train_lock(void **state)
 	close_store(s);
 }
 
+/* A learn stores its examples, then its model, in two transactions. One
+ * stopped between them leaves examples newer than the model: stats says
+ * so, and the next learn retrains though it adds nothing. */
 static void
 test_interrupted_learn(void **state)
 {
@@ -470,6 +473,157 @@ test_stored_equals_dense(void **state)
 	close_store(s);
 }
 
+static uint64_t
+get_u64(struct store *s, const char *key)
+{
+	void *val = NULL;
+	size_t len = 0;
+	uint64_t v = 0;
+	if (store_get(s, key, strlen(key), &val, &len) == MX_FOUND && len == sizeof(v))
+		memcpy(&v, val, sizeof(v));
+	free(val);
+	return v;
+}
+
+/* The generation only grows: a learn that leaves too few examples for a
+ * model bumps it too (it used to delete it, and numbers given again could
+ * make a model look trained on examples it never saw); and a model of
+ * older examples never replaces one of later ones (a learn that ran
+ * without the lock may have stored that one meanwhile). */
+static void
+test_generation_grows(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct classifier *c = classifier_open(s);
+	learn_many(c, 60, 60, 0);
+	uint64_t g1 = get_u64(s, "cls:gen");
+	assert_true(g1 >= 1);
+	assert_int_equal(get_u64(s, "cls:trained"), g1);
+	struct classifier_batch *b = classifier_batch_begin(c);
+	for (int i = 0; i < 11; i++) { /* down to 49 spam: no model */
+		char *m = message(true, i);
+		assert_int_equal(learn(b, m, CLASSIFIER_FORGET), CLASSIFIER_FORGOTTEN);
+		free(m);
+	}
+	assert_int_equal(classifier_batch_commit(b), 0);
+	struct classifier_stats st;
+	classifier_stats(c, &st);
+	assert_false(st.trained);
+	assert_true(get_u64(s, "cls:gen") > g1);
+	learn_many(c, 11, 0, 0); /* back to 60: a model again */
+	classifier_stats(c, &st);
+	assert_true(st.trained);
+	assert_false(st.stale);
+	uint64_t g2 = get_u64(s, "cls:gen"), v = st.model_version;
+	assert_true(g2 > g1 + 1);
+	/* as if a learn without the lock had stored a model of later
+	 * examples while this one trained: this one's is not stored */
+	uint64_t later = g2 + 5;
+	assert_int_equal(store_put(s, "cls:trained", 11, &later, sizeof(later), 0), 0);
+	learn_many(c, 1, 0, 500);
+	classifier_stats(c, &st);
+	assert_int_equal(st.model_version, v);
+	assert_int_equal(get_u64(s, "cls:trained"), later);
+	classifier_close(c);
+	close_store(s);
+}
+
+/* Another process with a larger store.size grows the file past this
+ * one's map. Adopting the new size remaps it, so it waits until no other
+ * thread has a transaction or a view open (a view points into the map:
+ * the gateway reads the model so); a thread with one of its own open
+ * gets a failed begin instead of waiting for itself. */
+struct grow_wait {
+	struct store *s;
+	struct timespec start;
+	double waited;
+	bool ok;
+};
+
+static double
+since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void *
+grow_begin(void *arg)
+{
+	struct grow_wait *g = arg;
+	struct store_view *v = store_view_begin(g->s);
+	g->waited = since(&g->start);
+	g->ok = v != NULL;
+	store_view_end(v);
+	return NULL;
+}
+
+static void
+test_store_map_grown(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/mx-test-cls-%d", (int)getpid());
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	struct store_opts o = {dir, 4u << 20, false};
+	char err[256];
+	struct store *s = store_open(&o, err, sizeof(err));
+	assert_non_null(s);
+	char big[65536];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(store_put(s, "k", 1, big, sizeof(big), 0), 0);
+	struct store_view *v = store_view_begin(s);
+	assert_non_null(v);
+	const void *p;
+	size_t n;
+	assert_int_equal(store_view_get(v, "k", 1, &p, &n), MX_FOUND);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* the other process: a store.size of 64 MiB, 8 MiB more data */
+		struct store_opts o2 = {dir, 64u << 20, false};
+		struct store *s2 = store_open(&o2, err, sizeof(err));
+		int rc = s2 == NULL;
+		static char chunk[1 << 20];
+		memset(chunk, 'y', sizeof(chunk));
+		for (int i = 0; i < 8 && rc == 0; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "grow%d", i);
+			rc = store_put(s2, key, strlen(key), chunk, sizeof(chunk), 0) != 0;
+		}
+		store_close(s2);
+		_exit(rc);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct grow_wait g = {.s = s};
+	clock_gettime(CLOCK_MONOTONIC, &g.start);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, grow_begin, &g), 0);
+	struct timespec pause = {0, 300 * 1000000};
+	nanosleep(&pause, NULL);
+	/* this thread's view is still good, and a second begin here fails
+	 * rather than wait for itself */
+	assert_memory_equal(p, big, sizeof(big));
+	assert_null(store_view_begin(s));
+	store_view_end(v);
+	pthread_join(th, NULL);
+	assert_true(g.ok);
+	assert_true(g.waited >= 0.25); /* it waited for the view to end */
+	void *val = NULL;
+	size_t len = 0;
+	assert_int_equal(store_get(s, "grow7", 5, &val, &len), MX_FOUND);
+	assert_int_equal(len, 1 << 20);
+	free(val);
+	uint64_t used, limit;
+	assert_int_equal(store_usage(s, &used, &limit), 0);
+	assert_int_equal(limit, 64u << 20);
+	close_store(s);
+}
+
 int
 main(void)
 {
@@ -478,6 +632,8 @@ main(void)
 		cmocka_unit_test(test_duplicates_relabel_forget),
 		cmocka_unit_test(test_interrupted_learn),
 		cmocka_unit_test(test_train_lock),
+		cmocka_unit_test(test_generation_grows),
+		cmocka_unit_test(test_store_map_grown),
 		cmocka_unit_test(test_damaged_examples),
 		cmocka_unit_test(test_outdated_model),
 		cmocka_unit_test(test_forget_then_learn),
