@@ -1540,6 +1540,13 @@ classifier_batch_store(struct classifier *c, struct classifier_batch *b)
 	if (l == NULL && busy) {
 		if (b->n > 0 && classifier_examples_store(c, b) < 0)
 			return -1;
+		/* stored: what the batch holds is not needed while waiting (a
+		 * folder's worth, behind a retrain that may take a while) */
+		while (b->arena != NULL) {
+			struct classifier_arena *a = b->arena;
+			b->arena = a->next;
+			classifier_map_free(a, a->bytes);
+		}
 		log_info("classifier: examples stored; another learn is training: waiting for it");
 		l = store_lock_take(c->st, "train", true, &busy);
 		b = NULL; /* stored: retrain if the model does not include them yet */
