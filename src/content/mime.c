@@ -37,6 +37,8 @@
 #define MIME_HVAL_MAX 8192    /* a decoded header value */
 #define MIME_PARAM_MAX 4096   /* a Content-Type value handed to GMime */
 #define MIME_PART_TEXT (1 << 20)
+#define MIME_HOSTS_MAX 1000   /* distinct link hosts collected */
+#define MIME_HDRS_KEEP 8      /* slots past the header cap for the headers the analysis needs */
 
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 
@@ -64,7 +66,7 @@ mime_limits_default(struct mime_limits *l)
 struct mime_walk {
 	struct mime_msg *m;
 	const struct mime_limits *lim;
-	struct strmap *hosts;
+	struct strmap *hosts, *urls;
 	bool has_plain;
 	struct buf tmp; /* decoded part bytes, reused */
 };
@@ -162,14 +164,35 @@ mime_utf8_into(struct buf *b, unsigned *flags, const char *s, size_t n)
 	}
 }
 
+/* The length of s[0..n) cut to at most max bytes at a character boundary
+ * (no UTF-8 sequence cut in two: the rules match it as UTF-8). */
+static size_t
+mime_utf8_cut(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	size_t k = max;
+	while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80 && max - k < 3)
+		k--;
+	return k;
+}
+
 static void
 mime_add_url(struct mime_walk *w, const char *url, size_t len)
 {
 	struct mime_msg *m = w->m;
-	if (m->n_urls >= w->lim->max_urls)
+	/* a link given again is listed once, so that copies of one (200
+	 * invisible images) cannot push the others out of the list; hosts
+	 * are collected past the list's cap, up to MIME_HOSTS_MAX, so that
+	 * no link escapes the host lists that way */
+	size_t keep = mime_utf8_cut(url, len, 2048);
+	if (m->n_urls < w->lim->max_urls && !strmap_get(w->urls, url, keep, NULL)) {
+		strmap_put(w->urls, url, keep, NULL);
+		m->urls = xrealloc(m->urls, (m->n_urls + 1) * sizeof(char *));
+		m->urls[m->n_urls++] = xstrndup(url, keep);
+	}
+	if (m->n_hosts >= MIME_HOSTS_MAX)
 		return;
-	m->urls = xrealloc(m->urls, (m->n_urls + 1) * sizeof(char *));
-	m->urls[m->n_urls++] = xstrndup(url, len > 2048 ? 2048 : len);
 	/* the host from the whole link: after a long user name it lies
 	 * past what is kept of the link */
 	char host[URL_HOST_MAX + 1];
@@ -195,9 +218,26 @@ struct mime_hdr {
 
 #define MIME_ENTITY_HDRS 64
 
+/* The headers the analysis and the lists need: kept past the cap (in
+ * MIME_HDRS_KEEP slots of their own), so that filler headers in front
+ * cannot hide them. */
+static bool
+mime_header_needed(const char *name, size_t nlen)
+{
+	static const char *const names[] = {"content-type", "content-transfer-encoding",
+	                                    "content-disposition", "from", "subject", "sender",
+	                                    "reply-to", NULL};
+	for (const char *const *p = names; *p; p++)
+		if (nlen == strlen(*p) && mx_str_caseprefix(name, nlen, *p))
+			return true;
+	return false;
+}
+
 /*
- * Splits the header block at data into headers (at most max; the rest
- * counted in *dropped) and returns where the body starts.
+ * Splits the header block at data into headers (at most max, and up to
+ * MIME_HDRS_KEEP more of those mime_header_needed() names: h has room for
+ * max + MIME_HDRS_KEEP; the rest counted in *dropped) and returns where
+ * the body starts.
  */
 static size_t
 mime_headers(const char *data, size_t len, struct mime_hdr *h, size_t max, size_t *n,
@@ -206,6 +246,7 @@ mime_headers(const char *data, size_t len, struct mime_hdr *h, size_t max, size_
 	size_t i = 0;
 	*n = 0;
 	*dropped = 0;
+	bool kept = false; /* the last header was kept: its folds extend it */
 	while (i < len) {
 		const char *nl = memchr(data + i, '\n', len - i);
 		size_t eol = nl ? (size_t)(nl - data) : len;
@@ -217,8 +258,10 @@ mime_headers(const char *data, size_t len, struct mime_hdr *h, size_t max, size_
 			return next;
 		const char *line = data + i;
 		if ((line[0] == ' ' || line[0] == '\t') && *n > 0) {
-			/* folded: extends the previous header */
-			h[*n - 1].vlen = (size_t)(data + eol - h[*n - 1].value);
+			/* folded: extends the previous header (one dropped keeps
+			 * its folds) */
+			if (kept)
+				h[*n - 1].vlen = (size_t)(data + eol - h[*n - 1].value);
 			i = next;
 			continue;
 		}
@@ -229,7 +272,8 @@ mime_headers(const char *data, size_t len, struct mime_hdr *h, size_t max, size_
 		size_t nlen = (size_t)(colon - line);
 		while (nlen > 0 && (line[nlen - 1] == ' ' || line[nlen - 1] == '\t'))
 			nlen--;
-		if (*n < max) {
+		kept = *n < max || (*n < max + MIME_HDRS_KEEP && mime_header_needed(line, nlen));
+		if (kept) {
 			h[*n].name = line;
 			h[*n].nlen = nlen;
 			const char *v = colon + 1;
@@ -493,10 +537,23 @@ mime_next_boundary(const char *data, size_t len, size_t pos, const char *b, size
 	while (at + 2 + blen <= len) {
 		if (memcmp(data + at, b - 2, blen + 2) == 0) { /* "--" + boundary */
 			size_t e = at + 2 + blen;
-			*close = e + 1 < len && data[e] == '-' && data[e + 1] == '-';
-			const char *nl = memchr(data + e, '\n', len - e);
-			*after = nl ? (size_t)(nl - data) + 1 : len;
-			return data + at;
+			bool cl = e + 1 < len && data[e] == '-' && data[e + 1] == '-';
+			/* then only white space to the line's end (RFC 2046): "--bx"
+			 * is no delimiter of boundary "b", as a reader sees it; the
+			 * close delimiter is one whatever follows (GMime and Python
+			 * read "--b--</BODY>" so, and mail has it) */
+			size_t t = cl ? e + 2 : e;
+			while (t < len && (data[t] == ' ' || data[t] == '\t' || data[t] == '\r'))
+				t++;
+			if (cl || t >= len || data[t] == '\n') {
+				if (cl && t < len && data[t] != '\n') {
+					const char *nl2 = memchr(data + t, '\n', len - t);
+					t = nl2 ? (size_t)(nl2 - data) : len;
+				}
+				*close = cl;
+				*after = t < len ? t + 1 : len;
+				return data + at;
+			}
 		}
 		const char *nl = memchr(data + at, '\n', len - at);
 		if (nl == NULL)
@@ -561,25 +618,32 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 		m->flags |= MIME_F_TOO_MANY;
 		return;
 	}
-	struct mime_hdr h[MIME_ENTITY_HDRS];
+	struct mime_hdr h[MIME_ENTITY_HDRS + MIME_HDRS_KEEP];
 	struct mime_hdr *hp = h;
 	size_t n, dropped, max = MIME_ENTITY_HDRS;
 	if (top) {
 		max = w->lim->max_headers;
-		hp = xcalloc(max ? max : 1, sizeof(*hp));
+		hp = xcalloc(max + MIME_HDRS_KEEP, sizeof(*hp));
 	}
 	size_t body = mime_headers(data, len, hp, max, &n, &dropped);
+	if (dropped > 0 || n > max)
+		m->flags |= MIME_F_TOO_MANY_HEADERS;
 	if (top) {
 		m->header_len = body;
 		m->hdrs = xcalloc(n ? n : 1, sizeof(*m->hdrs));
 		for (size_t i = 0; i < n; i++) {
-			char *raw = mime_unfold(hp[i].value, hp[i].vlen, MIME_HVAL_MAX);
+			/* the address headers whole: the lists must see every
+			 * address ("ALLOW_FROM only when every one is allowed") */
+			bool addr = hp[i].nlen == 4 && mx_str_caseprefix(hp[i].name, 4, "from");
+			char *raw = mime_unfold(hp[i].value, hp[i].vlen, addr ? hp[i].vlen : MIME_HVAL_MAX);
 			/* RFC 2047 words, only when there are any */
 			char *dec = strstr(raw, "=?") ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
 			struct buf v;
 			buf_init(&v, MIME_HVAL_MAX);
 			const char *src = dec ? dec : raw;
 			mime_utf8_into(&v, &m->flags, src, strlen(src));
+			if (v.truncated)
+				mime_utf8_trim(&v); /* no character cut in two */
 			m->hdrs[i].name = xstrndup(hp[i].name, hp[i].nlen);
 			m->hdrs[i].value = v.data ? v.data : xstrdup("");
 			m->hdrs[i].raw_value = raw;
@@ -598,7 +662,10 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 	bool attachment = false;
 	const struct mime_hdr *ct = mime_find(hp, n, "Content-Type");
 	if (ct != NULL) {
-		char *v = mime_unfold(ct->value, ct->vlen, MIME_PARAM_MAX);
+		/* whole: a cap before unfolding let filler parameters (or
+		 * folds) in front cut the boundary off, and the body went
+		 * unread */
+		char *v = mime_unfold(ct->value, ct->vlen, ct->vlen);
 		GMimeContentType *t = g_mime_content_type_parse(NULL, v);
 		if (t != NULL) {
 			char *mt = g_mime_content_type_get_mime_type(t);
@@ -621,11 +688,15 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 		mx_str_lower(type);
 	}
 	const struct mime_hdr *te = mime_find(hp, n, "Content-Transfer-Encoding");
-	if (te != NULL)
-		cte = mime_unfold(te->value, te->vlen, 64);
+	if (te != NULL) { /* unfolded whole, then its first word */
+		char *v = mime_unfold(te->value, te->vlen, te->vlen);
+		const char *w0 = v + strspn(v, " \t");
+		cte = xstrndup(w0, strcspn(w0, " \t;("));
+		free(v);
+	}
 	const struct mime_hdr *cd = mime_find(hp, n, "Content-Disposition");
 	if (cd != NULL) {
-		char *v = mime_unfold(cd->value, cd->vlen, MIME_PARAM_MAX);
+		char *v = mime_unfold(cd->value, cd->vlen, cd->vlen);
 		GMimeContentDisposition *d = g_mime_content_disposition_parse(NULL, v);
 		if (d != NULL) {
 			attachment = g_mime_content_disposition_is_attachment(d);
@@ -662,7 +733,7 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 	} else if (strcmp(type, "message/rfc822") == 0) {
 		mime_entity(w, b, blen, depth + 1, false);
 		/* the inner message's Subject reads as text too */
-		struct mime_hdr ih[MIME_ENTITY_HDRS];
+		struct mime_hdr ih[MIME_ENTITY_HDRS + MIME_HDRS_KEEP];
 		size_t in, idr;
 		mime_headers(b, blen, ih, MIME_ENTITY_HDRS, &in, &idr);
 		const struct mime_hdr *s = mime_find(ih, in, "Subject");
@@ -699,8 +770,12 @@ mime_analyse(const char *data, size_t len, const struct mime_limits *lim, struct
 		len = lim->max_bytes;
 		out->flags |= MIME_F_TRUNCATED;
 	}
-	/* an mbox "From " line in front is not a header */
-	if (len > 5 && memcmp(data, "From ", 5) == 0) {
+	/* an mbox "From SENDER DATE" line in front is not a header; "From :
+	 * x" is one, in the obsolete syntax a reader accepts */
+	size_t fw = 5;
+	while (fw < len && data[fw] == ' ')
+		fw++;
+	if (len > 5 && memcmp(data, "From ", 5) == 0 && fw < len && data[fw] != ':') {
 		const char *nl = memchr(data, '\n', len);
 		size_t skip = nl ? (size_t)(nl - data) + 1 : len;
 		data += skip;
@@ -708,7 +783,7 @@ mime_analyse(const char *data, size_t len, const struct mime_limits *lim, struct
 	}
 	out->raw = data;
 	out->raw_len = len;
-	struct mime_walk w = {.m = out, .lim = lim, .hosts = strmap_new()};
+	struct mime_walk w = {.m = out, .lim = lim, .hosts = strmap_new(), .urls = strmap_new()};
 	buf_init(&w.tmp, MIME_PART_TEXT);
 	mime_entity(&w, data, len, 0, true);
 	if (out->n_hdrs == 0 && out->header_len == 0)
@@ -721,6 +796,7 @@ mime_analyse(const char *data, size_t len, const struct mime_limits *lim, struct
 	}
 	buf_clear(&w.tmp);
 	strmap_free(w.hosts);
+	strmap_free(w.urls);
 }
 
 char *

@@ -50,12 +50,17 @@ static void
 scan_add(const char *name, double score, void *arg)
 {
 	struct scan_result *r = arg;
-	if (r->n_sym >= SCAN_SYMBOLS_MAX)
+	/* the score always counts: past SCAN_SYMBOLS_MAX only the name is
+	 * left out (of the headers and the log), so that a sender who fires
+	 * many cheap rules cannot push the lists, scored last, out */
+	r->score += score;
+	if (r->n_sym >= SCAN_SYMBOLS_MAX) {
+		r->n_sym_dropped++;
 		return;
+	}
 	struct scan_symbol *sy = &r->sym[r->n_sym++];
 	mx_strlcpy(sy->name, name, sizeof(sy->name));
 	sy->score = score;
-	r->score += score;
 }
 
 static double
@@ -82,7 +87,9 @@ scanner_scan(const struct scanner *s, const char *data, size_t len, const char *
 	if (m.flags & MIME_F_TOO_DEEP)
 		scan_add("MIME_TOO_DEEP", scan_sym(s, "MIME_TOO_DEEP", 3), out);
 	if (m.flags & MIME_F_TOO_MANY)
-		scan_add("MIME_TOO_MANY_PARTS", scan_sym(s, "MIME_TOO_MANY_PARTS", 1), out);
+		scan_add("MIME_TOO_MANY_PARTS", scan_sym(s, "MIME_TOO_MANY_PARTS", 3), out);
+	if (m.flags & MIME_F_TOO_MANY_HEADERS)
+		scan_add("MIME_TOO_MANY_HEADERS", scan_sym(s, "MIME_TOO_MANY_HEADERS", 1), out);
 	if (m.flags & MIME_F_NO_PARSE)
 		scan_add("MIME_UNPARSEABLE", scan_sym(s, "MIME_UNPARSEABLE", 1), out);
 
@@ -138,4 +145,6 @@ scan_symbols_str(const struct scan_result *r, char *buf, size_t len)
 			break;
 		o += (size_t)n;
 	}
+	if (r->n_sym_dropped > 0 && o + 1 < len)
+		snprintf(buf + o, len - o, ",+%zu more", r->n_sym_dropped);
 }

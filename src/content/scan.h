@@ -38,6 +38,7 @@ struct scan_result {
 	enum scan_action action;
 	struct scan_symbol sym[SCAN_SYMBOLS_MAX];
 	size_t n_sym;
+	size_t n_sym_dropped; /* fired past SCAN_SYMBOLS_MAX: scored, not named */
 	unsigned mime_flags;
 	char digest_subject[120]; /* for logs */
 };

@@ -1,4 +1,5 @@
 # The command line: check-config, version, usage errors, start failures.
+import json
 import os
 import pathlib
 import subprocess
@@ -225,3 +226,29 @@ def test_scan_finds_gtube_however_encoded(tmp_path):
             assert got[name][0] == "accept" and "GTUBE" not in got[name][1:], (name, got[name])
         else:
             assert got[name] == ["reject", "GTUBE"], (name, got[name])
+
+
+def test_scan_scores_every_symbol(tmp_path):
+    """Past 64 symbols, a message's later ones were left out of its score:
+    64 cheap rules (a meta rule's parts are scored 0, as docs/rules.md
+    advises) pushed the lists, scored last, out (found in review,
+    2026-11-29). Every symbol counts; only the names past 64 are left out,
+    and the log says how many."""
+    (tmp_path / "r").write_text("")
+    rules = "".join(f"body W{i:02d} /\\bword{i:02d}\\b/ 0.0\n" for i in range(64))
+    (tmp_path / "rules").write_text(rules + "deny_from @evil.test\ndeny_urlhost evil.test\n")
+    conf = tmp_path / "mx.conf"
+    conf.write_text(f'listen = ["127.0.0.1:1"]; domains = ["example.test"]; '
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2"; '
+                    f'content = {{ rules = "{tmp_path}/rules"; }};\n')
+    words = " ".join(f"word{i:02d}" for i in range(64))
+    (tmp_path / "m").write_text(f"From: spammer@evil.test\nSubject: x\n\n{words} http://evil.test/\n")
+    (tmp_path / "few").write_text("From: spammer@evil.test\nSubject: x\n\nhi http://evil.test/\n")
+    r = subprocess.run([MXGUARD, "scan", "--json", "-c", str(conf), str(tmp_path / "m"), str(tmp_path / "few")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    many, few = (json.loads(l) for l in r.stdout.splitlines())
+    assert few["action"] == "reject" and few["score"] >= 12, few
+    assert many["score"] == few["score"], (many["score"], few["score"])
+    assert many["action"] == "reject"
+    assert len(many["symbols"]) == 64

@@ -12,6 +12,7 @@
 
 #include "headers.h"
 #include "html.h"
+#include "buf.h"
 #include "mime.h"
 #include "str.h"
 #include "url.h"
@@ -328,6 +329,112 @@ test_url_host(void **state)
 	}
 }
 
+/* What a sender used to hide from the scan, each found in review on
+ * 2026-11-29 and shown by a GMime reader in full: every case must give the
+ * text, the headers and the link hosts the reader shows. */
+static void
+test_hiding_places(void **state)
+{
+	(void)state;
+	struct mime_msg m;
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	/* 4 KB of parameters before boundary=: the cap came before unfolding */
+	buf_appends(&b, "Content-Type: multipart/mixed");
+	for (int i = 0; i < 5; i++) {
+		buf_appends(&b, ";\r\n x-p=\"");
+		for (int k = 0; k < 900; k++)
+			buf_appendc(&b, 'A');
+		buf_appends(&b, "\"");
+	}
+	buf_appends(&b, ";\r\n boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\ncheap pills\r\n--b--\r\n");
+	analyse(b.data, &m);
+	assert_non_null(strstr(m.text.data, "cheap pills"));
+	mime_msg_clear(&m);
+	/* a folded Content-Transfer-Encoding with a long indent */
+	buf_reset(&b);
+	buf_appends(&b, "Content-Type: text/plain\r\nContent-Transfer-Encoding:\r\n");
+	for (int k = 0; k < 70; k++)
+		buf_appendc(&b, ' ');
+	buf_appends(&b, "base64\r\n\r\nY2hlYXAgcGlsbHM=\r\n");
+	analyse(b.data, &m);
+	assert_string_equal(m.text.data, "cheap pills");
+	mime_msg_clear(&m);
+	/* 200 filler headers before From, Content-Type and the encoding: they
+	 * are read all the same, and the filler is flagged */
+	buf_reset(&b);
+	for (int i = 0; i < 200; i++) {
+		char line[32];
+		snprintf(line, sizeof(line), "X-Pad-%d: x\r\n\tfold\r\n", i);
+		buf_appends(&b, line);
+	}
+	buf_appends(&b, "From: spammer@evil.test\r\nSubject: pills\r\nContent-Type: text/plain\r\n"
+	                "Content-Transfer-Encoding: base64\r\n\r\nY2hlYXAgcGlsbHM=\r\n");
+	analyse(b.data, &m);
+	assert_string_equal(mime_header(&m, "From"), "spammer@evil.test");
+	assert_string_equal(mime_header(&m, "Subject"), "pills");
+	assert_string_equal(m.text.data, "cheap pills");
+	assert_true(m.flags & MIME_F_TOO_MANY_HEADERS);
+	assert_string_equal(mime_header(&m, "X-Pad-199"), "x fold"); /* its own fold only */
+	mime_msg_clear(&m);
+	/* 200 copies of one link before another: each host is found */
+	buf_reset(&b);
+	buf_appends(&b, "Content-Type: text/html\r\n\r\n");
+	for (int i = 0; i < 250; i++)
+		buf_appends(&b, "<img src=\"http://a.test/p.gif\" width=0>");
+	for (int i = 0; i < 210; i++) {
+		char l[64];
+		snprintf(l, sizeof(l), "<img src=\"http://x%d.test/\">", i);
+		buf_appends(&b, l);
+	}
+	buf_appends(&b, "<a href=\"http://evil.test/buy\">buy</a>\r\n");
+	analyse(b.data, &m);
+	bool evil = false;
+	for (size_t i = 0; i < m.n_hosts; i++)
+		evil = evil || strcmp(m.hosts[i], "evil.test") == 0;
+	assert_true(evil);
+	assert_string_equal(m.urls[0], "http://a.test/p.gif");
+	assert_string_equal(m.urls[1], "http://x0.test/"); /* copies listed once */
+	mime_msg_clear(&m);
+	/* a line that starts with the delimiter is no delimiter ("--bx" for
+	 * boundary "b"); a close delimiter is one whatever follows it */
+	analyse("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+	        "Hello.\r\n--bx\r\nContent-Type: application/octet-stream\r\n\r\ncheap pills\r\n"
+	        "--b--</BODY>\r\nepilogue\r\n", &m);
+	assert_non_null(strstr(m.text.data, "cheap pills"));
+	assert_null(strstr(m.text.data, "epilogue"));
+	assert_false(m.flags & MIME_F_MALFORMED);
+	mime_msg_clear(&m);
+	/* nested boundaries, the inner starting with the outer */
+	analyse("Content-Type: multipart/related; boundary=\"=_P\"\r\n\r\n--=_P\r\n"
+	        "Content-Type: multipart/alternative; boundary=\"=_PAA\"\r\n\r\n--=_PAA\r\n"
+	        "Content-Type: text/plain\r\n\r\none\r\n--=_PAA\r\nContent-Type: text/html\r\n\r\n<b>two</b>\r\n"
+	        "--=_PAA--\r\n--=_P--\r\n", &m);
+	assert_int_equal(m.n_parts, 4);
+	assert_string_equal(m.parts[3].type, "text/html");
+	mime_msg_clear(&m);
+	/* "From : x" first is a header (obsolete syntax), not an mbox line */
+	analyse("From : spammer@evil.test\r\nSubject: hello\r\n\r\nhi\r\n", &m);
+	assert_string_equal(mime_header(&m, "From"), "spammer@evil.test");
+	mime_msg_clear(&m);
+	analyse("From spammer@evil.test Mon Dec  2 23:55:10 2002\r\nSubject: hello\r\n\r\nhi\r\n", &m);
+	assert_null(mime_header(&m, "From"));
+	assert_string_equal(mime_header(&m, "Subject"), "hello");
+	mime_msg_clear(&m);
+	/* a header value cut at its cap ends on a whole character */
+	buf_reset(&b);
+	buf_appends(&b, "Subject: a");
+	for (int i = 0; i < 5000; i++)
+		buf_appends(&b, "\xc3\xa9");
+	buf_appends(&b, "\r\n\r\nx\r\n");
+	analyse(b.data, &m);
+	const char *subj = mime_header(&m, "Subject");
+	assert_true(mx_utf8_valid(subj, strlen(subj)));
+	assert_true(strlen(subj) >= 8000);
+	mime_msg_clear(&m);
+	buf_clear(&b);
+}
+
 static void
 test_headers_rewrite(void **state)
 {
@@ -395,6 +502,7 @@ main(void)
 		cmocka_unit_test(test_plain_and_headers), cmocka_unit_test(test_encodings_and_charsets),
 		cmocka_unit_test(test_attachment_and_rfc822), cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_html),              cmocka_unit_test(test_url_host), cmocka_unit_test(test_url_scan_brackets),
+		cmocka_unit_test(test_hiding_places),
 		cmocka_unit_test(test_headers_rewrite),     cmocka_unit_test(test_text_cap_keeps_utf8),
 	};
 	return cmocka_run_group_tests_name("mime", tests, setup, NULL);
