@@ -761,6 +761,34 @@ queue_delivered(const struct smtpc_result *r, void *arg)
 		return;
 	}
 	upstream_mark_alive(t);
+	/* refused at MAIL, or at the DATA command: the transaction's reply
+	 * decides for every recipient, not what came back for each (after a
+	 * refused MAIL, Postfix answers each RCPT "503 5.5.1 need MAIL
+	 * command", which used to bounce the message for good on a 451 at
+	 * MAIL; a 554 to DATA left them pending for the queue's lifetime) */
+	bool at_mail = r->status != SMTPC_OK && r->stage != NULL && strcmp(r->stage, "mail") == 0;
+	bool at_data = r->status != SMTPC_OK && r->stage != NULL && strcmp(r->stage, "data") == 0;
+	if (at_mail || at_data) {
+		char why[sizeof(qe->last)];
+		snprintf(why, sizeof(why), "%d%s%s %s", r->code, *r->enh ? " " : "", r->enh, dtext);
+		for (size_t j = 0; j < qe->env.n_rcpt; j++) {
+			size_t i = qe->map[j];
+			int cls = qe->env.rcpt[j].code / 100;
+			if (r->status == SMTPC_PERM && (at_mail || cls == 2)) {
+				qe->e.done[i] = SPOOL_FAILED;
+				spool_set_why(&qe->e, i, why, "5.0.0");
+				qe->progress = true;
+			} else if (at_data && cls == 5) { /* refused at RCPT: its own reply */
+				qe->e.done[i] = SPOOL_FAILED;
+				spool_set_why(&qe->e, i, qe->env.rcpt[j].reply[0] ? qe->env.rcpt[j].reply : "550 refused",
+				              "5.0.0");
+				qe->progress = true;
+			}
+		}
+		queue_settle(qe);
+		queue_wake_target(qt);
+		return;
+	}
 	for (size_t j = 0; j < qe->env.n_rcpt; j++) {
 		int cls = qe->env.rcpt[j].code / 100;
 		size_t i = qe->map[j];
@@ -816,8 +844,8 @@ queue_settle(struct qent *qe)
 			/* its last try's reply, if it had one, says more */
 			const char *reply = reason;
 			for (size_t j = 0; qe->map && j < qe->env.n_rcpt; j++)
-				if (qe->map[j] == i && qe->env.rcpt[j].reply[0])
-					reply = qe->env.rcpt[j].reply;
+				if (qe->map[j] == i && qe->env.rcpt[j].reply[0] && qe->env.rcpt[j].code / 100 != 2)
+					reply = qe->env.rcpt[j].reply; /* an RCPT 250 says nothing */
 			spool_set_why(e, i, reply, "5.4.7");
 		}
 		log_info("queue id=%s expired after %u attempts, %lld s; last: %s", e->id, e->attempts,

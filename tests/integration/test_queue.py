@@ -516,3 +516,56 @@ def test_hold_during_an_attempt(make_mx, tmp_path):
         wait_for(lambda: down.datas == 2, what="an attempt after the release")
     finally:
         down.stop()
+
+
+def test_mail_refused_for_now_is_retried(make_mx, make_sink, tmp_path):
+    """A 451 to MAIL FROM defers every recipient: Postfix answers each
+    pipelined RCPT after it with "503 5.5.1 need MAIL command", which the
+    queue took for the recipients' own refusals and bounced the message for
+    good (found in review, 2026-11-29). A 5xx to MAIL fails them all with
+    that reply, and a 5xx to the DATA command is no reason to retry."""
+    from peers import Postfix
+    senders = tmp_path / "senders"
+    senders.write_text("later@remote.test 451 4.7.1 Try again later\n"
+                       "never@remote.test 553 5.7.1 Sender refused\n")
+    pf = Postfix(mode="mailbox", mailboxes=["alice@example.test"], extra_main=f"""
+smtpd_delay_reject = no
+smtpd_sender_restrictions = check_sender_access texthash:{senders}
+""").start()
+    try:
+        bounces = make_sink()
+        mx = make_mx(f"smtp:127.0.0.1:{pf.port}", extra=queue_extra(tmp_path, bounces.port, retry='"60s"'))
+        code, text = send_message(mx.port, sender="later@remote.test")
+        assert code == 250
+        later = text.split()[-1]
+        code, text = send_message(mx.port, sender="never@remote.test")
+        assert code == 250
+        never = text.split()[-1]
+        mx.wait_log(rf"queue id={later} result=deferred .*451 4\.7\.1")
+        [dsn] = bounces.wait_messages(1)
+        assert dsn["env"]["X-Rcpt-Args"] == ["<never@remote.test>"]
+        assert b"Diagnostic-Code: smtp; 553 5.7.1" in dsn["message"], dsn["message"]
+        assert b"503" not in dsn["message"]
+        mx.wait_log(rf"queue id={never} result=bounced")
+        time.sleep(1)
+        assert len(bounces.messages()) == 1  # no DSN for the deferred one
+        code, out = qctl(mx, "list")
+        assert later in out and never not in out
+    finally:
+        pf.stop()
+
+
+def test_data_refused_bounces_at_once(make_mx, make_sink, tmp_path):
+    """A 554 to the DATA command (before any message was sent) is final: it
+    used to leave the recipients pending for the queue's lifetime, and the
+    DSN at expiry gave the RCPT's "250 2.1.5 Ok" as the reason."""
+    down = make_sink(["-f", "data", "-B", "554 5.7.1 Policy rejection on DATA"])
+    bounces = make_sink()
+    mx = make_mx(down.target, extra=queue_extra(tmp_path, bounces.port, retry='"60s"'))
+    code, text = send_message(mx.port, sender="writer@remote.test")
+    assert code == 250
+    qid = text.split()[-1]
+    [dsn] = bounces.wait_messages(1)
+    assert b"Diagnostic-Code: smtp; 554 5.7.1 Policy rejection on DATA" in dsn["message"], dsn["message"]
+    assert b"250 2.1.5" not in dsn["message"]
+    mx.wait_log(rf"queue id={qid} result=bounced delivered=0 failed=1 attempts=1")
