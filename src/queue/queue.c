@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -47,6 +48,7 @@
 #include "dns.h"
 #include "dsn.h"
 #include "evbase.h"
+#include "fsutil.h"
 #include "id.h"
 #include "log.h"
 #include "smtpc.h"
@@ -108,6 +110,7 @@ struct qjob {
 };
 
 struct queue {
+	int lock_fd; /* flock on DIR/lock: one gateway a spool */
 	char dir[4096];
 	char hostname[256];
 	struct queue_opts o;
@@ -392,7 +395,9 @@ static void
 queue_remove(struct qent *qe)
 {
 	struct queue *q = qe->q;
-	spool_remove(q->dir, qe->e.id);
+	if (spool_remove(q->dir, qe->e.id) < 0)
+		log_err("queue id=%s: cannot remove its spool files: %s; it will be read back (and "
+		        "delivered again) at the next start", qe->e.id, strerror(errno));
 	atomic_fetch_sub(&q->bytes, qe->e.size);
 	atomic_fetch_sub(&q->count, 1);
 	queue_ent_free(qe);
@@ -1132,10 +1137,17 @@ queue_ctl_exec(struct queue *q, const char *cmd, const char *arg, FILE *out)
 		return 0;
 	}
 	if (strcmp(cmd, "delete") == 0) {
-		log_info("queue id=%s deleted by the administrator", qe->e.id);
 		if (qe->state == QE_ACTIVE) {
+			log_info("queue id=%s deleted by the administrator", qe->e.id);
 			qe->deleted = true; /* removed when the attempt returns */
 		} else {
+			/* the files first: a message whose files stay would be read
+			 * back, and delivered, at the next start; it stays listed */
+			if (spool_remove(qe->q->dir, qe->e.id) < 0) {
+				fprintf(out, "could not delete %s: %s\n", arg, strerror(errno));
+				return 1;
+			}
+			log_info("queue id=%s deleted by the administrator", qe->e.id);
 			if (qe->state == QE_READY && qe->waiting != NULL) {
 				struct qtarget *qt = qe->waiting;
 				struct qent **pp = &qt->head, *prev = NULL;
@@ -1189,12 +1201,45 @@ queue_ctl_exec(struct queue *q, const char *cmd, const char *arg, FILE *out)
 
 /* ---- start/stop -------------------------------------------------------------- */
 
+/* The spool's lock, held for the life of the gateway: a second one on
+ * the same spool (an overlapping restart, a copy of the configuration)
+ * would deliver every message twice, empty the first one's tmp/ under
+ * its writers and take over its control socket. -1 when taken. */
+static int
+queue_lock(const char *dir, char *err, size_t errlen)
+{
+	if (fsutil_mkdirs(dir, 0750, err, errlen) < 0)
+		return -1;
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/lock", dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", p, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen, "the queue %s is in use by another mxguard (it holds %s)", dir, p);
+		else
+			snprintf(err, errlen, "cannot lock %s: %s", p, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct queue *
 queue_start(const struct queue_opts *o, char *err, size_t errlen)
 {
-	if (spool_prepare(o->dir, err, errlen) < 0)
+	int lock_fd = queue_lock(o->dir, err, errlen);
+	if (lock_fd < 0)
 		return NULL;
+	if (spool_prepare(o->dir, err, errlen) < 0) {
+		close(lock_fd);
+		return NULL;
+	}
 	struct queue *q = xcalloc(1, sizeof(*q));
+	q->lock_fd = lock_fd;
 	mx_strlcpy(q->dir, o->dir, sizeof(q->dir));
 	mx_strlcpy(q->hostname, o->hostname ? o->hostname : "localhost", sizeof(q->hostname));
 	q->o = *o;
@@ -1214,6 +1259,7 @@ queue_start(const struct queue_opts *o, char *err, size_t errlen)
 		strmap_free(q->entries);
 		strmap_free(q->targets);
 		event_base_free(q->base);
+		close(q->lock_fd);
 		free(q);
 		return NULL;
 	}
@@ -1258,6 +1304,7 @@ fail:
 	strmap_free(q->entries);
 	strmap_free(q->targets);
 	event_base_free(q->base);
+	close(q->lock_fd);
 	free(q);
 	return NULL;
 }
@@ -1312,6 +1359,7 @@ queue_stop(struct queue *q)
 	pthread_cond_destroy(&q->jdone);
 	pthread_mutex_destroy(&q->ilock);
 	pthread_mutex_destroy(&q->slock);
+	close(q->lock_fd); /* last: the spool is free for another gateway */
 	free(q);
 }
 
@@ -1331,6 +1379,11 @@ queue_client_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
 	}
 	char line[QUEUE_CTL_LINE];
 	int n = snprintf(line, sizeof(line), "%s%s%s\n", cmd, arg ? " " : "", arg ? arg : "");
+	if (n < 0 || (size_t)n >= sizeof(line)) { /* no message id is that long */
+		fprintf(out, "no such message: %.40s...\n", arg ? arg : "");
+		close(fd);
+		return 1;
+	}
 	if (write(fd, line, (size_t)n) != n) {
 		fprintf(out, "cannot send the command to the running gateway: %s\n", strerror(errno));
 		close(fd);
@@ -1361,6 +1414,8 @@ queue_client_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
 	return rc;
 }
 
+static int queue_offline_run(const char *dir, const char *cmd, const char *arg, FILE *out);
+
 struct queue_offline {
 	const char *dir;
 	FILE *out;
@@ -1388,6 +1443,27 @@ queue_offline_one(const char *id, void *arg)
 
 int
 queue_offline_ctl(const char *dir, const char *cmd, const char *arg, FILE *out)
+{
+	/* a gateway that holds the spool but cannot be reached (its control
+	 * socket removed, or not ours to open) is not worked around: its
+	 * files are not edited behind its back */
+	char lp[4200];
+	snprintf(lp, sizeof(lp), "%s/lock", dir);
+	int lfd = open(lp, O_RDONLY | O_CLOEXEC);
+	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		fprintf(out, "a gateway runs on %s but its control socket %s/control cannot be reached\n",
+		        dir, dir);
+		close(lfd);
+		return 1;
+	}
+	int rc = queue_offline_run(dir, cmd, arg, out);
+	if (lfd >= 0)
+		close(lfd);
+	return rc;
+}
+
+static int
+queue_offline_run(const char *dir, const char *cmd, const char *arg, FILE *out)
 {
 	time_t now = time(NULL);
 	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "stats") == 0) {

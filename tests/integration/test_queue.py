@@ -569,3 +569,21 @@ def test_data_refused_bounces_at_once(make_mx, make_sink, tmp_path):
     assert b"Diagnostic-Code: smtp; 554 5.7.1 Policy rejection on DATA" in dsn["message"], dsn["message"]
     assert b"250 2.1.5" not in dsn["message"]
     mx.wait_log(rf"queue id={qid} result=bounced delivered=0 failed=1 attempts=1")
+
+
+def test_one_gateway_a_spool(make_mx, sink, tmp_path):
+    """A second gateway on the same spool (an overlapping restart, a copy
+    of the configuration) refuses to start: it used to deliver every queued
+    message a second time, empty the first one's tmp/ and take over its
+    control socket (found in review, 2026-11-29)."""
+    mx = make_mx(sink.target, extra=queue_extra(tmp_path))
+    r = subprocess.run([MXGUARD, "serve", "-c", str(mx.conf)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "is in use by another mxguard" in r.stderr, r.stderr
+    # the first one still answers its control socket, and delivers
+    assert qctl(mx, "list") == (0, "")
+    assert send_message(mx.port)[0] == 250
+    sink.wait_messages(1)
+    # a queue command too long for any id is refused, not sent cut short
+    code, out = qctl(mx, "show", "A" * 700)
+    assert code != 0 and "no such message" in out, out
