@@ -652,10 +652,11 @@ queue_open_env(struct qent *qe)
 		qe->map[qe->env.n_rcpt] = i;
 		envelope_add_rcpt(&qe->env, e->rcpt[i]);
 	}
+	/* SMTPUTF8 as the client asked (spool files written before it was
+	 * kept: when the sender or a recipient is not ASCII) */
+	qe->env.params.smtputf8 = e->smtputf8 || !mx_str_ascii(e->from);
 	for (size_t i = 0; i < e->n_rcpt && !qe->env.params.smtputf8; i++)
-		for (const char *c = e->rcpt[i]; *c; c++)
-			if ((unsigned char)*c >= 0x80)
-				qe->env.params.smtputf8 = true;
+		qe->env.params.smtputf8 = !mx_str_ascii(e->rcpt[i]);
 	qe->env.body = blob_from_fd(fd, e->data_off, e->size);
 	qe->env.body_8bit = true; /* unknown after the fact: say BODY=8BITMIME when offered */
 	return 0;

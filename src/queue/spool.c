@@ -122,6 +122,8 @@ spool_write(const char *dir, const struct envelope *env, enum spool_route route,
 	        env->mail_from);
 	for (size_t i = 0; i < env->n_rcpt; i++)
 		fprintf(m, "rcpt %s\n", env->rcpt[i].addr);
+	if (env->params.smtputf8) /* the client said SMTPUTF8: so will the delivery */
+		fputs("smtputf8\n", m);
 	fprintf(m, "route %s\n%s\n", route == SPOOL_ROUTE_BOUNCE ? "bounce" : "downstream",
 	        nodsn ? "nodsn" : "dsn");
 	int rc = fclose(m) == 0 && hdr != NULL && hlen > 0 ? spool_write_all(fd, hdr, hlen) : -1;
@@ -302,6 +304,8 @@ spool_load(const char *dir, const char *id, struct spool_entry *e)
 				goto out;
 			e->rcpt = xgrow(e->rcpt, &cap, e->n_rcpt + 1, sizeof(char *));
 			e->rcpt[e->n_rcpt++] = xstrdup(line + 5);
+		} else if (strcmp(line, "smtputf8") == 0) {
+			e->smtputf8 = true;
 		} else if (strncmp(line, "route ", 6) == 0) {
 			e->route = strcmp(line + 6, "bounce") == 0 ? SPOOL_ROUTE_BOUNCE : SPOOL_ROUTE_DOWNSTREAM;
 		} else if (strcmp(line, "nodsn") == 0 || strcmp(line, "dsn") == 0) {

@@ -59,6 +59,7 @@ struct spool_entry {
 	size_t n_rcpt;
 	enum spool_route route;
 	bool nodsn;
+	bool smtputf8; /* the client's MAIL FROM said SMTPUTF8 */
 	bool hold;
 	unsigned attempts;
 	time_t next;

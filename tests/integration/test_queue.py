@@ -587,3 +587,28 @@ def test_one_gateway_a_spool(make_mx, sink, tmp_path):
     # a queue command too long for any id is refused, not sent cut short
     code, out = qctl(mx, "show", "A" * 700)
     assert code != 0 and "no such message" in out, out
+
+
+def test_queue_keeps_smtputf8(make_mx, tmp_path):
+    """The queue delivers with SMTPUTF8 when the client sent with it: the
+    spool kept no MAIL parameter, and a UTF-8 sender's message went out
+    without it, to be refused by a mailbox server that checks (Postfix's
+    strict_smtputf8) and bounced (found in review, 2026-11-29)."""
+    from peers import Postfix
+    pf = Postfix(mode="mailbox", mailboxes=["alice@example.test"],
+                 extra_main="smtputf8_enable = yes\nstrict_smtputf8 = yes\n").start()
+    try:
+        mx = make_mx(f"smtp:127.0.0.1:{pf.port}", extra=queue_extra(tmp_path))
+        c = Client(mx.port)
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<\u03b4\u03bf\u03ba\u03b9\u03bc\u03ae@remote.test> SMTPUTF8")[0] == 250
+        assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send("Subject: \u00fcber\r\n\r\nx\r\n.\r\n".encode())
+        code, text = c.reply()
+        assert code == 250
+        c.cmd("QUIT")
+        pf.wait_delivered("alice@example.test", 1)
+        mx.wait_log(rf"queue id={text.split()[-1]} result=delivered")
+    finally:
+        pf.stop()
