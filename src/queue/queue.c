@@ -723,19 +723,26 @@ queue_try_target(struct qent *qe)
 	queue_settle(qe);
 }
 
-/* A slot at qt is free: start the next message waiting for it. */
+/* A slot at qt is free: start the next message waiting for it, and the
+ * next after that while slots stay free (one woken that cannot use it,
+ * its spool file unreadable say, must not leave the others waiting until
+ * some other delivery to the target ends). */
 static void
 queue_wake_target(struct qtarget *qt)
 {
-	struct qent *w = qt->head;
-	if (w == NULL)
-		return;
-	qt->head = w->wnext;
-	if (qt->head == NULL)
-		qt->tail = NULL;
-	w->waiting = NULL;
-	w->state = QE_WAIT;
-	queue_try_target(w);
+	unsigned guard = 0;
+	while (qt->head != NULL && guard++ < 1000) {
+		unsigned before = qt->active;
+		struct qent *w = qt->head;
+		qt->head = w->wnext;
+		if (qt->head == NULL)
+			qt->tail = NULL;
+		w->waiting = NULL;
+		w->state = QE_WAIT;
+		queue_try_target(w); /* w may be gone after this */
+		if (qt->active > before)
+			return; /* it took the slot */
+	}
 }
 
 static void
@@ -964,6 +971,12 @@ queue_load_one(const char *id, void *arg)
 	atomic_fetch_add(&l->q->bytes, se.size);
 	atomic_fetch_add(&l->q->count, 1);
 	struct qent *qe = queue_ent_new(l->q, &se);
+	/* a retry time more than a day off was set by a clock that ran ahead
+	 * (corrected since; retry delays are minutes to hours): try now
+	 * rather than sit until that date, past the queue's lifetime */
+	time_t now = mx_clock_wall();
+	if (se.next > now + 86400)
+		se.next = now;
 	if (qe->state == QE_WAIT)
 		queue_schedule(qe, se.next);
 	l->n++;

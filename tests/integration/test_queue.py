@@ -612,3 +612,21 @@ def test_queue_keeps_smtputf8(make_mx, tmp_path):
         mx.wait_log(rf"queue id={text.split()[-1]} result=delivered")
     finally:
         pf.stop()
+
+
+def test_retry_time_from_a_clock_ahead(make_mx, sink, tmp_path):
+    """A retry time saved while the clock ran a year ahead (corrected
+    since) is not waited for after a restart: the message sat until that
+    date, past the queue's lifetime (found in review, 2026-11-29)."""
+    port = free_port()
+    mx = make_mx(f"smtp:127.0.0.1:{port}", extra=queue_extra(tmp_path, retry='"1s"'))
+    qid = send_message(mx.port)[1].split()[-1]
+    mx.wait_log(rf"queue id={qid} result=deferred")
+    mx.stop()
+    st = tmp_path / "queue" / "q" / f"{qid}.st"
+    text = st.read_text()
+    st.write_text(re.sub(r"next \d+", f"next {int(time.time()) + 365 * 86400}", text))
+    mx.conf.write_text(mx.conf.read_text().replace(f"smtp:127.0.0.1:{port}", sink.target))
+    mx.start()
+    sink.wait_messages(1, timeout=20)
+    mx.wait_log(rf"queue id={qid} result=delivered")
