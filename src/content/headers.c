@@ -13,7 +13,7 @@ headers_rewrite(const char *block, size_t len, const char *prefix, size_t *out_l
 {
 	struct buf out;
 	buf_init(&out, len + 1024);
-	bool changed = false, skipping = false, have_subject = false, ended = false;
+	bool changed = false, skipping = false, have_subject = false, ended = false, first = true;
 	size_t i = 0;
 	const char *eol = "\r\n";
 	while (i < len) {
@@ -41,14 +41,24 @@ headers_rewrite(const char *block, size_t len, const char *prefix, size_t *out_l
 		}
 		if (!cont)
 			skipping = mx_str_caseprefix(line, ll, "X-Spam-");
-		if (skipping) {
+		/* a continuation line first continues no header of the message:
+		 * kept, it would continue the last of ours put in front of it */
+		if (skipping || (cont && first)) {
 			changed = true;
 			i = end;
 			continue;
 		}
-		if (!cont && prefix != NULL && mx_str_caseprefix(line, ll, "Subject:") && !have_subject) {
+		first = false;
+		/* every Subject (a reader may show the last), its name as a
+		 * reader takes it: "Subject :" with space before the colon too */
+		size_t nm = 7;
+		if (!cont && prefix != NULL && mx_str_caseprefix(line, ll, "Subject")) {
+			while (nm < ll && (line[nm] == ' ' || line[nm] == '\t'))
+				nm++;
+		}
+		if (!cont && prefix != NULL && mx_str_caseprefix(line, ll, "Subject") && nm < ll && line[nm] == ':') {
 			have_subject = true;
-			size_t v = 8;
+			size_t v = nm + 1;
 			while (v < ll && (line[v] == ' ' || line[v] == '\t'))
 				v++;
 			buf_append(&out, "Subject: ", 9);

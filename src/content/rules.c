@@ -16,6 +16,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,6 +531,37 @@ out:
 	free(pos);
 }
 
+/* Each thread's JIT stack: PCRE2's default of 32 KB let a sender make a
+ * plain rule fail ("no match") with a few thousand repeats of a group it
+ * matches, (cheap\s)+ say; up to 1 MB (found in review, 2026-11-29). */
+static pthread_key_t rules_jit_key;
+static pthread_once_t rules_jit_once = PTHREAD_ONCE_INIT;
+
+static void
+rules_jit_free(void *p)
+{
+	pcre2_jit_stack_free(p);
+}
+
+static void
+rules_jit_init(void)
+{
+	pthread_key_create(&rules_jit_key, rules_jit_free);
+}
+
+static pcre2_jit_stack *
+rules_jit_stack(void *arg)
+{
+	(void)arg;
+	pthread_once(&rules_jit_once, rules_jit_init);
+	pcre2_jit_stack *st = pthread_getspecific(rules_jit_key);
+	if (st == NULL) {
+		st = pcre2_jit_stack_create(32 << 10, 1 << 20, NULL);
+		pthread_setspecific(rules_jit_key, st); /* NULL: PCRE2's own 32 KB */
+	}
+	return st;
+}
+
 struct rules *
 rules_load(const char *path, struct config_errors *errs)
 {
@@ -540,6 +572,7 @@ rules_load(const char *path, struct config_errors *errs)
 	rs->allow_host = strmap_new();
 	rs->deny_host = strmap_new();
 	rs->mctx = pcre2_match_context_create(NULL);
+	pcre2_jit_stack_assign(rs->mctx, rules_jit_stack, NULL);
 	pcre2_set_match_limit(rs->mctx, RULES_MATCH_LIMIT);
 	pcre2_set_depth_limit(rs->mctx, 1000);
 	if (path == NULL)
@@ -793,8 +826,13 @@ rules_run(const struct rules *rs, const struct rules_input *in, rules_hit_cb cb,
 	 * with several is allowed only when all are, and denied when one is */
 	if (strmap_count(rs->allow_from) + strmap_count(rs->deny_from) > 0) {
 		struct rules_from_check fc = {rs, true, false};
-		const char *raw = mime_header_raw(m, "From");
-		size_t nf = raw ? mime_addresses(raw, rules_from_one, &fc) : 0;
+		/* every From: header (a reader such as GMime shows them all; a
+		 * second one used to escape the lists, or share the first's
+		 * allow) */
+		size_t nf = 0;
+		for (size_t i = 0; i < m->n_hdrs; i++)
+			if (mx_str_caseeq(m->hdrs[i].name, "From") && m->hdrs[i].raw_value != NULL)
+				nf += mime_addresses(m->hdrs[i].raw_value, rules_from_one, &fc);
 		bool allow = nf > 0 && fc.all_allowed, deny = fc.any_denied;
 		if (allow || rules_addr_listed(rs->allow_from, in->mail_from))
 			cb("ALLOW_FROM", rules_symbol_score(rs, "ALLOW_FROM", -20), arg);

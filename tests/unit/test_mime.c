@@ -447,6 +447,17 @@ test_headers_rewrite(void **state)
 	out = headers_rewrite(in, strlen(in), NULL, NULL);
 	assert_string_equal(out, "From: a@b.test\r\nSubject: hello\r\n\r\n");
 	free(out);
+	/* every Subject gets the prefix, "Subject :" included (a reader may
+	 * show the last, and trims the space before the colon); a first line
+	 * that continues no header is dropped, so it cannot continue ours */
+	const char *two = " X-Spam-Status: No\r\nSubject : cheap\r\nFrom: a@b.test\r\nSubject: pills\r\n\r\n";
+	out = headers_rewrite(two, strlen(two), "[SPAM] ", NULL);
+	assert_string_equal(out, "Subject: [SPAM] cheap\r\nFrom: a@b.test\r\nSubject: [SPAM] pills\r\n\r\n");
+	free(out);
+	const char *notsubj = "Subjects: x\r\n\r\n";
+	out = headers_rewrite(notsubj, strlen(notsubj), "[SPAM] ", NULL);
+	assert_string_equal(out, "Subjects: x\r\nSubject: [SPAM] \r\n\r\n");
+	free(out);
 	const char *clean = "From: a@b.test\r\n\r\n";
 	assert_null(headers_rewrite(clean, strlen(clean), NULL, NULL));
 	out = headers_rewrite(clean, strlen(clean), "[SPAM]", NULL);

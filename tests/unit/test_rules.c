@@ -148,6 +148,20 @@ test_rules_from_lists(void **state)
 	snprintf(big + o, sizeof(big) - o, "x@evil.test\r\nSubject: hi\r\n\r\nbody\r\n");
 	struct hits h0 = run(r, big, NULL, NULL);
 	assert_string_equal(h0.names, "DENY_FROM ");
+	/* past 8 KB too: the From value is read whole (a long display name
+	 * in front hid the denied address behind it) */
+	o = (size_t)snprintf(big, sizeof(big), "From: \"");
+	memset(big + o, 'A', 9000);
+	o += 9000;
+	snprintf(big + o, sizeof(big) - o, "\" <friend@elsewhere.test>, x@evil.test\r\nSubject: hi\r\n\r\nb\r\n");
+	h0 = run(r, big, NULL, NULL);
+	assert_string_equal(h0.names, "DENY_FROM ");
+	/* every From: header counts: a second one neither escapes the deny
+	 * list nor shares the first one's allow */
+	h0 = run(r, "From: friend@elsewhere.test\r\nFrom: x@evil.test\r\n\r\nb\r\n", NULL, NULL);
+	assert_string_equal(h0.names, "DENY_FROM ");
+	h0 = run(r, "From: boss@example.test\r\nFrom: \"Your Bank\" <p@phish.test>\r\n\r\nb\r\n", NULL, NULL);
+	assert_string_equal(h0.names, "");
 	/* the envelope sender alone, with a trailing dot and quotes */
 	struct hits h = run(r, "Subject: hi\r\n\r\nbody\r\n", "\"bad\"@spam.test.", NULL);
 	assert_string_equal(h.names, "DENY_FROM ");
@@ -298,6 +312,19 @@ test_rules_backtracking_bounded(void **state)
 	strcpy(msg + o + 30000, "!\r\n");
 	struct hits h = run(r, msg, NULL, NULL); /* returns: the match limit stops it */
 	assert_string_equal(h.names, "");
+	rules_free(r);
+	/* a plain rule over many repeats of its group still matches: the
+	 * JIT's stack was PCRE2's 32 KB, and 4,000 repeats made it fail */
+	r = load("body PILLS /(?:cheap\\s)+pills/ 1\nbody PILLS2 /(cheap\\s)+pills/ 1\n", &errs);
+	assert_non_null(r);
+	static char big[80000];
+	strcpy(big, "Subject: x\r\n\r\n");
+	o = strlen(big);
+	for (int i = 0; i < 10000; i++, o += 6)
+		memcpy(big + o, "cheap ", 6);
+	strcpy(big + o, "pills\r\n");
+	h = run(r, big, NULL, NULL);
+	assert_string_equal(h.names, "PILLS PILLS2 ");
 	rules_free(r);
 }
 
