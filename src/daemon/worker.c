@@ -145,7 +145,11 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	event_base_dispatch(w->base);
+	/* runs until worker_finish(): the control event (no fd) is not
+	 * counted as one, and a loop left with nothing else used to return
+	 * unseen, so that a stop waited for it for good */
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	atomic_store(&w->done, 1);
 	return NULL;
 }
 

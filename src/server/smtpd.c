@@ -164,6 +164,9 @@ smtpd_set_timeouts(struct smtpd_session *s)
 	}
 }
 
+static void smtpd_full_cb(evutil_socket_t fd, short what, void *arg);
+static void smtpd_ensure_command_timer(struct smtpd_session *s);
+
 static void
 smtpd_setup_bev(struct smtpd_session *s)
 {
@@ -218,6 +221,7 @@ smtpd_session_start(struct smtpd_ctx *ctx, int fd, const struct sockaddr *peer, 
 		return NULL;
 	}
 	s->timer = evtimer_new(ctx->base, smtpd_timer_cb, s);
+	s->full_ev = evtimer_new(ctx->base, smtpd_full_cb, s);
 	s->state = SMTPD_S_GREET_WAIT;
 	smtpd_setup_bev(s);
 	stats_inc(STAT_SMTP_CONNECT);
@@ -273,6 +277,7 @@ smtpd_resume(struct smtpd_session *s, const struct smtpd_verdict *v)
 	 * answer came synchronously, the running smtpd_process() loop goes on */
 	if (s->state == SMTPD_S_CMD && s->pending == SMTPD_P_NONE && !s->in_process)
 		smtpd_process(s);
+	smtpd_ensure_command_timer(s);
 	smtpd_unref(s);
 }
 
@@ -282,6 +287,16 @@ smtpd_arm_command_timer(struct smtpd_session *s)
 	long long t = s->cfg->t_command;
 	struct timeval tv = {t / 1000, (t % 1000) * 1000};
 	evtimer_add(s->timer, &tv);
+}
+
+/* The command deadline, unless one runs already (a deadline: not pushed
+ * back by each read). */
+static void
+smtpd_ensure_command_timer(struct smtpd_session *s)
+{
+	if (s->state == SMTPD_S_CMD && s->pending == SMTPD_P_NONE && s->timer != NULL &&
+	    !evtimer_pending(s->timer, NULL))
+		smtpd_arm_command_timer(s);
 }
 
 /* Bytes not yet on the wire: in the bufferevent, and under TLS also in
@@ -306,7 +321,8 @@ smtpd_close_poll(struct smtpd_session *s)
 		smtpd_finish_io(s);
 		return;
 	}
-	struct timeval tv = {0, 5000};
+	/* 5 ms at first (the last reply is usually out at once), then 100 */
+	struct timeval tv = {0, mx_clock_mono_ms() - s->close_ms < 100 ? 5000 : 100000};
 	evtimer_add(s->timer, &tv);
 }
 
@@ -321,9 +337,12 @@ smtpd_close(struct smtpd_session *s, const char *reason)
 	if (s->timer)
 		evtimer_del(s->timer);
 	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		smtpd_close_poll(s);
-	/* else smtpd_write_cb goes on once the bufferevent has sent it */
+	if (s->full_ev)
+		evtimer_del(s->full_ev);
+	/* always polled, to the write timeout at most: during a TLS
+	 * handshake the last reply cannot go out at all, and nothing else
+	 * would ever end the session (it held its connection slot for good) */
+	smtpd_close_poll(s);
 }
 
 static void
@@ -358,6 +377,10 @@ smtpd_finish_io(struct smtpd_session *s)
 	if (s->timer) {
 		event_free(s->timer);
 		s->timer = NULL;
+	}
+	if (s->full_ev) {
+		event_free(s->full_ev);
+		s->full_ev = NULL;
 	}
 	if (s->bev) {
 		bufferevent_free(s->bev);
@@ -558,10 +581,17 @@ smtpd_process(struct smtpd_session *s)
 			smtpd_close(s, "shutdown");
 			break;
 		}
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SMTPD_OUTPUT_MAX) {
-			/* the client is not reading its replies: stop until it does */
+		if (smtpd_output_pending(s) > SMTPD_OUTPUT_MAX) {
+			/* the client is not reading its replies: stop until it does
+			 * (under TLS the filter passes them on at once, so what waits
+			 * in the socket's buffer beneath counts too, and is polled:
+			 * the filter says nothing when that one drains) */
 			s->output_full = true;
 			bufferevent_disable(s->bev, EV_READ);
+			if (bufferevent_get_underlying(s->bev) != NULL) {
+				struct timeval tv = {0, 50000};
+				evtimer_add(s->full_ev, &tv);
+			}
 			break;
 		}
 		if (s->state == SMTPD_S_DATA) {
@@ -592,6 +622,10 @@ smtpd_process(struct smtpd_session *s)
 		if (s->state == SMTPD_S_CMD && s->pending == SMTPD_P_NONE)
 			smtpd_arm_command_timer(s);
 	}
+	/* back to commands with nothing pending (after a message, or an
+	 * answer that came later): the command deadline runs again; it used
+	 * not to, and a client silent after its 250 held its slot for good */
+	smtpd_ensure_command_timer(s);
 	/* a client that shut its side has said all it will: once what it
 	 * sent is answered, the session ends (the replies go out first) */
 	if (s->read_eof && s->pending == SMTPD_P_NONE &&
@@ -635,6 +669,24 @@ smtpd_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(s->bev, EV_READ);
 		smtpd_process(s);
 	}
+}
+
+static void
+smtpd_full_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	(void)fd;
+	(void)what;
+	if (!s->output_full || s->state >= SMTPD_S_CLOSING)
+		return;
+	if (smtpd_output_pending(s) > SMTPD_OUTPUT_MAX / 2) {
+		struct timeval tv = {0, 50000};
+		evtimer_add(s->full_ev, &tv);
+		return;
+	}
+	s->output_full = false;
+	bufferevent_enable(s->bev, EV_READ);
+	smtpd_process(s);
 }
 
 static void
@@ -731,6 +783,12 @@ smtpd_timer_cb(evutil_socket_t fd, short what, void *arg)
 		stats_inc(STAT_SMTP_TIMEOUT);
 		smtpd_reply(s, REPLY_TIMEOUT);
 		smtpd_close(s, s->env ? "timeout in transaction" : "timeout");
+	} else if (s->state == SMTPD_S_TLS) { /* no reply can go out mid-handshake */
+		stats_inc(STAT_SMTP_TIMEOUT);
+		log_info("%s tls-fail client=%s reason=\"handshake timeout\"", s->id, s->client_ip);
+		smtpd_close(s, "TLS handshake timeout");
+		if (s->state == SMTPD_S_CLOSING)
+			smtpd_finish_io(s); /* nothing of ours can go out: no wait */
 	}
 }
 
@@ -852,10 +910,13 @@ smtpd_start_tls(struct smtpd_session *s)
 	s->state = SMTPD_S_TLS;
 	evtimer_del(s->timer);
 	smtpd_setup_bev(s);
-	/* the handshake must finish within the command timeout */
+	/* the handshake must finish within the command timeout: a deadline
+	 * on the session timer (the bufferevent's timeouts are per read, and
+	 * a ClientHello trickled a byte at a time never hit them) */
 	long long t = s->cfg->t_command;
 	struct timeval tv = {t / 1000, (t % 1000) * 1000};
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	evtimer_add(s->timer, &tv);
 }
 
 /* ---- accessors ------------------------------------------------------------ */

@@ -56,6 +56,8 @@ struct smtpd_session {
 	struct smtpd_session *prev, *next;
 	struct bufferevent *bev;
 	struct event *timer; /* greeting delay, command deadline, tarpit */
+	struct event *full_ev; /* under TLS: polls until a client that did not
+	                        * read its replies has taken enough of them */
 	struct mx_config *cfg;
 	SSL_CTX *tls_ctx;
 	void *hook_data;

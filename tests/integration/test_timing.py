@@ -56,3 +56,23 @@ def test_data_timeout(make_mx, sink):
     assert c.closed()
     mx.wait_log('reason="timeout after DATA"')
     assert sink.messages() == []
+
+
+def test_command_timeout_after_a_message(make_mx, sink):
+    """The command deadline runs again once a message is answered (and once
+    an answer that came later is given): nothing timed out a client silent
+    after its 250, which held its connection slot for good (found in
+    review, 2026-11-29)."""
+    mx = make_mx(sink.target, timeouts={"command": '"1s"'})
+    for body in (b"Subject: x\r\n\r\nhi\r\n.\r\n", b"Subject: x\r\n\r\nbare\nlf\r\n.\r\n"):
+        c = Client(mx.port)
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<a@remote.test>")[0] == 250
+        assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(body)
+        assert c.reply()[0] in (250, 554)
+        t = time.monotonic()
+        assert c.reply()[0] == 421  # 4.4.2 Timeout exceeded
+        assert 0.5 < time.monotonic() - t < 5
+        assert c.closed()

@@ -99,3 +99,77 @@ def test_bad_certificate_is_config_error(make_mx, sink, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1
     assert "cannot load certificate" in r.stderr
+
+
+def make_tls_mx(make_mx, sink, tmp_path, extra="", timeouts=None):
+    cert, key = tmp_path / "cert2.pem", tmp_path / "key2.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=mx1.example.test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return make_mx(sink.target, timeouts=timeouts,
+                   extra=f'tls = {{ cert = "{cert}"; key = "{key}"; }};' + extra)
+
+
+def test_stalled_handshake_frees_its_slot(make_mx, sink, tmp_path):
+    """A client that says STARTTLS and then nothing (or trickles its
+    ClientHello) is cut off at the command timeout, and its connection slot
+    is freed: the 421 could not go out mid-handshake, the session waited
+    for it for good, and the address stayed locked out until a restart;
+    a stop then never ended (found in review, 2026-11-29)."""
+    import time
+    mx = make_tls_mx(make_mx, sink, tmp_path, extra="limits = { connections_per_ip = 2; };",
+                     timeouts={"command": '"2s"'})
+    held = []
+    for trickle in (False, True):
+        c = Client(mx.port)
+        c.ehlo()
+        assert c.cmd("STARTTLS")[0] == 220
+        held.append(c)
+    c = Client(mx.port, greeting=False)
+    assert c.reply()[0] == 421  # both slots taken
+    start = time.monotonic()
+    try:  # the second trickles a byte a second, until it is cut off
+        while time.monotonic() - start < 4:
+            held[1].sock.sendall(b"\x16")
+            time.sleep(1)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert time.monotonic() - start > 1.5
+    time.sleep(1)
+    ok = Client(mx.port)
+    assert ok.greeting[0] == 220, "a stalled handshake still holds its slot"
+    assert "reason=\"handshake timeout\"" in mx.log()
+    ok.cmd("QUIT")
+    mx.proc.send_signal(__import__("signal").SIGTERM)
+    assert mx.proc.wait(timeout=20) == 0
+
+
+def test_tls_client_that_does_not_read(make_mx, sink, tmp_path):
+    """Under TLS, replies to a client that pipelines without reading are
+    bounded as they are in plain text: the filter passed them on at once,
+    and the check saw an empty buffer (692 MB in 30 s in review)."""
+    import ssl as _ssl
+    mx = make_tls_mx(make_mx, sink, tmp_path)
+    raw = socket.create_connection(("127.0.0.1", mx.port))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    f = raw.makefile("rb")
+    f.readline()
+    raw.sendall(b"EHLO c.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    raw.sendall(b"STARTTLS\r\n")
+    assert f.readline().startswith(b"220")
+    s = tls_context().wrap_socket(raw, server_hostname="mx1.example.test")
+    s.settimeout(0.5)
+    sent = 0
+    chunk = b"EHLO c.test\r\n" * 1000
+    try:
+        while sent < 60_000_000:
+            s.sendall(chunk)
+            sent += len(chunk)
+    except (socket.timeout, _ssl.SSLError, BlockingIOError):
+        pass
+    rss = int([l for l in open(f"/proc/{mx.proc.pid}/status") if l.startswith("VmRSS")][0].split()[1])
+    assert sent < 20_000_000, sent
+    assert rss < 200_000, rss
+    s.close()
