@@ -72,7 +72,7 @@ struct smtpc_conn {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char name[300];
-	unsigned caps, uses;
+	unsigned caps, rcaps, uses; /* rcaps: of the reply being read */
 	bool tls;
 	unsigned rset_due; /* RSET replies still to come (RSET is pipelined) */
 	enum smtpc_state state;
@@ -490,6 +490,25 @@ smtpc_cb_leave(struct smtpc_conn *c)
 
 /* Reads one complete reply. Returns 1 when c->r* hold it, 0 for more
  * input, -1 on a protocol violation. */
+
+/* The capability an EHLO reply line names (its text, code stripped), or 0. */
+static unsigned
+smtpc_cap_of(const char *p)
+{
+	size_t l = strcspn(p, " ");
+	if (l == 10 && mx_str_caseprefix(p, l, "PIPELINING"))
+		return CAP_PIPELINING;
+	if (l == 8 && mx_str_caseprefix(p, l, "8BITMIME"))
+		return CAP_8BITMIME;
+	if (l == 8 && mx_str_caseprefix(p, l, "SMTPUTF8"))
+		return CAP_SMTPUTF8;
+	if (l == 4 && mx_str_caseprefix(p, l, "SIZE"))
+		return CAP_SIZE;
+	if (strcmp(p, "STARTTLS") == 0 || (l == 8 && mx_str_caseprefix(p, l, "STARTTLS") && p[8] == '\0'))
+		return CAP_STARTTLS;
+	return 0;
+}
+
 static int
 smtpc_read_reply(struct smtpc_conn *c)
 {
@@ -536,6 +555,12 @@ smtpc_read_reply(struct smtpc_conn *c)
 			if (el >= 5 && text[el] == ' ')
 				text += el + 1;
 		}
+		/* capabilities from every line, as they come: the joined text
+		 * below is cut at 400 bytes, and a verbose EHLO reply hid
+		 * PIPELINING, SMTPUTF8 or STARTTLS listed late */
+		if (c->rlines == 0)
+			c->rcaps = 0;
+		c->rcaps |= smtpc_cap_of(text);
 		if (++c->rlines > SMTPC_REPLY_LINES)
 			return -1;
 		/* keep the first lines of text, joined with "; " */
@@ -560,24 +585,7 @@ smtpc_read_reply(struct smtpc_conn *c)
 static void
 smtpc_parse_caps(struct smtpc_conn *c)
 {
-	/* rtext holds the EHLO lines joined by "; " */
-	const char *p = c->rtext;
-	c->caps = 0;
-	while (p != NULL && *p) {
-		const char *e = strstr(p, "; ");
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		if (mx_str_caseprefix(p, l, "PIPELINING"))
-			c->caps |= CAP_PIPELINING;
-		else if (mx_str_caseprefix(p, l, "8BITMIME"))
-			c->caps |= CAP_8BITMIME;
-		else if (mx_str_caseprefix(p, l, "SMTPUTF8"))
-			c->caps |= CAP_SMTPUTF8;
-		else if (mx_str_caseprefix(p, l, "SIZE"))
-			c->caps |= CAP_SIZE;
-		else if (l == 8 && mx_str_caseprefix(p, l, "STARTTLS"))
-			c->caps |= CAP_STARTTLS;
-		p = e ? e + 2 : NULL;
-	}
+	c->caps = c->rcaps; /* gathered line by line (smtpc_cap_of) */
 }
 
 /* ---- transaction ------------------------------------------------------------ */
