@@ -995,7 +995,12 @@ smtpc_read_loop(struct smtpc_conn *c)
 			continue;
 		}
 		if (c->state == C_IDLE) {
-			/* the peer spoke or hung up while idle: do not reuse */
+			/* nothing left once the RSET's reply is read: still fit for
+			 * reuse (it used to be closed here, every refused message
+			 * costing a new connection) */
+			if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+				return;
+			/* the peer spoke while idle: do not reuse */
 			smtpc_conn_close(c);
 			return;
 		}

@@ -98,11 +98,24 @@ def test_lmtp_downstream(make_mx, make_sink):
     assert m["env"]["X-Rcpt-Args"] == ["<alice@example.test>", "<bob@example.test>"]
 
 
-def test_connection_reuse(mx, sink):
-    for _ in range(5):
-        assert send_message(mx.port)[0] == 250
-    sink.wait_messages(5)
-    # five messages, at most one connection per worker
-    assert "downstream.reuse=" in mx.log() or True
-    c = Client(mx.port)
-    c.close()
+def downstream_counts(aport):
+    from test_admin import get, metric
+    text = get(aport, "/metrics")[1]
+    return metric(text, "mxguard_downstream_connect_total"), metric(text, "mxguard_downstream_reuse_total")
+
+
+def test_connection_reuse(make_mx, make_sink):
+    """Downstream connections are reused, after a delivered message and after
+    a refused one: the RSET after a refusal used to close the connection
+    once its reply came in (found in review, 2026-11-29)."""
+    from conftest import free_port
+    for args, want in (([], 250), (["-f", "rcpt", "-B", "550 5.1.1 No such user"], 550)):
+        sink = make_sink(args)
+        aport = free_port()
+        mx = make_mx(sink.target, extra=f'admin = {{ listen = "127.0.0.1:{aport}"; }};')
+        for _ in range(6):
+            assert send_message(mx.port)[0] == want
+            time.sleep(0.05)  # the RSET's reply is in before the next
+        connects, reuses = downstream_counts(aport)
+        # six messages on two workers: at most one connection each
+        assert connects <= 2 and connects + reuses == 6, (args, connects, reuses)
