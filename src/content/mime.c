@@ -37,8 +37,7 @@
 #define MIME_HVAL_MAX 8192    /* a decoded header value */
 #define MIME_PARAM_MAX 4096   /* a Content-Type value handed to GMime */
 #define MIME_PART_TEXT (1 << 20)
-#define MIME_HOSTS_MAX 1000   /* distinct link hosts collected */
-#define MIME_HDRS_KEEP 8      /* slots past the header cap for the headers the analysis needs */
+
 
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 

@@ -33,6 +33,8 @@
 #define MIME_F_NUL 0x100        /* NUL bytes in text */
 #define MIME_F_NO_PARSE 0x200   /* not a message at all */
 #define MIME_F_BAD_UTF8 0x400   /* text that was not valid in its charset */
+#define MIME_HOSTS_MAX 1000 /* distinct link hosts collected */
+#define MIME_HDRS_KEEP 8    /* headers kept past max_headers: those the analysis needs */
 #define MIME_F_TOO_MANY_HEADERS 0x800 /* more headers than max_headers (those the
                                        * analysis needs are read all the same) */
 

@@ -153,7 +153,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fprintf(stderr, "%02x%s", (unsigned char)m.text.data[i], i % 32 == 31 ? "\n" : " ");
 		abort();
 	}
-	if (m.text.len > lim.max_text || m.n_urls > lim.max_urls || m.n_hdrs > lim.max_headers ||
+	if (m.text.len > lim.max_text || m.n_urls > lim.max_urls || m.n_hdrs > lim.max_headers + MIME_HDRS_KEEP ||
+	    m.n_hosts > MIME_HOSTS_MAX ||
 	    m.n_parts > lim.max_parts || m.raw_len > lim.max_bytes || m.header_len > m.raw_len)
 		abort();
 	for (size_t i = 0; i < m.n_hdrs; i++)
