@@ -91,6 +91,13 @@ deliver_file_write(const char *dir, const struct envelope *env, char *path_out, 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, env->id);
 	snprintf(final, sizeof(final), "%s/%s.eml", dir, env->id);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0 && errno == EEXIST) {
+		/* the debris of an attempt a crash cut short (ids are unique:
+		 * no other writer has it); it kept the queue retrying until the
+		 * message expired */
+		unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	}
 	if (fd < 0)
 		return -1;
 	if (deliver_file_body(fd, env) < 0 || fsync(fd) < 0) {

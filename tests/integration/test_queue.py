@@ -630,3 +630,20 @@ def test_retry_time_from_a_clock_ahead(make_mx, sink, tmp_path):
     mx.start()
     sink.wait_messages(1, timeout=20)
     mx.wait_log(rf"queue id={qid} result=delivered")
+
+
+def test_file_target_debris(make_mx, tmp_path):
+    """A file: target's temporary file left by a crash mid-write does not
+    block the message: every retry failed with "File exists" until the
+    message expired (found in review, 2026-11-29)."""
+    out = tmp_path / "out"
+    mx = make_mx(f"file:{out}", extra=queue_extra(tmp_path, retry='"60s"'))
+    out.rmdir() if out.exists() else None
+    qid = send_message(mx.port)[1].split()[-1]
+    mx.wait_log(rf"queue id={qid} result=deferred")
+    out.mkdir()
+    (out / f".{qid}.tmp").write_bytes(b"half a message")
+    assert qctl(mx, "flush")[0] == 0
+    mx.wait_log(rf"queue id={qid} result=delivered")
+    assert (out / f"{qid}.eml").read_bytes().endswith(b"\r\n")
+    assert not (out / f".{qid}.tmp").exists()
