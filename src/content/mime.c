@@ -627,6 +627,15 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 	size_t body = mime_headers(data, len, hp, max, &n, &dropped);
 	if (dropped > 0 || n > max)
 		m->flags |= MIME_F_TOO_MANY_HEADERS;
+	{
+		unsigned nct = 0, ncte = 0;
+		for (size_t i = 0; i < n; i++) {
+			nct += hp[i].nlen == 12 && mx_str_caseprefix(hp[i].name, 12, "Content-Type");
+			ncte += hp[i].nlen == 25 && mx_str_caseprefix(hp[i].name, 25, "Content-Transfer-Encoding");
+		}
+		if (nct > 1 || ncte > 1)
+			m->flags |= MIME_F_DUP_CONTENT;
+	}
 	if (top) {
 		m->header_len = body;
 		m->hdrs = xcalloc(n ? n : 1, sizeof(*m->hdrs));

@@ -35,6 +35,9 @@
 #define MIME_F_BAD_UTF8 0x400   /* text that was not valid in its charset */
 #define MIME_HOSTS_MAX 1000 /* distinct link hosts collected */
 #define MIME_HDRS_KEEP 8    /* headers kept past max_headers: those the analysis needs */
+#define MIME_F_DUP_CONTENT 0x1000 /* a part with two Content-Type or Content-Transfer-Encoding
+                                   * headers (readers differ: GMime takes the last, Python the
+                                   * first, as this analysis does) */
 #define MIME_F_TOO_MANY_HEADERS 0x800 /* more headers than max_headers (those the
                                        * analysis needs are read all the same) */
 

@@ -90,6 +90,8 @@ scanner_scan(const struct scanner *s, const char *data, size_t len, const char *
 		scan_add("MIME_TOO_MANY_PARTS", scan_sym(s, "MIME_TOO_MANY_PARTS", 3), out);
 	if (m.flags & MIME_F_TOO_MANY_HEADERS)
 		scan_add("MIME_TOO_MANY_HEADERS", scan_sym(s, "MIME_TOO_MANY_HEADERS", 1), out);
+	if (m.flags & MIME_F_DUP_CONTENT)
+		scan_add("MIME_DUPLICATE_CONTENT", scan_sym(s, "MIME_DUPLICATE_CONTENT", 2), out);
 	if (m.flags & MIME_F_NO_PARSE)
 		scan_add("MIME_UNPARSEABLE", scan_sym(s, "MIME_UNPARSEABLE", 1), out);
 

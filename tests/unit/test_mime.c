@@ -413,6 +413,13 @@ test_hiding_places(void **state)
 	assert_int_equal(m.n_parts, 4);
 	assert_string_equal(m.parts[3].type, "text/html");
 	mime_msg_clear(&m);
+	/* two Content-Types: flagged (readers differ on which counts) */
+	analyse("Content-Type: application/octet-stream\r\nContent-Type: text/plain\r\n\r\nx\r\n", &m);
+	assert_true(m.flags & MIME_F_DUP_CONTENT);
+	mime_msg_clear(&m);
+	analyse("Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\r\nx\r\n", &m);
+	assert_false(m.flags & MIME_F_DUP_CONTENT);
+	mime_msg_clear(&m);
 	/* "From : x" first is a header (obsolete syntax), not an mbox line */
 	analyse("From : spammer@evil.test\r\nSubject: hello\r\n\r\nhi\r\n", &m);
 	assert_string_equal(mime_header(&m, "From"), "spammer@evil.test");
