@@ -418,18 +418,21 @@ expected(const char *p, size_t n, char *out)
 	if (e != NULL)
 		block = (size_t)(e - p) + 4;
 	size_t o = 0, i = 0;
-	bool skip = false;
+	bool skip = false, first = true;
 	while (i < block) {
 		const char *nl = memchr(p + i, '\n', block - i);
 		size_t end = nl ? (size_t)(nl - p) + 1 : block, ll = end - i;
 		bool blank = ll <= 2 && (p[i] == '\n' || p[i] == '\r');
 		if (blank)
 			break;
-		if (p[i] != ' ' && p[i] != '\t')
+		bool cont = p[i] == ' ' || p[i] == '\t';
+		if (!cont)
 			skip = ll >= 7 && strncasecmp(p + i, "X-Spam-", 7) == 0;
-		if (!skip) {
+		/* a continuation line first continues no header: dropped */
+		if (!skip && !(cont && first)) {
 			memcpy(out + o, p + i, ll);
 			o += ll;
+			first = false;
 		}
 		i = end;
 	}
