@@ -786,9 +786,11 @@ smtpd_timer_cb(evutil_socket_t fd, short what, void *arg)
 	} else if (s->state == SMTPD_S_TLS) { /* no reply can go out mid-handshake */
 		stats_inc(STAT_SMTP_TIMEOUT);
 		log_info("%s tls-fail client=%s reason=\"handshake timeout\"", s->id, s->client_ip);
+		s->refs++; /* the close may free the session at once */
 		smtpd_close(s, "TLS handshake timeout");
 		if (s->state == SMTPD_S_CLOSING)
 			smtpd_finish_io(s); /* nothing of ours can go out: no wait */
+		smtpd_unref(s);
 	}
 }
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import Client
+from conftest import Client, send_message
 
 
 @pytest.fixture
@@ -169,7 +169,8 @@ def test_tls_client_that_does_not_read(make_mx, sink, tmp_path):
             sent += len(chunk)
     except (socket.timeout, _ssl.SSLError, BlockingIOError):
         pass
-    rss = int([l for l in open(f"/proc/{mx.proc.pid}/status") if l.startswith("VmRSS")][0].split()[1])
+    # the server stopped reading long before 60 MB, as in plain text (it
+    # read all of it before, and its memory grew with the replies)
     assert sent < 20_000_000, sent
-    assert rss < 200_000, rss
     s.close()
+    assert send_message(mx.port)[0] == 250  # and it serves others
