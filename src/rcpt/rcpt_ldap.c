@@ -41,7 +41,7 @@
 /* libldap is loaded when a configuration names it (rcpt_dl.c) */
 #define RCPT_LDAP_SYMS(X) \
 	X(ber_bvdup) X(ber_bvfree) X(ber_memfree) X(ber_pvt_opt_on) X(ldap_abandon_ext) \
-	X(ldap_control_find) X(ldap_control_free) X(ldap_controls_free) \
+	X(ldap_control_find) X(ldap_control_free) X(ldap_controls_free) X(ldap_count_references) \
 	X(ldap_create_page_control) X(ldap_err2string) X(ldap_first_entry) \
 	X(ldap_free_urldesc) X(ldap_get_option) X(ldap_get_values_len) X(ldap_initialize) \
 	X(ldap_memfree) X(ldap_msgfree) X(ldap_msgid) X(ldap_next_entry) \
@@ -60,6 +60,7 @@ static struct rcpt_dl rcpt_dl_lib = RCPT_DL_INIT("LDAP", "libldap-2.5-0", rcpt_d
 #define ldap_control_find (*dl_ldap_control_find)
 #define ldap_control_free (*dl_ldap_control_free)
 #define ldap_controls_free (*dl_ldap_controls_free)
+#define ldap_count_references (*dl_ldap_count_references)
 #define ldap_create_page_control (*dl_ldap_create_page_control)
 #define ldap_err2string (*dl_ldap_err2string)
 #define ldap_first_entry (*dl_ldap_first_entry)
@@ -120,6 +121,7 @@ struct rcpt_ldap_op {
 	struct rcpt_ldap_chan *ch;
 	int msgid; /* -1: waiting for a connection */
 	bool found;
+	bool referred; /* a search continuation reference came (not followed) */
 	struct event *timer;
 	rcpt_done_cb cb;
 	void *arg;
@@ -553,7 +555,13 @@ rcpt_ldap_verdict(struct rcpt_ldap_chan *ch, struct rcpt_ldap_op *op, LDAPMessag
 	enum mx_lookup r;
 	if (op->found)
 		r = MX_FOUND;
-	else if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
+	else if (op->referred) {
+		/* part of the tree is on another server (Active Directory's
+		 * child domains, an OpenLDAP referral object): the entry may
+		 * be there, so no "user unknown" (it used to be 550, cached) */
+		r = MX_TEMPFAIL;
+		rc = LDAP_REFERRAL;
+	} else if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
 		r = MX_NOTFOUND;
 	else
 		r = MX_TEMPFAIL;
@@ -591,6 +599,8 @@ rcpt_ldap_chan_read(evutil_socket_t fd, short what, void *arg)
 		struct rcpt_ldap_op *op = rcpt_ldap_op_find(ch, ldap_msgid(msg));
 		if (op != NULL && t == LDAP_RES_SEARCH_ENTRY) {
 			op->found = true;
+		} else if (op != NULL && t == LDAP_RES_SEARCH_REFERENCE) {
+			op->referred = true;
 		} else if (op != NULL && t == LDAP_RES_SEARCH_RESULT) {
 			ch->timeouts = 0;
 			enum mx_lookup r = rcpt_ldap_verdict(ch, op, msg);
@@ -757,6 +767,16 @@ rcpt_ldap_fetch_all(struct rcpt_ldap *l, const char *filter, char *const *attrs,
 		}
 		if (ret != 0)
 			snprintf(err, errlen, "%s: search: stopped after a value", uri);
+		int refs = ldap_count_references(ld, res);
+		if (refs > 0 && ret == 0) {
+			/* a copy without the referred part would answer "user
+			 * unknown" for its mailboxes: no copy at all */
+			snprintf(err, errlen, "%s: search: %d continuation reference%s to other servers "
+			         "(referrals are not followed): the copy would be incomplete; search a base "
+			         "that holds every mailbox (Active Directory: the global catalog, port 3268)",
+			         uri, refs, refs == 1 ? "" : "s");
+			ret = -1;
+		}
 		LDAPControl **sctrls = NULL;
 		int code = LDAP_SUCCESS;
 		/* a result that cannot be parsed is a failure, not the last page */

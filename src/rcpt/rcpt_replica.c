@@ -267,7 +267,10 @@ rcpt_replica_sync(struct rcpt_replica *r, const atomic_bool *stop)
 	long long when = 0, count = 0;
 	bool have = rcpt_replica_state(r, &when, &count);
 	long long now_ms = (long long)mx_clock_wall() * 1000;
-	if (have && now_ms - when * 1000 < r->interval_ms)
+	/* a stamp in the future (a clock that ran ahead, stepped back since)
+	 * means due now: it used to hold syncs off for as long as the clock
+	 * had been wrong */
+	if (have && when * 1000 <= now_ms && now_ms - when * 1000 < r->interval_ms)
 		return when * 1000 + r->interval_ms - now_ms;
 	uint64_t mono = mx_clock_mono_ms();
 	if (r->retry_at > mono)

@@ -278,3 +278,61 @@ def test_directory_down_replica_answers(make_mx, sink, slapd):
     assert rcpt_codes(replica.port, "dora@example.test") == [250]
     for mx in (live, replica):
         assert "451" not in str(rcpt_codes(mx.port, "alice@example.test"))
+
+
+def test_referral_is_not_user_unknown(make_mx, sink):
+    """Part of the tree on another server (a referral object here; Active
+    Directory's child domains searched from the root): a search that gets a
+    continuation reference and no entry is 451, not 550, and a replica that
+    would miss the referred part is not taken (both were "user unknown",
+    cached, in review on 2026-11-29)."""
+    S = Slapd
+    branch = Slapd(ldif="\n".join([
+        f"dn: ou=branch,{S.SUFFIX}\nobjectClass: organizationalUnit\nou: branch\n",
+        f"dn: uid=bob,ou=branch,{S.SUFFIX}\nobjectClass: inetOrgPerson\nuid: bob\ncn: bob\nsn: bob\n"
+        f"mail: bob@example.test\n"])).start()
+    main = Slapd(users=3, ldif=f"dn: ou=branch,{S.SUFFIX}\nobjectClass: referral\n"
+                               f"objectClass: extensibleObject\nou: branch\n"
+                               f"ref: ldap://127.0.0.1:{branch.port}/ou=branch,{S.SUFFIX}\n").start()
+    try:
+        mx = make_mx(sink.target, recipients_conf=ldap_conf(main))
+        assert rcpt_codes(mx.port, "user1@example.test", "bob@example.test") == [250, 451]
+        mx.wait_log(r"search failed: Referral")
+        mx.stop()
+        mx2 = make_mx(sink.target, recipients_conf=ldap_conf(main, extra='replica = { interval = "10m"; };'))
+        mx2.wait_log(r"ldap replica .*sync failed: .*continuation reference")
+        assert "synced" not in mx2.log()
+    finally:
+        main.stop()
+        main.cleanup()
+        branch.stop()
+        branch.cleanup()
+
+
+def test_replica_stamp_from_a_clock_ahead(make_mx, sink, tmp_path):
+    """A replica stamped by a clock that ran a day ahead (stepped back
+    since) syncs at once: it waited that day out, refusing new mailboxes
+    with 550 (found in review, 2026-11-29)."""
+    import re
+    import subprocess
+    d = Slapd(users=3).start()
+    try:
+        conf = ldap_conf(d, extra='replica = { interval = "10m"; };')
+        mx = make_mx(sink.target, recipients_conf=conf)
+        mx.wait_log(r"ldap replica .*: synced 3 addresses")
+        mx.stop()
+        d.add(Slapd.person("newhire", ["newhire@example.test"]))
+        store = mx.tmp / "store"
+        dump = subprocess.run(["mdb_dump", "-p", str(store)], capture_output=True, text=True, check=True).stdout
+        # the stamp one day ahead: as many digits, so the value keeps its length
+        dump2, n = re.subn(r"( \d{10})( \d+\n)", lambda m: f" {int(m.group(1)) + 86400}{m.group(2)}", dump)
+        assert n == 1, dump[-500:]
+        (store / "data.mdb").unlink()
+        (store / "lock.mdb").unlink(missing_ok=True)
+        subprocess.run(["mdb_load", str(store)], input=dump2, text=True, check=True)
+        mx.start()
+        mx.wait_log(r"ldap replica .*: synced 4 addresses")
+        assert rcpt_codes(mx.port, "newhire@example.test") == [250]
+    finally:
+        d.stop()
+        d.cleanup()
