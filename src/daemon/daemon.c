@@ -41,11 +41,39 @@ struct daemon {
 	struct worker **workers;
 	int n_workers;
 	struct connlimit *connlimit;
-	struct event *sig_hup, *sig_term, *sig_int, *sig_usr1, *deadline, *poll;
+	struct event *sig_hup, *sig_term, *sig_int, *sig_usr1, *deadline, *poll, *sweep;
+	struct store_sweep sweeps[3]; /* places in the prefixes daemon_sweep() walks */
 	struct evhttp *http;
 	bool stopping;
 	int exit_code;
 };
+
+/* The entries that expire (the answer cache, the harvest counters and
+ * blocks) are removed once expired: their keys are the addresses and
+ * clients senders choose, and a store nobody sweeps fills (at the default
+ * 4 GB after some 25 million unknown recipients). Every second, up to
+ * 20,000 entries of each prefix are looked at, in one write transaction
+ * each, which commits only when it removed some. */
+static void
+daemon_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	static const char *const prefixes[] = {"rc:", "hv:", "hb:"};
+	struct daemon *d = arg;
+	(void)fd;
+	(void)what;
+	if (d->stopping || d->store == NULL)
+		return;
+	long removed = 0;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		long n = store_sweep(d->store, prefixes[i], &d->sweeps[i], 20000);
+		if (n > 0)
+			removed += n;
+	}
+	if (removed > 0) {
+		stats_add(STAT_STORE_EXPIRED, (uint64_t)removed);
+		log_debug("store: %ld expired entries removed", removed);
+	}
+}
 
 static void
 daemon_log_errors(struct config_errors *errs, const char *prefix)
@@ -414,6 +442,11 @@ daemon_serve(const char *config_path, bool use_syslog)
 	evsignal_add(d.sig_term, NULL);
 	evsignal_add(d.sig_int, NULL);
 	evsignal_add(d.sig_usr1, NULL);
+	if (d.store != NULL) {
+		d.sweep = event_new(d.base, -1, EV_PERSIST, daemon_sweep, &d);
+		struct timeval second = {1, 0};
+		evtimer_add(d.sweep, &second);
+	}
 
 	struct runtime *cur = runtime_current();
 	char listens[512] = "";
@@ -442,6 +475,8 @@ daemon_serve(const char *config_path, bool use_syslog)
 		event_free(d.deadline);
 	if (d.poll)
 		event_free(d.poll);
+	if (d.sweep)
+		event_free(d.sweep);
 	if (d.http)
 		evhttp_free(d.http);
 	event_base_free(d.base);

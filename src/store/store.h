@@ -93,6 +93,19 @@ struct store_lock *store_lock_take(struct store *s, const char *name, bool wait,
 void store_lock_release(struct store_lock *l);
 
 /* Scan outside a transaction (a read view). */
+/* Expired entries are never read, but they stay until removed: the
+ * cache and the harvest counters take keys senders choose, and a store
+ * nobody sweeps fills. store_sweep() removes the expired entries under
+ * prefix, visiting at most `visit` of them in one write transaction from
+ * where the last call stopped (sw keeps the place; zeroed to start) and
+ * starting over at the prefix's first key after its last. The number
+ * removed, or -1. */
+struct store_sweep {
+	char next[STORE_KEY_MAX + 1];
+	size_t next_len; /* 0: from the prefix's first key */
+};
+long store_sweep(struct store *s, const char *prefix, struct store_sweep *sw, size_t visit);
+
 int store_scan(struct store *s, const void *prefix, size_t plen,
                int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *arg),
                void *arg);

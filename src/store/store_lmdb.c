@@ -531,3 +531,68 @@ store_txn_abort(struct store_txn *t)
 	store_end(t->s);
 	free(t);
 }
+
+long
+store_sweep(struct store *s, const char *prefix, struct store_sweep *sw, size_t visit)
+{
+	MDB_txn *txn;
+	if (store_begin(s, 0, &txn) != 0)
+		return -1;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, s->dbi, &cur);
+	if (rc != 0) {
+		store_log_error(s, "cursor", rc);
+		mdb_txn_abort(txn);
+		store_end(s);
+		return -1;
+	}
+	size_t plen = strlen(prefix);
+	MDB_val k, d;
+	if (sw->next_len > 0)
+		k = (MDB_val){sw->next_len, sw->next};
+	else
+		k = (MDB_val){plen, (void *)prefix};
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	uint64_t now = (uint64_t)mx_clock_wall();
+	long removed = 0;
+	size_t seen = 0;
+	sw->next_len = 0;
+	while (rc == 0) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break; /* past the prefix: the next call starts over */
+		if (seen++ >= visit) { /* the place to go on from */
+			size_t kl = k.mv_size <= STORE_KEY_MAX ? k.mv_size : STORE_KEY_MAX;
+			memcpy(sw->next, k.mv_data, kl);
+			sw->next_len = kl;
+			break;
+		}
+		uint64_t exp = d.mv_size >= STORE_HDR ? store_hdr_get(d.mv_data) : 0;
+		if (exp != 0 && exp <= now) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			removed++;
+		}
+		/* after a delete the cursor is on the next entry already, and
+		 * MDB_NEXT returns that one */
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		store_log_error(s, "sweep", rc);
+		mdb_txn_abort(txn);
+		store_end(s);
+		return -1;
+	}
+	if (removed == 0) { /* nothing to write: no commit, no sync */
+		mdb_txn_abort(txn);
+		store_end(s);
+		return 0;
+	}
+	rc = mdb_txn_commit(txn);
+	store_end(s);
+	if (rc != 0) {
+		store_log_error(s, "commit", rc);
+		return -1;
+	}
+	return removed;
+}

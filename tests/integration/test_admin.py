@@ -37,3 +37,28 @@ def test_metrics_and_health(make_mx, sink):
     assert metric(text, "mxguard_smtp_rcpt_accepted_total") >= 1
     assert get(aport, "/health") == (200, "ok\n")
     assert get(aport, "/nope")[0] == 404
+
+
+def test_expired_entries_are_swept(make_mx, sink):
+    """Entries that expire (here the harvest defence's counters, whose keys
+    are the clients) are removed from the store once expired, and counted:
+    they used to stay for good, and a store under a long dictionary attack
+    filled (found in review, 2026-11-29)."""
+    import time
+    from conftest import Client, free_port
+    aport = free_port()
+    mx = make_mx(sink.target, extra=f'admin = {{ listen = "127.0.0.1:{aport}"; }};'
+                                    'harvest = { window = "1s"; tarpit_after = 1000; block_after = 1000; };')
+    c = Client(mx.port)
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@remote.test>")
+    for i in range(5):
+        assert c.cmd(f"RCPT TO:<nobody{i}@example.test>")[0] == 550
+    c.cmd("QUIT")
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if metric(get(aport, "/metrics")[1], "mxguard_store_expired_total") > 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("no expired entry was removed")

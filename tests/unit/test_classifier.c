@@ -624,6 +624,59 @@ test_store_map_grown(void **state)
 	close_store(s);
 }
 
+/* Expired entries are removed by store_sweep(), a bounded number at a
+ * time, from where the last call stopped; live ones and other prefixes are
+ * left alone. */
+static void
+test_store_sweep(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	char key[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "rc:a%03d", i);
+		assert_int_equal(store_put(s, key, strlen(key), "N", 1, 1), 0);
+	}
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof(key), "rc:b%03d", i);
+		assert_int_equal(store_put(s, key, strlen(key), "F", 1, i % 2 ? 0 : 3600), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "hv:%03d", i);
+		assert_int_equal(store_put(s, key, strlen(key), "x", 1, 1), 0);
+	}
+	assert_int_equal(store_put(s, "rd:z", 4, "x", 1, 1), 0); /* past the prefix */
+	sleep(2);
+	struct store_sweep sw = {0};
+	long total = 0, n;
+	int calls = 0;
+	do {
+		n = store_sweep(s, "rc:", &sw, 30);
+		assert_true(n >= 0);
+		total += n;
+		calls++;
+	} while ((n > 0 || sw.next_len > 0) && calls < 20);
+	assert_int_equal(total, 100);
+	assert_true(calls >= 4); /* 30 a call */
+	void *val = NULL;
+	size_t len = 0;
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof(key), "rc:b%03d", i);
+		assert_int_equal(store_get(s, key, strlen(key), &val, &len), MX_FOUND);
+		free(val);
+	}
+	/* expired entries read as absent already; removed, they are gone from
+	 * a scan too, and the other prefixes keep theirs until swept */
+	struct store_sweep hv = {0};
+	assert_int_equal(store_sweep(s, "hv:", &hv, 1000), 20);
+	assert_int_equal(store_sweep(s, "hv:", &hv, 1000), 0);
+	uint64_t used1, limit;
+	assert_int_equal(store_usage(s, &used1, &limit), 0);
+	struct store_sweep rd = {0};
+	assert_int_equal(store_sweep(s, "rd:", &rd, 10), 1);
+	close_store(s);
+}
+
 int
 main(void)
 {
@@ -634,6 +687,7 @@ main(void)
 		cmocka_unit_test(test_train_lock),
 		cmocka_unit_test(test_generation_grows),
 		cmocka_unit_test(test_store_map_grown),
+		cmocka_unit_test(test_store_sweep),
 		cmocka_unit_test(test_damaged_examples),
 		cmocka_unit_test(test_outdated_model),
 		cmocka_unit_test(test_forget_then_learn),
