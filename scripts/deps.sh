@@ -45,10 +45,13 @@ if [ ! -e $prc ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee $prc >/dev/null
 	$SUDO chmod 755 $prc
 	created=1
+	# removed however the install ends: left behind, it kept every
+	# service of the machine from starting on later installs and upgrades
+	trap '$SUDO rm -f $prc' EXIT
+	trap 'exit 130' INT TERM
 fi
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq || true
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-[ $created -eq 1 ] && $SUDO rm -f $prc
 exit 0

@@ -307,7 +307,14 @@ daemon_admin_start(struct daemon *d, const char *listen)
 		close(fd);
 		return -1;
 	}
-	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* a scrape is a small GET: anything bigger, slower or longer is cut
+	 * off (no limits used to let one client buffer 512 MB of body, spend
+	 * 19 s of CPU on a 64 MB header line, or hold connections idle for
+	 * good, on the main loop) */
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET);
+	evhttp_set_max_headers_size(d->http, 16 * 1024);
+	evhttp_set_max_body_size(d->http, 0);
+	evhttp_set_timeout(d->http, 10);
 	evhttp_set_cb(d->http, "/metrics", daemon_http_metrics, d);
 	evhttp_set_cb(d->http, "/health", daemon_http_health, d);
 	log_info("admin endpoint on http://%s/ (/metrics, /health)", listen);

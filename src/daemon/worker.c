@@ -58,15 +58,30 @@ worker_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+worker_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i])
+			evconnlistener_enable(w->listeners[i]);
+}
+
+static void
 worker_accept_error(struct evconnlistener *l, void *arg)
 {
 	static struct log_ratelimit rl;
 	int e = EVUTIL_SOCKET_ERROR();
-	(void)l;
-	(void)arg;
 	if (log_ratelimit_ok(&rl, 10, NULL))
 		log_warn("accept: %s", evutil_socket_error_to_string(e));
-	/* EMFILE and friends: libevent retries on the next readiness */
+	/* EMFILE and friends: the pending connection stays, and the socket
+	 * stays readable: retried at once, the loop spun at 100 % CPU (found
+	 * in review, 2026-11-29). A pause of 100 ms lets sessions end first */
+	struct worker *w = arg;
+	evconnlistener_disable(l);
+	struct timeval pause = {0, 100000};
+	evtimer_add(w->accept_pause, &pause);
 }
 
 static void
@@ -80,6 +95,7 @@ worker_finish(void *arg)
 static void
 worker_stop_listening(struct worker *w)
 {
+	evtimer_del(w->accept_pause);
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		if (w->listeners[i]) {
 			evconnlistener_free(w->listeners[i]);
@@ -123,6 +139,7 @@ worker_new(int index, const int *fds, size_t n_fds, struct connlimit *cl, struct
 	w->ww.harvest = store ? harvest_worker_new(w->base, store) : NULL;
 	w->smtpd = smtpd_ctx_new(w->base, &wiring_hooks);
 	w->ctl = event_new(w->base, -1, EV_PERSIST, worker_ctl, w);
+	w->accept_pause = evtimer_new(w->base, worker_accept_resume, w);
 	event_add(w->ctl, NULL);
 	w->listeners = xcalloc(n_fds, sizeof(*w->listeners));
 	w->n_listeners = n_fds;
@@ -183,6 +200,7 @@ worker_join_free(struct worker *w)
 	harvest_worker_free(w->ww.harvest);
 	delivery_free(w->ww.delivery);
 	event_free(w->ctl);
+	event_free(w->accept_pause);
 	event_base_free(w->base);
 	free(w);
 }

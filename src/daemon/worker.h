@@ -31,6 +31,7 @@ struct worker {
 	struct smtpd_ctx *smtpd;
 	struct wiring_worker ww;
 	struct event *ctl;
+	struct event *accept_pause; /* listeners paused after an accept error */
 	_Atomic int cmd;
 	_Atomic int done;
 	void (*on_done)(struct worker *w); /* called in the worker thread */

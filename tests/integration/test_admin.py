@@ -62,3 +62,39 @@ def test_expired_entries_are_swept(make_mx, sink):
         time.sleep(0.5)
     else:
         raise AssertionError("no expired entry was removed")
+
+
+def test_admin_endpoint_limits(make_mx, sink):
+    """A scrape is a small GET: a huge header or a body is refused, and
+    other methods too (the endpoint buffered anything, on the main loop;
+    found in review, 2026-11-29)."""
+    import socket
+    from conftest import free_port
+    aport = free_port()
+    make_mx(sink.target, extra=f'admin = {{ listen = "127.0.0.1:{aport}"; }};')
+
+    def raw(data):
+        s = socket.create_connection(("127.0.0.1", aport), timeout=10)
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+        out = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+        except OSError:
+            pass
+        s.close()
+        return out
+
+    assert raw(b"GET /health HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    big = raw(b"GET /metrics HTTP/1.0\r\nX-Pad: " + b"a" * 100_000 + b"\r\n\r\n")
+    assert not big.startswith(b"HTTP/1.0 200"), big[:100]
+    body = raw(b"GET /metrics HTTP/1.0\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100_000)
+    assert not body.startswith(b"HTTP/1.0 200"), body[:100]
+    assert raw(b"POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").startswith(b"HTTP/1.1 501")
+    assert get(aport, "/health") == (200, "ok\n")

@@ -1,6 +1,8 @@
 # Hostile input: over-long command lines and message lines, oversize
 # messages, error limits, connection limits, clients that do not read.
+import os
 import socket
+import subprocess
 import time
 
 from conftest import Client, send_message
@@ -118,3 +120,36 @@ def test_listen_backlog(mx):
     want = min(4096, int(open("/proc/sys/net/core/somaxconn").read()))
     assert queues, out
     assert all(q == want for q in queues), out
+
+
+def test_out_of_descriptors_does_not_spin(make_mx, sink):
+    """Out of file descriptors, accept fails with the connection still
+    pending: the listener pauses (100 ms) instead of retrying at once, which
+    spun a core at 100 % and flooded the log (found in review, 2026-11-29);
+    once descriptors are free again, clients are served."""
+    mx = make_mx(sink.target)
+    subprocess.run(["prlimit", "--pid", str(mx.proc.pid), "--nofile=60:60"], check=True)
+
+    def cpu():
+        f = open(f"/proc/{mx.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    held = []
+    for _ in range(80):
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", mx.port))
+        except OSError:
+            s.close()
+            break
+        held.append(s)
+    time.sleep(0.5)
+    before = cpu()
+    time.sleep(2)
+    used = cpu() - before
+    for s in held:
+        s.close()
+    assert used < 0.5, f"{used:.2f} s of CPU in 2 s while out of descriptors"
+    time.sleep(0.5)
+    assert send_message(mx.port)[0] == 250
