@@ -622,6 +622,22 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 	if (c->rcpt_delimiter != NULL && strpbrk(c->rcpt_delimiter, "@ \t\"<>") != NULL)
 		config_error(errs, "%s:%d: 'recipients.delimiter' must not contain @, space, quotes "
 		             "or angle brackets", file, config_line_of(cf, "recipients.delimiter"));
+	/* text that goes out in replies and headers as it is written: a line
+	 * break in it would add a reply line or a header of its own */
+	const struct {
+		const char *key, *val;
+	} texts[] = {{"hostname", c->hostname}, {"banner", c->banner}, {"downstream_helo", c->down_helo},
+	             {"content.subject_prefix", c->subject_prefix}};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const char *v = texts[i].val;
+		for (const char *p = v; p != NULL && *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				config_error(errs, "%s:%d: '%s' must not contain control characters (a line "
+				             "break would start a reply line or a header of its own)",
+				             file, config_line_of(cf, texts[i].key), texts[i].key);
+				break;
+			}
+	}
 	if (c->hostname == NULL) {
 		char h[256];
 		if (gethostname(h, sizeof(h) - 1) != 0)

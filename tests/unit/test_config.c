@@ -157,6 +157,11 @@ test_errors(void **state)
 	expect_error(text, "'limits' must be a group");
 	snprintf(text, sizeof(text), "%ssubdomains = 1;\n", MINIMAL);
 	expect_error(text, "'subdomains' must be true or false");
+	/* a line break in text that goes out as it is (libconfig's \r\n) */
+	snprintf(text, sizeof(text), "%sbanner = \"ok\\r\\n250 forged\";\n", MINIMAL);
+	expect_error(text, ":5: 'banner' must not contain control characters");
+	snprintf(text, sizeof(text), "%scontent = { subject_prefix = \"[S]\\r\\nBcc: x@y\"; };\n", MINIMAL);
+	expect_error(text, "'content.subject_prefix' must not contain control characters");
 	/* missing required keys */
 	expect_error("listen = [\"127.0.0.1:25\"];\n", "required key 'domains' is missing");
 	/* syntax error with its line */
