@@ -231,16 +231,19 @@ cli_dir(struct cli_walk *w, const char *path, int depth)
 	size_t n;
 	char **v = cli_list_dir(path, &n);
 	int rc = 0;
+	bool failed = false; /* a file that could not be read: said, and the exit code says so */
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0) {
 			int r = cli_path(w, v[i], depth + 1);
 			if (r > 0)
 				rc = r;
+			else if (r < 0)
+				failed = true;
 		}
 		free(v[i]);
 	}
 	free(v);
-	return rc;
+	return rc > 0 ? rc : failed ? -1 : 0;
 }
 
 static int
@@ -293,7 +296,12 @@ cli_stdin(cli_msg_cb cb, void *arg, size_t *done)
 		ssize_t r = read(0, b + len, cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0) { /* not an end of input */
+			fprintf(stderr, "mxguard: standard input: %s\n", strerror(errno));
+			free(b);
+			return -1;
+		}
+		if (r == 0)
 			break;
 		len += (size_t)r;
 	}

@@ -7,6 +7,7 @@
  * Messages are analysed by one worker thread per CPU (up to LEARN_WORKERS);
  * the walk over the inputs feeds them through a bounded queue.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -288,6 +289,9 @@ cli_learn(int argc, char **argv)
 	       r.counts[CLASSIFIER_LEARNED], r.counts[CLASSIFIER_DUPLICATE], r.counts[CLASSIFIER_RELABELED],
 	       r.counts[CLASSIFIER_FORGOTTEN], r.counts[CLASSIFIER_UNKNOWN], r.counts[CLASSIFIER_ERROR], skipped,
 	       model, secs, rate < 10 ? 1 : 0, rate);
+	bool out_failed = fflush(stdout) != 0 || ferror(stdout);
+	if (out_failed)
+		fprintf(stderr, "mxguard learn: cannot write the output: %s\n", strerror(errno));
 	cli_env_close(&env);
-	return rc < 0 || r.counts[CLASSIFIER_ERROR] ? 1 : 0;
+	return rc < 0 || r.counts[CLASSIFIER_ERROR] || out_failed ? 1 : 0;
 }

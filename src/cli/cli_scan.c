@@ -5,6 +5,7 @@
  * --json, {"path", "score", "action", "symbols": [{"name","score"}],
  * "spam_probability"}.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -152,7 +153,12 @@ cli_scan(int argc, char **argv)
 	cli_progress_start(&r.prog, "scan", cli_progress_wanted() ? cli_input_count(paths, (int)npaths) : 0);
 	int rc = cli_input_walk(paths, (int)npaths, scan_one, &r, &done, &skipped);
 	cli_progress_end(&r.prog);
-	fflush(stdout);
+	/* output that could not be written (a full disk, a closed pipe) is
+	 * a failure a script must see */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mxguard scan: cannot write the output: %s\n", strerror(errno));
+		rc = -1;
+	}
 	cli_env_close(&env);
 	for (size_t i = 0; i < npaths; i++)
 		free(paths[i]);

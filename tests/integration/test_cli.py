@@ -252,3 +252,24 @@ def test_scan_scores_every_symbol(tmp_path):
     assert many["score"] == few["score"], (many["score"], few["score"])
     assert many["action"] == "reject"
     assert len(many["symbols"]) == 64
+
+
+def test_scan_exit_codes_say_what_failed(tmp_path):
+    """A file in a folder that cannot be read, and output that cannot be
+    written, give exit code 1 (both gave 0: a cron job that learns a folder
+    and then empties it would lose what it never learned; found in review,
+    2026-11-29)."""
+    (tmp_path / "r").write_text("")
+    conf = tmp_path / "mx.conf"
+    conf.write_text(f'listen = ["127.0.0.1:1"]; domains = ["example.test"]; '
+                    f'recipients = {{ file = "{tmp_path}/r"; }}; downstream = "smtp:127.0.0.1:2";\n')
+    d = tmp_path / "folder"
+    d.mkdir()
+    (d / "ok.eml").write_text("Subject: hi\n\nhello\n")
+    (d / "gone.eml").symlink_to(tmp_path / "nowhere")
+    r = subprocess.run([MXGUARD, "scan", "-c", str(conf), str(d)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "ok.eml" in r.stdout and "gone.eml" in r.stderr, (r.returncode, r.stderr)
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([MXGUARD, "scan", "-c", str(conf), str(d / "ok.eml")], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 1 and "cannot write the output" in r.stderr, r.stderr
