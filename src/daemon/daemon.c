@@ -357,6 +357,11 @@ daemon_serve(const char *config_path, bool use_syslog)
 
 	struct config_errors errs = {0};
 	struct daemon d = {.path = config_path};
+	/* a reload or a stats request while starting (a large recipients file
+	 * takes a while) must not kill the process, as their default actions
+	 * do: ignored until the loop's handlers are in place */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	/* the store outlives reloads: open it from the file as it is now */
 	struct mx_config *first = config_load(config_path, &errs);
 	if (first != NULL) {

@@ -76,3 +76,21 @@ def test_sigterm_finishes_transaction(mx, sink):
     # disconnect lines tell it, and no reject line names EHLO or DATA
     assert log.count('disconnect client=127.0.0.1 reason="shutdown"') == 2
     assert " reject client=" not in log
+
+
+def test_reload_signal_while_starting(make_mx, sink):
+    """SIGHUP (and SIGUSR1) while the gateway is still starting are ignored,
+    not fatal: their handlers came last, and a reload sent during a long
+    start (a large recipients file) killed it (found in review, 2026-11-29)."""
+    import signal as sig
+    import time
+    mx = make_mx(sink.target, start=False,
+                 recipients=[f"user{i}@example.test" for i in range(400_000)])
+    mx.start(wait=False)
+    time.sleep(0.05)
+    assert mx.proc.poll() is None
+    mx.proc.send_signal(sig.SIGHUP)
+    mx.proc.send_signal(sig.SIGUSR1)
+    mx.wait_log("started pid=", timeout=60)
+    assert mx.proc.poll() is None
+    assert "started pid=" in mx.log()
