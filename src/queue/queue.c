@@ -781,37 +781,25 @@ queue_delivered(const struct smtpc_result *r, void *arg)
 	 * MAIL; a 554 to DATA left them pending for the queue's lifetime) */
 	bool at_mail = r->status != SMTPC_OK && r->stage != NULL && strcmp(r->stage, "mail") == 0;
 	bool at_data = r->status != SMTPC_OK && r->stage != NULL && strcmp(r->stage, "data") == 0;
-	if (at_mail || at_data) {
-		char why[sizeof(qe->last)];
-		snprintf(why, sizeof(why), "%d%s%s %s", r->code, *r->enh ? " " : "", r->enh, dtext);
-		for (size_t j = 0; j < qe->env.n_rcpt; j++) {
-			size_t i = qe->map[j];
-			int cls = qe->env.rcpt[j].code / 100;
-			if (r->status == SMTPC_PERM && (at_mail || cls == 2)) {
-				qe->e.done[i] = SPOOL_FAILED;
-				spool_set_why(&qe->e, i, why, "5.0.0");
-				qe->progress = true;
-			} else if (at_data && cls == 5) { /* refused at RCPT: its own reply */
-				qe->e.done[i] = SPOOL_FAILED;
-				spool_set_why(&qe->e, i, qe->env.rcpt[j].reply[0] ? qe->env.rcpt[j].reply : "550 refused",
-				              "5.0.0");
-				qe->progress = true;
-			}
-		}
-		queue_settle(qe);
-		queue_wake_target(qt);
-		return;
-	}
+	char why[sizeof(qe->last)];
+	snprintf(why, sizeof(why), "%d%s%s %s", r->code, *r->enh ? " " : "", r->enh, dtext);
 	for (size_t j = 0; j < qe->env.n_rcpt; j++) {
-		int cls = qe->env.rcpt[j].code / 100;
 		size_t i = qe->map[j];
-		if (cls == 2 && (r->status == SMTPC_OK)) {
+		int cls = qe->env.rcpt[j].code / 100;
+		const char *own = qe->env.rcpt[j].reply[0] ? qe->env.rcpt[j].reply : "550 refused";
+		const char *failed = NULL;
+		if (at_mail || at_data) /* 4xx: all stay pending */
+			failed = r->status == SMTPC_PERM && (at_mail || cls == 2) ? why
+			         : at_data && cls == 5 ? own /* refused at RCPT: its own reply */
+			                               : NULL;
+		else if (cls == 2 && r->status == SMTPC_OK) {
 			qe->e.done[i] = SPOOL_DELIVERED;
 			qe->progress = true;
-		} else if (cls == 5) {
+		} else if (cls == 5)
+			failed = own;
+		if (failed != NULL) {
 			qe->e.done[i] = SPOOL_FAILED;
-			spool_set_why(&qe->e, i, qe->env.rcpt[j].reply[0] ? qe->env.rcpt[j].reply : "550 refused",
-			              "5.0.0");
+			spool_set_why(&qe->e, i, failed, "5.0.0");
 			qe->progress = true;
 		}
 	}
