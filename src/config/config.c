@@ -24,6 +24,7 @@
 #include "idna.h"
 #include "status.h"
 #include "log.h"
+#include "netaddr.h"
 #include "str.h"
 #include "xalloc.h"
 
@@ -622,6 +623,20 @@ config_check(struct mx_config *c, config_t *cf, const char *file, struct config_
 	if (c->rcpt_delimiter != NULL && strpbrk(c->rcpt_delimiter, "@ \t\"<>") != NULL)
 		config_error(errs, "%s:%d: 'recipients.delimiter' must not contain @, space, quotes "
 		             "or angle brackets", file, config_line_of(cf, "recipients.delimiter"));
+	/* the addresses serve will bind: said here with the line, so that
+	 * check-config refuses what serve would (it passed them) */
+	for (size_t i = 0; i < c->n_listen; i++) {
+		struct netaddr na;
+		if (netaddr_parse(c->listen[i], &na) < 0)
+			config_error(errs, "%s:%d: 'listen' entry \"%s\": expected IP:PORT or [IPv6]:PORT",
+			             file, config_line_of(cf, "listen"), c->listen[i]);
+	}
+	if (c->admin_listen != NULL) {
+		struct netaddr na;
+		if (netaddr_parse(c->admin_listen, &na) < 0)
+			config_error(errs, "%s:%d: 'admin.listen' \"%s\": expected IP:PORT or [IPv6]:PORT",
+			             file, config_line_of(cf, "admin.listen"), c->admin_listen);
+	}
 	/* text that goes out in replies and headers as it is written: a line
 	 * break in it would add a reply line or a header of its own */
 	const struct {

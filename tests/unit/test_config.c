@@ -157,6 +157,12 @@ test_errors(void **state)
 	expect_error(text, "'limits' must be a group");
 	snprintf(text, sizeof(text), "%ssubdomains = 1;\n", MINIMAL);
 	expect_error(text, "'subdomains' must be true or false");
+	/* addresses serve could not bind: refused by check-config too */
+	snprintf(text, sizeof(text), "listen = [\"127.0.0.1\"]; domains = [\"example.test\"];\n"
+	                             "recipients = { file = \"/dev/null\"; };\ndownstream = \"smtp:127.0.0.1:25\";\n");
+	expect_error(text, ":1: 'listen' entry \"127.0.0.1\": expected IP:PORT");
+	snprintf(text, sizeof(text), "%sadmin = { listen = \"localhost:9\"; };\n", MINIMAL);
+	expect_error(text, ":5: 'admin.listen' \"localhost:9\": expected IP:PORT");
 	/* a line break in text that goes out as it is (libconfig's \r\n) */
 	snprintf(text, sizeof(text), "%sbanner = \"ok\\r\\n250 forged\";\n", MINIMAL);
 	expect_error(text, ":5: 'banner' must not contain control characters");
