@@ -54,11 +54,25 @@ cli_looks_like_message(const char *d, size_t n)
 	return i > 0 && i < n && d[i] == ':';
 }
 
+/* Whether a word of 3 letters at p[i] (followed by a space, a comma or
+ * the end) is one of list (3 letters each, one string). */
+static bool
+cli_word_in(const char *p, size_t i, size_t len, const char *list)
+{
+	if (i + 3 > len || (i + 3 < len && p[i + 3] != ' ' && p[i + 3] != ',') || (i > 0 && p[i - 1] != ' '))
+		return false;
+	for (const char *l = list; *l; l += 3)
+		if (memcmp(p + i, l, 3) == 0)
+			return true;
+	return false;
+}
+
 /* Whether the line at p (n bytes to the end of the data) is an mbox
- * separator: "From ", a sender, and a time hh:mm on the same line, as in
- * "From alice@example.test  Thu Aug 22 14:44:07 2002".  A body line that
- * starts "From the desk of ..." and was not escaped (an mboxcl2 file, a
- * careless writer) does not split the message. */
+ * separator: "From ", a sender, then a date with a weekday, a month and a
+ * time hh:mm, as in "From alice@example.test  Thu Aug 22 14:44:07 2002".
+ * A body line that starts "From the desk of ..." or "From now on, at
+ * 10:30" and was not escaped (an mboxcl2 file, a careless writer) does not
+ * split the message (the time alone used to be enough). */
 static bool
 cli_is_from_line(const char *p, size_t n)
 {
@@ -69,10 +83,14 @@ cli_is_from_line(const char *p, size_t n)
 		return false;
 	while (i < len && p[i] != ' ' && p[i] != '\t') /* the sender */
 		i++;
-	for (; i + 5 <= len; i++)
-		if (p[i] >= '0' && p[i] <= '9' && p[i + 1] >= '0' && p[i + 1] <= '9' && p[i + 2] == ':' &&
+	bool wday = false, month = false;
+	for (; i + 5 <= len; i++) {
+		wday = wday || cli_word_in(p, i, len, "MonTueWedThuFriSatSun");
+		month = month || (wday && cli_word_in(p, i, len, "JanFebMarAprMayJunJulAugSepOctNovDec"));
+		if (month && p[i] >= '0' && p[i] <= '9' && p[i + 1] >= '0' && p[i + 1] <= '9' && p[i + 2] == ':' &&
 		    p[i + 3] >= '0' && p[i + 3] <= '9' && p[i + 4] >= '0' && p[i + 4] <= '9')
 			return true;
+	}
 	return false;
 }
 

@@ -183,6 +183,7 @@ def test_scan_splits_mbox_at_separator_lines_only(tmp_path):
     box = tmp_path / "box"
     box.write_bytes(b"From alice@example.test  Thu Aug 22 14:44:07 2002\n"
                     b"Subject: one\n\nFrom the desk of the CEO\nFrom here on\n"
+                    b"From now on, we meet Mon at 10:30\n"  # a time alone is no date
                     b"From MAILER-DAEMON Fri Jul  8 12:08:34 2011\n"
                     b"Subject: two\n\nhello\n"
                     b"From - Mon Jan 01 00:00:00 +0000 2024\r\n"
