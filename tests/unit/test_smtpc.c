@@ -30,6 +30,7 @@ struct fake {
 	int port;
 	const char *greeting;    /* default "220 fake ESMTP" */
 	bool pipelining, lmtp;
+	bool verbose_ehlo; /* 600 bytes of other capabilities before PIPELINING */
 	const char *rcpt_reply[4]; /* per RCPT index; NULL = 250 */
 	const char *dot_reply[4];  /* per reply after "."; NULL = 250 */
 	bool hangup_after_body;    /* close instead of answering "." */
@@ -92,6 +93,8 @@ fake_read(struct bufferevent *b, void *arg)
 		strcat(f->transcript, "|");
 		if (!strncmp(line, "EHLO", 4) || !strncmp(line, "LHLO", 4)) {
 			fake_out(b, "250-fake");
+			for (int i = 0; f->verbose_ehlo && i < 10; i++)
+				fake_out(b, "250-XFILLER-CAPABILITY-WITH-A-LONG-NAME AND SOME PARAMETERS TO MAKE IT LONG");
 			if (f->pipelining)
 				fake_out(b, "250-PIPELINING");
 			fake_out(b, "250-SIZE 100000\r\n250 8BITMIME");
@@ -390,6 +393,22 @@ test_no_pipelining(void **state)
 	assert_int_equal(c->f.messages, 1);
 }
 
+/* Capabilities are read from every line of the EHLO reply: they came from
+ * its text cut at 400 bytes, and a verbose reply hid PIPELINING (or
+ * SMTPUTF8, STARTTLS) listed late (found in review, 2026-11-29). With
+ * pipelining, DATA goes out even behind a refused recipient. */
+static void
+test_long_ehlo_reply(void **state)
+{
+	struct ctx *c = *state;
+	c->f.verbose_ehlo = true;
+	c->f.rcpt_reply[0] = "550 5.1.1 unknown";
+	make_env(&c->env, "hello\r\n", 2);
+	send_and_wait(c, false);
+	assert_int_equal(c->res.status, SMTPC_PERM);
+	assert_non_null(strstr(c->f.transcript, "DATA"));
+}
+
 static void
 test_lmtp_mixed(void **state)
 {
@@ -604,6 +623,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ok_stuffing_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rcpt_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_ehlo_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rcpt_deferred_outranks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_greeting_421, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
