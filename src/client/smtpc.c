@@ -504,7 +504,7 @@ smtpc_cap_of(const char *p)
 		return CAP_SMTPUTF8;
 	if (l == 4 && mx_str_caseprefix(p, l, "SIZE"))
 		return CAP_SIZE;
-	if (strcmp(p, "STARTTLS") == 0 || (l == 8 && mx_str_caseprefix(p, l, "STARTTLS") && p[8] == '\0'))
+	if (l == 8 && p[8] == '\0' && mx_str_caseprefix(p, l, "STARTTLS"))
 		return CAP_STARTTLS;
 	return 0;
 }

@@ -52,11 +52,10 @@ headers_rewrite(const char *block, size_t len, const char *prefix, size_t *out_l
 		/* every Subject (a reader may show the last), its name as a
 		 * reader takes it: "Subject :" with space before the colon too */
 		size_t nm = 7;
-		if (!cont && prefix != NULL && mx_str_caseprefix(line, ll, "Subject")) {
-			while (nm < ll && (line[nm] == ' ' || line[nm] == '\t'))
-				nm++;
-		}
-		if (!cont && prefix != NULL && mx_str_caseprefix(line, ll, "Subject") && nm < ll && line[nm] == ':') {
+		bool subject = !cont && prefix != NULL && mx_str_caseprefix(line, ll, "Subject");
+		while (subject && nm < ll && (line[nm] == ' ' || line[nm] == '\t'))
+			nm++;
+		if (subject && nm < ll && line[nm] == ':') {
 			have_subject = true;
 			size_t v = nm + 1;
 			while (v < ll && (line[v] == ' ' || line[v] == '\t'))
@@ -102,6 +101,8 @@ headers_verdict(const struct scan_result *r, const char *hostname)
 			break;
 		o += (size_t)n;
 	}
+	if (r->n_sym_dropped > 0 && o + 1 < sizeof(syms)) /* fired past the names kept, and scored */
+		snprintf(syms + o, sizeof(syms) - o, ",+%zu more", r->n_sym_dropped);
 	bool spam = r->action != SCAN_ACCEPT;
 	return xasprintf("X-Spam-Score: %.2f\r\n"
 	                 "X-Spam-Status: %s, score=%.2f probability=%.4f action=%s scanner=%s\r\n"

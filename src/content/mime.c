@@ -35,9 +35,7 @@
 #include "xalloc.h"
 
 #define MIME_HVAL_MAX 8192    /* a decoded header value */
-#define MIME_PARAM_MAX 4096   /* a Content-Type value handed to GMime */
 #define MIME_PART_TEXT (1 << 20)
-
 
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 
@@ -326,14 +324,29 @@ mime_unfold(const char *v, size_t vlen, size_t cap)
 	return out;
 }
 
+static bool
+mime_is(const struct mime_hdr *h, const char *name)
+{
+	size_t l = strlen(name);
+	return h->nlen == l && mx_str_caseprefix(h->name, l, name);
+}
+
 static const struct mime_hdr *
 mime_find(const struct mime_hdr *h, size_t n, const char *name)
 {
-	size_t l = strlen(name);
 	for (size_t i = 0; i < n; i++)
-		if (h[i].nlen == l && mx_str_caseprefix(h[i].name, l, name))
+		if (mime_is(&h[i], name))
 			return &h[i];
 	return NULL;
+}
+
+static size_t
+mime_count(const struct mime_hdr *h, size_t n, const char *name)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += mime_is(&h[i], name);
+	return c;
 }
 
 /* ---- decoding ---------------------------------------------------------------- */
@@ -627,22 +640,15 @@ mime_entity(struct mime_walk *w, const char *data, size_t len, size_t depth, boo
 	size_t body = mime_headers(data, len, hp, max, &n, &dropped);
 	if (dropped > 0 || n > max)
 		m->flags |= MIME_F_TOO_MANY_HEADERS;
-	{
-		unsigned nct = 0, ncte = 0;
-		for (size_t i = 0; i < n; i++) {
-			nct += hp[i].nlen == 12 && mx_str_caseprefix(hp[i].name, 12, "Content-Type");
-			ncte += hp[i].nlen == 25 && mx_str_caseprefix(hp[i].name, 25, "Content-Transfer-Encoding");
-		}
-		if (nct > 1 || ncte > 1)
-			m->flags |= MIME_F_DUP_CONTENT;
-	}
+	if (mime_count(hp, n, "Content-Type") > 1 || mime_count(hp, n, "Content-Transfer-Encoding") > 1)
+		m->flags |= MIME_F_DUP_CONTENT;
 	if (top) {
 		m->header_len = body;
 		m->hdrs = xcalloc(n ? n : 1, sizeof(*m->hdrs));
 		for (size_t i = 0; i < n; i++) {
 			/* the address headers whole: the lists must see every
 			 * address ("ALLOW_FROM only when every one is allowed") */
-			bool addr = hp[i].nlen == 4 && mx_str_caseprefix(hp[i].name, 4, "from");
+			bool addr = mime_is(&hp[i], "From");
 			char *raw = mime_unfold(hp[i].value, hp[i].vlen, addr ? hp[i].vlen : MIME_HVAL_MAX);
 			/* RFC 2047 words, only when there are any */
 			char *dec = strstr(raw, "=?") ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
@@ -881,14 +887,5 @@ mime_header(const struct mime_msg *m, const char *name)
 	for (size_t i = 0; i < m->n_hdrs; i++)
 		if (mx_str_caseeq(m->hdrs[i].name, name))
 			return m->hdrs[i].value;
-	return NULL;
-}
-
-const char *
-mime_header_raw(const struct mime_msg *m, const char *name)
-{
-	for (size_t i = 0; i < m->n_hdrs; i++)
-		if (mx_str_caseeq(m->hdrs[i].name, name))
-			return m->hdrs[i].raw_value ? m->hdrs[i].raw_value : "";
 	return NULL;
 }

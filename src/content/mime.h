@@ -87,8 +87,6 @@ void mime_analyse(const char *data, size_t len, const struct mime_limits *lim, s
 void mime_msg_clear(struct mime_msg *m);
 /* The first top-level header of that name (case-insensitive), or NULL. */
 const char *mime_header(const struct mime_msg *m, const char *name);
-/* The same header's value as written (not decoded), or NULL. */
-const char *mime_header_raw(const struct mime_msg *m, const char *name);
 /* RFC 2047 decoding of an unfolded header value, as UTF-8 (malloc'd; a
  * copy of s when it holds no encoded word). */
 char *mime_decode_words(const char *s);

@@ -465,6 +465,12 @@ test_headers_rewrite(void **state)
 	out = headers_rewrite(notsubj, strlen(notsubj), "[SPAM] ", NULL);
 	assert_string_equal(out, "Subjects: x\r\nSubject: [SPAM] \r\n\r\n");
 	free(out);
+	/* symbols past the names kept are scored, and the header says so */
+	struct scan_result r = {.score = 25, .action = SCAN_REJECT, .n_sym = 1, .n_sym_dropped = 3};
+	strcpy(r.sym[0].name, "W00");
+	out = headers_verdict(&r, "mx.test");
+	assert_non_null(strstr(out, "X-Spam-Symbols: W00,+3 more\r\n"));
+	free(out);
 	const char *clean = "From: a@b.test\r\n\r\n";
 	assert_null(headers_rewrite(clean, strlen(clean), NULL, NULL));
 	out = headers_rewrite(clean, strlen(clean), "[SPAM]", NULL);
